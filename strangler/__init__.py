@@ -1,0 +1,1 @@
+"""The kit's command line and local runner: start the stack, seed it, walk through it."""

@@ -1,0 +1,135 @@
+"""The kit's one command line: `strangler up|down|status|seed|demo`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strangler import demo as demo_walk
+from strangler.runner import RunnerError, Stack, status_json
+from strangler.settings import Settings, SettingsError
+
+app = typer.Typer(help="Strangler kit: run the stack and migrate it route by route.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(help="Data folder (env STRANGLER_HOME).")] = None,
+    port_base: Annotated[int | None, typer.Option(help="First port (env STRANGLER_PORT_BASE).")] = None,
+) -> None:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if home is not None:
+        settings = replace(settings, home=home.resolve())
+    if port_base is not None:
+        settings = replace(settings, port_base=port_base)
+    ctx.obj = settings
+
+
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Start every part on 127.0.0.1 and wait until each is healthy."""
+    stack = Stack(_settings(ctx), say=typer.echo)
+    try:
+        statuses = stack.up()
+    except RunnerError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(1) from exc
+    unhealthy = [s.name for s in statuses if not s.healthy]
+    if unhealthy:
+        typer.secho(f"error: not healthy: {', '.join(unhealthy)}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo("the stack is up:")
+    for status in statuses:
+        typer.echo(f"  {status.name:<9} {status.url}")
+    typer.echo(f"logs in {_settings(ctx).log_dir}; stop with `strangler down`")
+
+
+@app.command()
+def down(ctx: typer.Context) -> None:
+    """Stop every part the runner started, children included."""
+    stopped = Stack(_settings(ctx), say=typer.echo).down()
+    typer.echo("nothing was running" if not stopped else "the stack is down")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Each part's name, URL, pid and health; exit code 1 if any part is down."""
+    statuses = Stack(_settings(ctx)).status()
+    if as_json:
+        typer.echo(status_json(statuses))
+    else:
+        for s in statuses:
+            state = "healthy" if s.healthy else ("running, unhealthy" if s.running else "stopped")
+            typer.echo(f"{s.name:<9} {s.url:<28} pid {s.pid or '-':<8} {state}")
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+@app.command()
+def seed(
+    ctx: typer.Context,
+    orders: Annotated[int, typer.Option(min=0, help="Orders to create.")] = 50,
+    users: Annotated[int, typer.Option(min=1, help="Users to create.")] = 20,
+    products: Annotated[int, typer.Option(min=1, help="Products to create.")] = 30,
+    seed_value: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same rows.")] = 42,
+    reset: Annotated[bool, typer.Option(help="Drop and recreate the shop's tables first.")] = False,
+) -> None:
+    """Fill the shop's database deterministically (writes to DATABASE_URL or the SQLite file)."""
+    from sqlalchemy import create_engine
+
+    from strangler import seed as seeding
+
+    settings = _settings(ctx)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.shop_database_url)
+    started = time.perf_counter()
+    try:
+        report = seeding.seed(engine, seeding.SeedSizes(users=users, products=products, orders=orders),
+                              seed_value=seed_value, reset=reset)
+    except seeding.ShopNotEmptyError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"seeded {report.users} users, {report.products} products, {report.orders} orders, "
+               f"{report.order_items} order lines (revenue {report.revenue_cents} c) "
+               f"in {time.perf_counter() - started:.1f} s")
+    typer.echo("restart the shop (`strangler down && strangler up`) so its product cache sees the rows")
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Walk through the running shop: create a user, fill a cart, check out, show charge and e-mail."""
+    settings = _settings(ctx)
+    stack = Stack(settings)
+    if not all(s.healthy for s in stack.status()):
+        typer.secho("error: the stack is not up; run `strangler up` first", err=True, fg="red")
+        raise typer.Exit(1)
+    try:
+        demo_walk.walk(settings.url("legacy"), settings.url("payments"), settings.url("mail"), typer.echo)
+    except RuntimeError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(1) from exc
+    typer.echo("\nthe stack stays up:")
+    for name, url in stack.urls().items():
+        typer.echo(f"  {name:<9} {url}")
+    typer.echo(f"  e-mails   {settings.url('mail')}/messages")
+    typer.echo(f"  charges   {settings.url('payments')}/v1/charges")
+    typer.echo("stop it with `.venv/bin/strangler down`")

@@ -1,0 +1,210 @@
+"""Start, watch and stop the stack's processes; each part runs in a process group of its own."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import redis
+
+from strangler.parts import Part, plan
+from strangler.settings import Settings
+
+
+class RunnerError(RuntimeError):
+    """The stack could not be started as asked; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    name: str
+    url: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    log: str
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def is_healthy(target: str, timeout: float = 1.0) -> bool:
+    try:
+        if target.startswith("redis"):
+            client = redis.Redis.from_url(target, socket_timeout=timeout, socket_connect_timeout=timeout)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        return httpx.get(target, timeout=timeout).status_code == 200
+    except (httpx.HTTPError, redis.RedisError, OSError):
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(-pgid, os.WNOHANG)  # reap our own children, or they stay as zombies
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Stack:
+    """The local stack under one home folder: `up`, `down`, `status`."""
+
+    def __init__(self, settings: Settings, say: Callable[[str], None] = lambda _: None) -> None:
+        self.settings = settings
+        self.say = say
+
+    def _state_file(self, name: str) -> Path:
+        return self.settings.run_dir / f"{name}.json"
+
+    def _read_state(self, name: str) -> dict[str, object] | None:
+        path = self._state_file(name)
+        if not path.exists():
+            return None
+        try:
+            state: dict[str, object] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return state
+
+    def _running_pid(self, name: str) -> int | None:
+        state = self._read_state(name)
+        if state is None:
+            return None
+        pid = state.get("pid")
+        if isinstance(pid, int) and _group_alive(pid):
+            return pid
+        self._state_file(name).unlink(missing_ok=True)
+        return None
+
+    def up(self) -> list[PartStatus]:
+        """Start every part not already running and wait until each is healthy."""
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
+        started: list[str] = []
+        try:
+            for part in plan(self.settings):
+                if self._running_pid(part.name) is not None:
+                    self.say(f"{part.name}: already running at {part.url}")
+                    continue
+                self._start(part)
+                started.append(part.name)
+        except BaseException:
+            for name in reversed(started):
+                self._stop(name)
+            raise
+        return self.status()
+
+    def _start(self, part: Part) -> None:
+        for port in part.ports:
+            if not port_is_free(self.settings.host, port):
+                raise RunnerError(
+                    f"{part.name}: port {port} on {self.settings.host} is already in use; "
+                    f"stop what holds it or choose other ports (STRANGLER_PORT_BASE, "
+                    f"STRANGLER_{part.name.upper()}_PORT)"
+                )
+        log_path = self.settings.log_dir / f"{part.name}.log"
+        env = {**os.environ, **part.env, "PYTHONUNBUFFERED": "1"}
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                part.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.settings.home,
+                start_new_session=True,
+            )
+        state = {"pid": process.pid, "url": part.url, "health": part.health, "argv": list(part.argv)}
+        self._state_file(part.name).write_text(json.dumps(state))
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self._state_file(part.name).unlink(missing_ok=True)
+                raise RunnerError(f"{part.name} exited with code {process.returncode} while starting; "
+                                  f"last lines of {log_path}:\n{_tail(log_path)}")
+            if is_healthy(part.health):
+                self.say(f"{part.name}: up at {part.url} (pid {process.pid})")
+                return
+            time.sleep(0.1)
+        self._stop(part.name)
+        raise RunnerError(f"{part.name} did not become healthy within {self.settings.start_timeout_s:.0f} s; "
+                          f"last lines of {log_path}:\n{_tail(log_path)}")
+
+    def down(self) -> list[str]:
+        """Stop every part this home's runner started, children included; return their names."""
+        stopped = []
+        names = [part.name for part in plan(self.settings)]
+        extra = sorted(p.stem for p in self.settings.run_dir.glob("*.json") if p.stem not in names)
+        for name in reversed(names + extra):
+            if self._stop(name):
+                stopped.append(name)
+        return stopped
+
+    def _stop(self, name: str, grace_s: float = 10.0) -> bool:
+        pid = self._running_pid(name)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _group_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            while _group_alive(pid):
+                time.sleep(0.05)
+        self._state_file(name).unlink(missing_ok=True)
+        self.say(f"{name}: stopped")
+        return True
+
+    def status(self) -> list[PartStatus]:
+        result = []
+        for part in plan(self.settings):
+            pid = self._running_pid(part.name)
+            result.append(PartStatus(
+                name=part.name,
+                url=part.url,
+                pid=pid,
+                running=pid is not None,
+                healthy=pid is not None and is_healthy(part.health),
+                log=str(self.settings.log_dir / f"{part.name}.log"),
+            ))
+        return result
+
+    def urls(self) -> dict[str, str]:
+        return {part.name: part.url for part in plan(self.settings)}
+
+
+def status_json(statuses: list[PartStatus]) -> str:
+    return json.dumps([asdict(s) for s in statuses], indent=2)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,59 @@
+"""Shared fixtures: the running stack, started by the runner unless SHOP_URL points at one."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from strangler.runner import Stack, port_is_free
+from strangler.settings import PORT_OFFSETS, Settings
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    shop: str
+    payments: str
+    mail: str
+
+
+def free_port_base(host: str = "127.0.0.1") -> int:
+    """A base port whose whole block of part ports is free right now."""
+    span = max(PORT_OFFSETS.values()) + 1
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 40_000, 10)
+        if all(port_is_free(host, base + offset) for offset in range(span)):
+            return base
+    raise RuntimeError("no free block of ports found")
+
+
+def stack_settings(home: Path) -> Settings:
+    """Runner settings for a throw-away stack in `home`, on free ports, honouring DATABASE_URL/REDIS_URL."""
+    return replace(Settings.from_env(), home=home, port_base=free_port_base(), port_overrides=())
+
+
+@pytest.fixture(scope="session")
+def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
+    if os.environ.get("SHOP_URL"):
+        yield StackUrls(
+            shop=os.environ["SHOP_URL"],
+            payments=os.environ["PAYMENTS_URL"],
+            mail=os.environ["MAIL_URL"],
+        )
+        return
+    settings = stack_settings(tmp_path_factory.mktemp("stack"))
+    stack = Stack(settings)
+    stack.up()
+    try:
+        yield StackUrls(
+            shop=settings.url("legacy"),
+            payments=settings.url("payments"),
+            mail=settings.url("mail"),
+        )
+    finally:
+        stack.down()
