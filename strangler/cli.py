@@ -13,8 +13,11 @@ from strangler import demo as demo_walk
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
 
-app = typer.Typer(help="Strangler kit: run the stack and migrate it route by route.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Strangler kit: run the stack and migrate it route by route.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -26,7 +29,9 @@ def _settings(ctx: typer.Context) -> Settings:
 def main(
     ctx: typer.Context,
     home: Annotated[Path | None, typer.Option(help="Data folder (env STRANGLER_HOME).")] = None,
-    port_base: Annotated[int | None, typer.Option(help="First port (env STRANGLER_PORT_BASE).")] = None,
+    port_base: Annotated[
+        int | None, typer.Option(help="First port (env STRANGLER_PORT_BASE).")
+    ] = None,
 ) -> None:
     try:
         settings = Settings.from_env()
@@ -88,7 +93,9 @@ def seed(
     orders: Annotated[int, typer.Option(min=0, help="Orders to create.")] = 50,
     users: Annotated[int, typer.Option(min=1, help="Users to create.")] = 20,
     products: Annotated[int, typer.Option(min=1, help="Products to create.")] = 30,
-    seed_value: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same rows.")] = 42,
+    seed_value: Annotated[
+        int, typer.Option("--seed", help="Random seed: same seed, same rows.")
+    ] = 42,
     reset: Annotated[bool, typer.Option(help="Drop and recreate the shop's tables first.")] = False,
 ) -> None:
     """Fill the shop's database deterministically (writes to DATABASE_URL or the SQLite file)."""
@@ -101,29 +108,39 @@ def seed(
     engine = create_engine(settings.shop_database_url)
     started = time.perf_counter()
     try:
-        report = seeding.seed(engine, seeding.SeedSizes(users=users, products=products, orders=orders),
-                              seed_value=seed_value, reset=reset)
+        report = seeding.seed(
+            engine,
+            seeding.SeedSizes(users=users, products=products, orders=orders),
+            seed_value=seed_value,
+            reset=reset,
+        )
     except seeding.ShopNotEmptyError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
-    typer.echo(f"seeded {report.users} users, {report.products} products, {report.orders} orders, "
-               f"{report.order_items} order lines (revenue {report.revenue_cents} c) "
-               f"in {time.perf_counter() - started:.1f} s")
-    typer.echo("restart the shop (`strangler down && strangler up`) so its product cache sees the rows")
+    typer.echo(
+        f"seeded {report.users} users, {report.products} products, {report.orders} orders, "
+        f"{report.order_items} order lines (revenue {report.revenue_cents} c) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    typer.echo(
+        "restart the shop (`strangler down && strangler up`) so its product cache sees the rows"
+    )
 
 
 @app.command()
 def demo(ctx: typer.Context) -> None:
-    """Walk through the running shop: create a user, fill a cart, check out, show charge and e-mail."""
+    """Walk through the running shop: user, cart, checkout, then the charge and the e-mail."""
     settings = _settings(ctx)
     stack = Stack(settings)
     if not all(s.healthy for s in stack.status()):
         typer.secho("error: the stack is not up; run `strangler up` first", err=True, fg="red")
         raise typer.Exit(1)
     try:
-        demo_walk.walk(settings.url("legacy"), settings.url("payments"), settings.url("mail"), typer.echo)
+        demo_walk.walk(
+            settings.url("legacy"), settings.url("payments"), settings.url("mail"), typer.echo
+        )
     except RuntimeError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(1) from exc

@@ -24,7 +24,9 @@ def _check(response: httpx.Response, expected: int) -> Any:
     return response.json() if response.content else None
 
 
-def walk(shop_url: str, payments_url: str, mail_url: str, say: Callable[[str], None]) -> dict[str, Any]:
+def walk(
+    shop_url: str, payments_url: str, mail_url: str, say: Callable[[str], None]
+) -> dict[str, Any]:
     """Run the walk and return what it saw; raises RuntimeError on any unexpected answer."""
     stamp = f"{time.time_ns()}"
     with httpx.Client(base_url=shop_url, timeout=30) as shop:
@@ -34,27 +36,41 @@ def walk(shop_url: str, payments_url: str, mail_url: str, say: Callable[[str], N
             if wanted["sku"] not in by_sku:
                 by_sku[wanted["sku"]] = _check(shop.post("/products", json=wanted), 201)
         mug, tee = by_sku["DEMO-MUG"], by_sku["DEMO-TEE"]
-        say(f"1. products: {mug['name']} ({mug['price_cents']} c), {tee['name']} ({tee['price_cents']} c)")
+        for product in (mug, tee):
+            say(f"1. product #{product['id']}: {product['name']}, {product['price_cents']} c")
 
         email = f"demo-{stamp}@example.com"
         user = _check(shop.post("/users", json={"email": email, "name": "Demo Customer"}), 201)
         say(f"2. created user #{user['id']} <{email}>")
 
         shop.post(f"/users/{user['id']}/cart/items", json={"product_id": mug["id"], "quantity": 2})
-        cart = _check(shop.post(f"/users/{user['id']}/cart/items",
-                                json={"product_id": tee["id"], "quantity": 1}), 200)
+        cart = _check(
+            shop.post(
+                f"/users/{user['id']}/cart/items", json={"product_id": tee["id"], "quantity": 1}
+            ),
+            200,
+        )
         say(f"3. cart: {len(cart['items'])} lines, subtotal {cart['subtotal_cents']} c")
 
         token = f"tok_visa_demo{stamp}"
         started = time.perf_counter()
-        order = _check(shop.post(f"/users/{user['id']}/checkout",
-                                 json={"card_token": token, "discount_code": "SAVE10"}), 201)
+        order = _check(
+            shop.post(
+                f"/users/{user['id']}/checkout",
+                json={"card_token": token, "discount_code": "SAVE10"},
+            ),
+            201,
+        )
         took_ms = (time.perf_counter() - started) * 1000
-        say(f"4. checkout: order #{order['id']} total {order['total_cents']} c "
+        say(
+            f"4. checkout: order #{order['id']} total {order['total_cents']} c "
             f"(discount {order['discount_cents']}, shipping {order['shipping_cents']}, "
-            f"tax {order['tax_cents']}) in {took_ms:.0f} ms")
+            f"tax {order['tax_cents']}) in {took_ms:.0f} ms"
+        )
 
-    charges = _check(httpx.get(f"{payments_url}/v1/charges", params={"card_token": token}), 200)["charges"]
+    charges = _check(httpx.get(f"{payments_url}/v1/charges", params={"card_token": token}), 200)[
+        "charges"
+    ]
     say(f"5. charges at the payment provider for this card: {len(charges)}")
     for charge in charges:
         say(f"   {charge['id']} {charge['amount_cents']} {charge['currency']} {charge['status']}")

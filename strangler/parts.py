@@ -30,8 +30,20 @@ def redis_server_binary() -> str:
 
 
 def _uvicorn(factory: str, host: str, port: int) -> tuple[str, ...]:
-    return (sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host,
-            "--port", str(port), "--no-access-log", "--timeout-graceful-shutdown", "5")
+    return (
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "5",
+    )
 
 
 def plan(settings: Settings) -> list[Part]:
@@ -42,59 +54,94 @@ def plan(settings: Settings) -> list[Part]:
     if settings.redis_url is None:
         port = settings.port("redis")
         (data / "redis").mkdir(parents=True, exist_ok=True)
-        parts.append(Part(
-            name="redis",
-            # Not daemonized, so it stays in the runner's process group and dies with it.
-            argv=(redis_server_binary(), "--port", str(port), "--bind", host,
-                  "--daemonize", "no", "--dir", str(data / "redis"), "--save", "60 1",
-                  "--appendonly", "no", "--protected-mode", "yes"),
-            ports=(port,),
-            url=settings.shop_redis_url,
-            health=settings.shop_redis_url,
-        ))
+        parts.append(
+            Part(
+                name="redis",
+                # Not daemonized, so it stays in the runner's process group and dies with it.
+                argv=(
+                    redis_server_binary(),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    host,
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                    str(data / "redis"),
+                    "--save",
+                    "60 1",
+                    "--appendonly",
+                    "no",
+                    "--protected-mode",
+                    "yes",
+                ),
+                ports=(port,),
+                url=settings.shop_redis_url,
+                health=settings.shop_redis_url,
+            )
+        )
     mail_port, smtp_port = settings.port("mail"), settings.port("smtp")
-    parts.append(Part(
-        name="mail",
-        argv=_uvicorn("stand_ins.mail.app:create_app", host, mail_port),
-        ports=(mail_port, smtp_port),
-        url=settings.url("mail"),
-        health=settings.url("mail") + "/healthz",
-        env={
-            "MAIL_DB_PATH": str(data / "mail.db"),
-            "MAIL_SMTP_HOST": host,
-            "MAIL_SMTP_PORT": str(smtp_port),
-            "MAIL_DELAY_MS": str(settings.mail_delay_ms),
-        },
-    ))
+    parts.append(
+        Part(
+            name="mail",
+            argv=_uvicorn("stand_ins.mail.app:create_app", host, mail_port),
+            ports=(mail_port, smtp_port),
+            url=settings.url("mail"),
+            health=settings.url("mail") + "/healthz",
+            env={
+                "MAIL_DB_PATH": str(data / "mail.db"),
+                "MAIL_SMTP_HOST": host,
+                "MAIL_SMTP_PORT": str(smtp_port),
+                "MAIL_DELAY_MS": str(settings.mail_delay_ms),
+            },
+        )
+    )
     payments_port = settings.port("payments")
-    parts.append(Part(
-        name="payments",
-        argv=_uvicorn("stand_ins.payments.app:create_app", host, payments_port),
-        ports=(payments_port,),
-        url=settings.url("payments"),
-        health=settings.url("payments") + "/healthz",
-        env={
-            "PAYMENTS_DB_PATH": str(data / "payments.db"),
-            "PAYMENTS_LATENCY_MS": str(settings.payments_latency_ms),
-            "PAYMENTS_FAILURE_RATE": str(settings.payments_failure_rate),
-        },
-    ))
+    parts.append(
+        Part(
+            name="payments",
+            argv=_uvicorn("stand_ins.payments.app:create_app", host, payments_port),
+            ports=(payments_port,),
+            url=settings.url("payments"),
+            health=settings.url("payments") + "/healthz",
+            env={
+                "PAYMENTS_DB_PATH": str(data / "payments.db"),
+                "PAYMENTS_LATENCY_MS": str(settings.payments_latency_ms),
+                "PAYMENTS_FAILURE_RATE": str(settings.payments_failure_rate),
+            },
+        )
+    )
     legacy_port = settings.port("legacy")
-    parts.append(Part(
-        name="legacy",
-        # One process, many threads: the shop's process-global cache is only coherent
-        # inside one process (see legacy_app/SMELLS.md, global-cache).
-        argv=(sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "32",
-              "--bind", f"{host}:{legacy_port}", "--graceful-timeout", "5",
-              "--access-logfile", "-", "legacy_app.app:create_app()"),
-        ports=(legacy_port,),
-        url=settings.url("legacy"),
-        health=settings.url("legacy") + "/healthz",
-        env={
-            "DATABASE_URL": settings.shop_database_url,
-            "PAYMENTS_URL": settings.url("payments"),
-            "SMTP_HOST": host,
-            "SMTP_PORT": str(smtp_port),
-        },
-    ))
+    parts.append(
+        Part(
+            name="legacy",
+            # One process, many threads: the shop's process-global cache is only coherent
+            # inside one process (see legacy_app/SMELLS.md, global-cache).
+            argv=(
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--threads",
+                "32",
+                "--bind",
+                f"{host}:{legacy_port}",
+                "--graceful-timeout",
+                "5",
+                "--access-logfile",
+                "-",
+                "legacy_app.app:create_app()",
+            ),
+            ports=(legacy_port,),
+            url=settings.url("legacy"),
+            health=settings.url("legacy") + "/healthz",
+            env={
+                "DATABASE_URL": settings.shop_database_url,
+                "PAYMENTS_URL": settings.url("payments"),
+                "SMTP_HOST": host,
+                "SMTP_PORT": str(smtp_port),
+            },
+        )
+    )
     return parts

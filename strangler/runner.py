@@ -47,7 +47,9 @@ def port_is_free(host: str, port: int) -> bool:
 def is_healthy(target: str, timeout: float = 1.0) -> bool:
     try:
         if target.startswith("redis"):
-            client = redis.Redis.from_url(target, socket_timeout=timeout, socket_connect_timeout=timeout)
+            client = redis.Redis.from_url(
+                target, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
             try:
                 return bool(client.ping())
             finally:
@@ -137,21 +139,30 @@ class Stack:
                 cwd=self.settings.home,
                 start_new_session=True,
             )
-        state = {"pid": process.pid, "url": part.url, "health": part.health, "argv": list(part.argv)}
+        state = {
+            "pid": process.pid,
+            "url": part.url,
+            "health": part.health,
+            "argv": list(part.argv),
+        }
         self._state_file(part.name).write_text(json.dumps(state))
         deadline = time.monotonic() + self.settings.start_timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self._state_file(part.name).unlink(missing_ok=True)
-                raise RunnerError(f"{part.name} exited with code {process.returncode} while starting; "
-                                  f"last lines of {log_path}:\n{_tail(log_path)}")
+                raise RunnerError(
+                    f"{part.name} exited with code {process.returncode} while starting; "
+                    f"last lines of {log_path}:\n{_tail(log_path)}"
+                )
             if is_healthy(part.health):
                 self.say(f"{part.name}: up at {part.url} (pid {process.pid})")
                 return
             time.sleep(0.1)
         self._stop(part.name)
-        raise RunnerError(f"{part.name} did not become healthy within {self.settings.start_timeout_s:.0f} s; "
-                          f"last lines of {log_path}:\n{_tail(log_path)}")
+        raise RunnerError(
+            f"{part.name} did not become healthy within {self.settings.start_timeout_s:.0f} s; "
+            f"last lines of {log_path}:\n{_tail(log_path)}"
+        )
 
     def down(self) -> list[str]:
         """Stop every part this home's runner started, children included; return their names."""
@@ -185,14 +196,16 @@ class Stack:
         result = []
         for part in plan(self.settings):
             pid = self._running_pid(part.name)
-            result.append(PartStatus(
-                name=part.name,
-                url=part.url,
-                pid=pid,
-                running=pid is not None,
-                healthy=pid is not None and is_healthy(part.health),
-                log=str(self.settings.log_dir / f"{part.name}.log"),
-            ))
+            result.append(
+                PartStatus(
+                    name=part.name,
+                    url=part.url,
+                    pid=pid,
+                    running=pid is not None,
+                    healthy=pid is not None and is_healthy(part.health),
+                    log=str(self.settings.log_dir / f"{part.name}.log"),
+                )
+            )
         return result
 
     def urls(self) -> dict[str, str]:

@@ -70,22 +70,28 @@ def seed(
                 )
 
         users = [
-            {"email": f"user{n}@example.com", "name": f"User {n}", "created_at": ANCHOR - timedelta(days=400, minutes=n)}
+            {
+                "email": f"user{n}@example.com",
+                "name": f"User {n}",
+                "created_at": ANCHOR - timedelta(days=400, minutes=n),
+            }
             for n in range(1, sizes.users + 1)
         ]
         user_ids = _insert_returning_ids(conn, db.users, users)
         progress("users", len(user_ids))
 
-        products = []
+        products: list[dict[str, Any]] = []
         for n in range(1, sizes.products + 1):
-            products.append({
-                "sku": f"SKU-{n:05d}",
-                "name": f"Product {n}",
-                "price_cents": rng.randrange(199, 20_000),
-                "stock": rng.randrange(50, 5_000),
-                "created_at": ANCHOR - timedelta(days=400),
-                "updated_at": ANCHOR - timedelta(days=400),
-            })
+            products.append(
+                {
+                    "sku": f"SKU-{n:05d}",
+                    "name": f"Product {n}",
+                    "price_cents": rng.randrange(199, 20_000),
+                    "stock": rng.randrange(50, 5_000),
+                    "created_at": ANCHOR - timedelta(days=400),
+                    "updated_at": ANCHOR - timedelta(days=400),
+                }
+            )
         product_ids = _insert_returning_ids(conn, db.products, products)
         progress("products", len(product_ids))
 
@@ -93,30 +99,34 @@ def seed(
         lines_per_order: list[list[dict[str, Any]]] = []
         for n in range(sizes.orders):
             picks = rng.sample(range(len(product_ids)), k=min(len(product_ids), rng.randint(1, 3)))
-            lines = []
+            lines: list[dict[str, Any]] = []
             for index in picks:
                 product = products[index]
-                lines.append({
-                    "product_id": product_ids[index],
-                    "product_name": product["name"],
-                    "unit_price_cents": product["price_cents"],
-                    "quantity": rng.randint(1, 3),
-                })
+                lines.append(
+                    {
+                        "product_id": product_ids[index],
+                        "product_name": product["name"],
+                        "unit_price_cents": product["price_cents"],
+                        "quantity": rng.randint(1, 3),
+                    }
+                )
             subtotal = sum(line["unit_price_cents"] * line["quantity"] for line in lines)
             shipping, tax, total = _price(subtotal)
-            order_rows.append({
-                "user_id": user_ids[rng.randrange(len(user_ids))],
-                "status": "placed",
-                "subtotal_cents": subtotal,
-                "discount_code": None,
-                "discount_cents": 0,
-                "shipping_cents": shipping,
-                "tax_cents": tax,
-                "total_cents": total,
-                "charge_id": f"ch_seed_{n:08d}",
-                "email_sent": True,
-                "created_at": ANCHOR - timedelta(seconds=rng.randrange(365 * 24 * 3600)),
-            })
+            order_rows.append(
+                {
+                    "user_id": user_ids[rng.randrange(len(user_ids))],
+                    "status": "placed",
+                    "subtotal_cents": subtotal,
+                    "discount_code": None,
+                    "discount_cents": 0,
+                    "shipping_cents": shipping,
+                    "tax_cents": tax,
+                    "total_cents": total,
+                    "charge_id": f"ch_seed_{n:08d}",
+                    "email_sent": True,
+                    "created_at": ANCHOR - timedelta(seconds=rng.randrange(365 * 24 * 3600)),
+                }
+            )
             lines_per_order.append(lines)
 
         item_rows: list[dict[str, Any]] = []
@@ -128,14 +138,21 @@ def seed(
                 order = chunk[offset]
                 for line in lines_per_order[chunk_start + offset]:
                     item_rows.append({"order_id": order_id, **line})
-                event_rows.append({
-                    "name": "order_placed",
-                    "user_id": order["user_id"],
-                    "order_id": order_id,
-                    "amount_cents": order["total_cents"],
-                    "payload": json.dumps({"items": len(lines_per_order[chunk_start + offset]), "discount_code": None}),
-                    "created_at": order["created_at"],
-                })
+                event_rows.append(
+                    {
+                        "name": "order_placed",
+                        "user_id": order["user_id"],
+                        "order_id": order_id,
+                        "amount_cents": order["total_cents"],
+                        "payload": json.dumps(
+                            {
+                                "items": len(lines_per_order[chunk_start + offset]),
+                                "discount_code": None,
+                            }
+                        ),
+                        "created_at": order["created_at"],
+                    }
+                )
             progress("orders", len(chunk))
         for rows in _chunks(item_rows):
             conn.execute(insert(db.order_items), list(rows))

@@ -33,7 +33,7 @@ def free_port_base(host: str = "127.0.0.1") -> int:
 
 
 def stack_settings(home: Path) -> Settings:
-    """Runner settings for a throw-away stack in `home`, on free ports, honouring DATABASE_URL/REDIS_URL."""
+    """Settings for a throw-away stack in `home` on free ports (DATABASE_URL, REDIS_URL apply)."""
     return replace(Settings.from_env(), home=home, port_base=free_port_base(), port_overrides=())
 
 

@@ -1,0 +1,81 @@
+"""docker-compose.yml runs what the local runner runs: same commands, ports and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from strangler.parts import Part, plan
+from strangler.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
+
+
+def runner_parts(tmp_path: Path) -> dict[str, Part]:
+    return {p.name: p for p in plan(Settings(home=tmp_path, port_base=8000))}
+
+
+def published(service: dict[str, Any]) -> set[int]:
+    return {int(str(mapping).rsplit(":", 1)[1]) for mapping in service.get("ports", [])}
+
+
+def test_every_runner_part_is_a_compose_service_listening_on_the_same_ports(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    services = compose["services"]
+    for name, part in runner_parts(tmp_path).items():
+        assert name in services, f"{name} is missing from docker-compose.yml"
+        command = [str(arg) for arg in services[name]["command"]]
+        assert published(services[name]) == set(part.ports), name
+        if name == "redis":
+            assert command[0] == "redis-server" and str(part.ports[0]) in command
+            continue
+        # same program and entry point; only the interpreter path and bind host differ
+        assert command[:3] == ["python", "-m", part.argv[2]], name
+        entry = [arg for arg in part.argv if ":" in arg and not arg.startswith("127.")]
+        assert entry and entry[0] in command, name
+        assert any(str(part.ports[0]) in arg for arg in command), name
+
+
+def test_compose_services_get_every_setting_the_runner_gives_them(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    services = compose["services"]
+    for name, part in runner_parts(tmp_path).items():
+        environment = services[name].get("environment", {})
+        assert set(part.env) <= set(environment), f"{name} lacks {set(part.env) - set(environment)}"
+
+
+def test_the_shop_reaches_its_dependencies_by_service_name_and_waits_for_them(
+    compose: dict[str, Any],
+) -> None:
+    legacy = compose["services"]["legacy"]
+    env = legacy["environment"]
+    assert env["PAYMENTS_URL"] == "http://payments:8002"
+    assert (
+        env["SMTP_HOST"] == "mail"
+        and env["SMTP_PORT"] == compose["services"]["mail"]["environment"]["MAIL_SMTP_PORT"]
+    )
+    assert "@postgres:5432/" in env["DATABASE_URL"]
+    assert set(legacy["depends_on"]) == {"postgres", "payments", "mail"}
+
+
+def test_no_secret_is_written_into_the_compose_file(compose: dict[str, Any]) -> None:
+    password = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${POSTGRES_PASSWORD")
+
+
+def test_the_image_installs_with_the_pinned_constraints() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "-c constraints.txt" in dockerfile
+    for folder in ("legacy_app", "stand_ins", "strangler"):
+        assert f"COPY {folder} " in dockerfile

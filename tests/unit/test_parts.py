@@ -1,0 +1,27 @@
+"""The runner's plan: which parts start, in which order, wired to which ports."""
+
+from pathlib import Path
+
+from strangler.parts import plan
+from strangler.settings import Settings
+
+
+def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> None:
+    parts = plan(Settings(home=tmp_path, port_base=9100))
+    assert [p.name for p in parts] == ["redis", "mail", "payments", "legacy"]
+    assert parts[0].url == "redis://127.0.0.1:9105/0"
+    assert "--daemonize" in parts[0].argv and "no" in parts[0].argv
+
+
+def test_with_redis_url_no_redis_is_started(tmp_path: Path) -> None:
+    parts = plan(Settings(home=tmp_path, redis_url="redis://127.0.0.1:6379/0"))
+    assert "redis" not in [p.name for p in parts]
+
+
+def test_the_shop_is_wired_to_the_stand_ins_and_the_database(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, port_base=9100)
+    legacy = {p.name: p for p in plan(settings)}["legacy"]
+    assert legacy.env["PAYMENTS_URL"] == "http://127.0.0.1:9102"
+    assert legacy.env["SMTP_PORT"] == "9104"
+    assert legacy.env["DATABASE_URL"] == f"sqlite:///{tmp_path / 'shop.db'}"
+    assert "127.0.0.1:9101" in legacy.argv
