@@ -144,4 +144,21 @@ def plan(settings: Settings) -> list[Part]:
             },
         )
     )
+    gateway_port, admin_port = settings.port("gateway"), settings.port("gateway-admin")
+    parts.append(
+        Part(
+            name="gateway",
+            argv=(sys.executable, "-m", "gateway"),
+            ports=(gateway_port, admin_port),
+            url=settings.url("gateway"),
+            health=f"http://{host}:{admin_port}/healthz",
+            env={
+                "GATEWAY_HOST": host,
+                "GATEWAY_PORT": str(gateway_port),
+                "GATEWAY_ADMIN_HOST": host,
+                "GATEWAY_ADMIN_PORT": str(admin_port),
+                "GATEWAY_UPSTREAM_LEGACY": settings.url("legacy"),
+            },
+        )
+    )
     return parts

@@ -16,6 +16,7 @@ PORT_OFFSETS = {
     "mail": 3,
     "smtp": 4,
     "redis": 5,
+    "gateway-admin": 6,
 }
 
 
@@ -60,7 +61,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         overrides = []
         for part in PORT_OFFSETS:
-            key = f"STRANGLER_{part.upper()}_PORT"
+            key = f"STRANGLER_{part.upper().replace('-', '_')}_PORT"
             if environ.get(key):
                 overrides.append((part, _int(environ, key, 0)))
         settings = cls(

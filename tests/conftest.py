@@ -16,9 +16,10 @@ from strangler.settings import PORT_OFFSETS, Settings
 
 @dataclass(frozen=True)
 class StackUrls:
-    shop: str
+    shop: str  # what clients use: the gateway
     payments: str
     mail: str
+    legacy: str  # the legacy shop itself, behind the gateway
 
 
 def free_port_base(host: str = "127.0.0.1") -> int:
@@ -44,6 +45,7 @@ def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
             shop=os.environ["SHOP_URL"],
             payments=os.environ["PAYMENTS_URL"],
             mail=os.environ["MAIL_URL"],
+            legacy=os.environ.get("LEGACY_URL", os.environ["SHOP_URL"]),
         )
         return
     settings = stack_settings(tmp_path_factory.mktemp("stack"))
@@ -51,9 +53,10 @@ def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
     stack.up()
     try:
         yield StackUrls(
-            shop=settings.url("legacy"),
+            shop=settings.url("gateway"),
             payments=settings.url("payments"),
             mail=settings.url("mail"),
+            legacy=settings.url("legacy"),
         )
     finally:
         stack.down()

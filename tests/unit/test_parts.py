@@ -8,7 +8,7 @@ from strangler.settings import Settings
 
 def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> None:
     parts = plan(Settings(home=tmp_path, port_base=9100))
-    assert [p.name for p in parts] == ["redis", "mail", "payments", "legacy"]
+    assert [p.name for p in parts] == ["redis", "mail", "payments", "legacy", "gateway"]
     assert parts[0].url == "redis://127.0.0.1:9105/0"
     assert "--daemonize" in parts[0].argv and "no" in parts[0].argv
 
@@ -25,3 +25,12 @@ def test_the_shop_is_wired_to_the_stand_ins_and_the_database(tmp_path: Path) -> 
     assert legacy.env["SMTP_PORT"] == "9104"
     assert legacy.env["DATABASE_URL"] == f"sqlite:///{tmp_path / 'shop.db'}"
     assert "127.0.0.1:9101" in legacy.argv
+
+
+def test_the_gateway_fronts_the_legacy_shop_and_keeps_admin_on_loopback(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, port_base=9100)
+    gateway = {p.name: p for p in plan(settings)}["gateway"]
+    assert gateway.url == "http://127.0.0.1:9100"
+    assert gateway.env["GATEWAY_UPSTREAM_LEGACY"] == "http://127.0.0.1:9101"
+    assert gateway.env["GATEWAY_ADMIN_HOST"] == "127.0.0.1"
+    assert gateway.health == "http://127.0.0.1:9106/healthz"

@@ -1,0 +1,66 @@
+"""Gateway settings, read once from the environment into a frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROUTES_FILE = Path(__file__).with_name("routes.toml")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class GatewaySettingsError(ValueError):
+    """The environment asks for something the gateway refuses to run with."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8006
+    routes_file: Path = DEFAULT_ROUTES_FILE
+    upstream_overrides: tuple[tuple[str, str], ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    internal_token: str | None = None
+    admin_token: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
+        prefix = "GATEWAY_UPSTREAM_"
+        overrides = tuple(
+            sorted(
+                (k[len(prefix) :].lower(), v)
+                for k, v in environ.items()
+                if k.startswith(prefix) and v
+            )
+        )
+        try:
+            settings = cls(
+                host=environ.get("GATEWAY_HOST", "127.0.0.1"),
+                port=int(environ.get("GATEWAY_PORT", "8000")),
+                admin_host=environ.get("GATEWAY_ADMIN_HOST", "127.0.0.1"),
+                admin_port=int(environ.get("GATEWAY_ADMIN_PORT", "8006")),
+                routes_file=Path(environ.get("GATEWAY_ROUTES_FILE") or DEFAULT_ROUTES_FILE),
+                upstream_overrides=overrides,
+                max_body_bytes=int(environ.get("GATEWAY_MAX_BODY_BYTES", str(1024 * 1024))),
+                internal_token=environ.get("GATEWAY_INTERNAL_TOKEN") or None,
+                admin_token=environ.get("GATEWAY_ADMIN_TOKEN") or None,
+            )
+        except ValueError as exc:
+            raise GatewaySettingsError(
+                f"a GATEWAY_* port or size is not an integer: {exc}"
+            ) from exc
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.admin_host not in LOOPBACK and not self.admin_token:
+            raise GatewaySettingsError(
+                f"refusing to expose the admin listener on {self.admin_host} "
+                "without GATEWAY_ADMIN_TOKEN"
+            )
+        if self.max_body_bytes < 0:
+            raise GatewaySettingsError("GATEWAY_MAX_BODY_BYTES must not be negative")

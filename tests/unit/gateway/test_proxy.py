@@ -1,0 +1,231 @@
+"""The proxy with a fake upstream: forwarding hygiene, refusals, modes and the fallback rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_gateway
+from gateway.settings import GatewaySettings
+from gateway.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
+
+pytestmark = pytest.mark.anyio
+
+LEGACY = "http://legacy.test"
+ORDERS = "http://orders.test"
+
+
+@dataclass
+class Call:
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass
+class FakeUpstream:
+    """Answers 200 with the upstream's name, unless told to fail for a base URL."""
+
+    failures: dict[str, UpstreamError | int] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+
+    async def send(self, method: str, url: str, headers: Any, body: Any, timeout_s: float, connect_timeout_s: float) -> UpstreamResponse:  # fmt: skip
+        data = body if isinstance(body, bytes) else b"".join([c async for c in body])
+        self.calls.append(Call(method, url, list(headers), data))
+        base = ORDERS if url.startswith(ORDERS) else LEGACY
+        failure = self.failures.get(base)
+        if isinstance(failure, UpstreamError):
+            raise failure
+        status = failure if isinstance(failure, int) else 200
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield json.dumps({"served_by": base}).encode()
+
+        return UpstreamResponse(status, [("Content-Type", "application/json"), ("Connection", "close"), ("X-Upstream", base)], chunks())  # fmt: skip
+
+    async def close(self) -> None:
+        return None
+
+
+def write_routes(tmp_path: Path, mode: str = "legacy", **route: Any) -> Path:
+    lines = [f'[upstreams]\nlegacy = "{LEGACY}"\norders = "{ORDERS}"\n', "[[routes]]", 'name = "orders"',
+             'match = ["/orders/**", "/users/{user_id}/orders"]', 'extracted = "orders"', f'mode = "{mode}"']  # fmt: skip
+    lines += [f"{k} = {json.dumps(v)}" for k, v in route.items()]
+    path = tmp_path / "routes.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def client(
+    tmp_path: Path, upstream: FakeUpstream, mode: str = "legacy", **route: Any
+) -> httpx.AsyncClient:
+    settings = GatewaySettings(
+        routes_file=write_routes(tmp_path, mode, **route),
+        max_body_bytes=100,
+        internal_token="s3cret",
+    )
+    gateway = create_gateway(settings, upstream=upstream)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gateway.public, client=("10.1.2.3", 5000)),
+        base_url="http://shop.test",
+    )
+
+
+async def test_a_request_is_forwarded_with_its_query_byte_for_byte_and_forwarding_headers(
+    tmp_path: Path,
+) -> None:
+    fake = FakeUpstream()
+    async with client(tmp_path, fake) as c:
+        response = await c.get("/products?b=2&a=%41+x&a=1", headers={
+            "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1", "Keep-Alive": "5",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "X-Forwarded-For": "192.0.2.1",
+        })  # fmt: skip
+    assert response.status_code == 200
+    call = fake.calls[0]
+    assert call.url == f"{LEGACY}/products?b=2&a=%41+x&a=1"
+    sent = {k.lower(): v for k, v in call.headers}
+    assert "connection" not in sent and "keep-alive" not in sent and "x-secret-hop" not in sent
+    assert sent["x-forwarded-for"] == "192.0.2.1, 10.1.2.3"
+    assert sent["x-forwarded-proto"] == "http" and sent["x-forwarded-host"] == "shop.test"
+    assert sent["traceparent"].startswith("00-0af7")
+    assert sent["x-request-id"] == response.headers["x-request-id"]
+    assert "connection" not in {k.lower() for k in response.headers if k.lower() != "connection"}
+    assert response.headers["x-upstream"] == LEGACY
+
+
+async def test_a_well_formed_request_id_is_kept_and_a_bad_one_replaced(tmp_path: Path) -> None:
+    fake = FakeUpstream()
+    async with client(tmp_path, fake) as c:
+        kept = await c.get("/x", headers={"X-Request-ID": "req-123"})
+        replaced = await c.get("/x", headers={"X-Request-ID": "bad id with spaces"})
+    assert kept.headers["x-request-id"] == "req-123"
+    assert replaced.headers["x-request-id"] != "bad id with spaces"
+    assert dict(fake.calls[1].headers)["X-Request-ID"] == replaced.headers["x-request-id"]
+
+
+async def test_an_ambiguous_path_is_refused_before_any_upstream_sees_it(tmp_path: Path) -> None:
+    fake = FakeUpstream()
+    async with client(tmp_path, fake) as c:
+        response = await c.get("/orders/%2e%2e/admin")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith(":ambiguous-path")
+    assert fake.calls == []
+
+
+async def test_a_body_over_the_limit_gets_413_declared_or_not(tmp_path: Path) -> None:
+    fake = FakeUpstream()
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            yield b"x" * 30
+
+    async with client(tmp_path, fake) as c:
+        declared = await c.post("/products", content=b"x" * 101)
+        streamed = await c.post("/products", content=chunked())
+        fine = await c.post("/products", content=b"x" * 100)
+    assert declared.status_code == 413 and streamed.status_code == 413
+    assert declared.json()["route"] == "default"
+    assert fine.status_code == 200 and len(fake.calls) == 1 and fake.calls[0].body == b"x" * 100
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "slug"),
+    [
+        (UpstreamUnreachable("refused"), 502, "upstream-unreachable"),
+        (UpstreamTimeout("slow"), 504, "upstream-timeout"),
+    ],
+)
+async def test_an_upstream_failure_is_a_problem_naming_the_route(tmp_path: Path, error: UpstreamError, status: int, slug: str) -> None:  # fmt: skip
+    fake = FakeUpstream(failures={LEGACY: error})
+    async with client(tmp_path, fake) as c:
+        response = await c.get("/orders/1")
+    assert response.status_code == status
+    body = response.json()
+    assert (
+        body["type"].endswith(slug)
+        and body["route"] == "orders"
+        and "Traceback" not in response.text
+    )
+
+
+async def test_a_canary_is_sticky_per_key_and_keyless_requests_stay_on_legacy(
+    tmp_path: Path,
+) -> None:
+    fake = FakeUpstream()
+    async with client(tmp_path, fake, mode="canary", weight=50, sticky_key="path:user_id") as c:
+        served = {}
+        for user in range(40):
+            answers = {(await c.get(f"/users/{user}/orders")).json()["served_by"] for _ in range(3)}
+            assert len(answers) == 1  # the same user always lands on the same side
+            served[user] = answers.pop()
+        keyless = await c.get("/orders/9")
+    assert set(served.values()) == {LEGACY, ORDERS}
+    assert keyless.json()["served_by"] == LEGACY
+
+
+async def test_internal_headers_are_stripped_without_the_token_and_honoured_with_it(
+    tmp_path: Path,
+) -> None:
+    fake = FakeUpstream()
+    async with client(tmp_path, fake) as c:
+        anonymous = await c.get(
+            "/orders/1",
+            headers={"X-Strangler-Target": "extracted", "X-Strangler-Shadow": "dry-run"},
+        )
+        wrong = await c.get(
+            "/orders/1", headers={"X-Strangler-Target": "extracted", "X-Strangler-Token": "guess"}
+        )
+        developer = await c.get(
+            "/orders/1", headers={"X-Strangler-Target": "extracted", "X-Strangler-Token": "s3cret"}
+        )
+    assert anonymous.json()["served_by"] == LEGACY and wrong.json()["served_by"] == LEGACY
+    assert developer.json()["served_by"] == ORDERS
+    for call in fake.calls[:2]:
+        names = {k.lower() for k, _ in call.headers}
+        assert not names & {"x-strangler-target", "x-strangler-shadow", "x-strangler-token"}
+    assert "x-strangler-token" not in {k.lower() for k, _ in fake.calls[2].headers}
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "failure", "expected"),
+    [
+        ("POST", {}, UpstreamUnreachable("refused"), 200),  # never left the gateway: safe to retry
+        ("GET", {}, UpstreamTimeout("slow"), 200),  # safe method
+        ("POST", {}, UpstreamTimeout("slow"), 504),  # may have been written: no retry
+        ("POST", {"Idempotency-Key": "k1"}, UpstreamTimeout("slow"), 200),  # the key makes it safe
+        ("POST", {}, 503, 503),  # a 5xx on a write is the client's answer
+        ("GET", {}, 503, 200),
+    ],
+)
+async def test_extracted_falls_back_to_legacy_only_when_that_cannot_write_twice(
+    tmp_path: Path,
+    method: str,
+    headers: dict[str, str],
+    failure: UpstreamError | int,
+    expected: int,
+) -> None:
+    fake = FakeUpstream(failures={ORDERS: failure})
+    async with client(tmp_path, fake, mode="extracted") as c:
+        response = await c.request(method, "/orders/1", headers=headers, content=b"{}")
+    assert response.status_code == expected
+    if expected == 200:
+        assert response.json()["served_by"] == LEGACY
+        assert [call.url.removesuffix("/orders/1") for call in fake.calls] == [ORDERS, LEGACY]
+    else:
+        assert [call.url.removesuffix("/orders/1") for call in fake.calls] == [ORDERS]
+
+
+async def test_a_route_without_fallback_reports_the_extracted_failure(tmp_path: Path) -> None:
+    fake = FakeUpstream(failures={ORDERS: UpstreamUnreachable("refused")})
+    async with client(tmp_path, fake, mode="extracted", fallback=False) as c:
+        response = await c.get("/orders/1")
+    assert response.status_code == 502 and len(fake.calls) == 1
