@@ -36,7 +36,15 @@ class FakeUpstream:
     failures: dict[str, UpstreamError | int] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
 
-    async def send(self, method: str, url: str, headers: Any, body: Any, timeout_s: float, connect_timeout_s: float) -> UpstreamResponse:  # fmt: skip
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Any,
+        body: Any,
+        timeout_s: float,
+        connect_timeout_s: float,
+    ) -> UpstreamResponse:
         data = body if isinstance(body, bytes) else b"".join([c async for c in body])
         self.calls.append(Call(method, url, list(headers), data))
         base = ORDERS if url.startswith(ORDERS) else LEGACY
@@ -48,15 +56,25 @@ class FakeUpstream:
         async def chunks() -> AsyncIterator[bytes]:
             yield json.dumps({"served_by": base}).encode()
 
-        return UpstreamResponse(status, [("Content-Type", "application/json"), ("Connection", "close"), ("X-Upstream", base)], chunks())  # fmt: skip
+        return UpstreamResponse(
+            status,
+            [("Content-Type", "application/json"), ("Connection", "close"), ("X-Upstream", base)],
+            chunks(),
+        )
 
     async def close(self) -> None:
         return None
 
 
 def write_routes(tmp_path: Path, mode: str = "legacy", **route: Any) -> Path:
-    lines = [f'[upstreams]\nlegacy = "{LEGACY}"\norders = "{ORDERS}"\n', "[[routes]]", 'name = "orders"',
-             'match = ["/orders/**", "/users/{user_id}/orders"]', 'extracted = "orders"', f'mode = "{mode}"']  # fmt: skip
+    lines = [
+        f'[upstreams]\nlegacy = "{LEGACY}"\norders = "{ORDERS}"\n',
+        "[[routes]]",
+        'name = "orders"',
+        'match = ["/orders/**", "/users/{user_id}/orders"]',
+        'extracted = "orders"',
+        f'mode = "{mode}"',
+    ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in route.items()]
     path = tmp_path / "routes.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -83,11 +101,16 @@ async def test_a_request_is_forwarded_with_its_query_byte_for_byte_and_forwardin
 ) -> None:
     fake = FakeUpstream()
     async with client(tmp_path, fake) as c:
-        response = await c.get("/products?b=2&a=%41+x&a=1", headers={
-            "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1", "Keep-Alive": "5",
-            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            "X-Forwarded-For": "192.0.2.1",
-        })  # fmt: skip
+        response = await c.get(
+            "/products?b=2&a=%41+x&a=1",
+            headers={
+                "Connection": "keep-alive, X-Secret-Hop",
+                "X-Secret-Hop": "1",
+                "Keep-Alive": "5",
+                "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                "X-Forwarded-For": "192.0.2.1",
+            },
+        )
     assert response.status_code == 200
     call = fake.calls[0]
     assert call.url == f"{LEGACY}/products?b=2&a=%41+x&a=1"
@@ -144,7 +167,9 @@ async def test_a_body_over_the_limit_gets_413_declared_or_not(tmp_path: Path) ->
         (UpstreamTimeout("slow"), 504, "upstream-timeout"),
     ],
 )
-async def test_an_upstream_failure_is_a_problem_naming_the_route(tmp_path: Path, error: UpstreamError, status: int, slug: str) -> None:  # fmt: skip
+async def test_an_upstream_failure_is_a_problem_naming_the_route(
+    tmp_path: Path, error: UpstreamError, status: int, slug: str
+) -> None:
     fake = FakeUpstream(failures={LEGACY: error})
     async with client(tmp_path, fake) as c:
         response = await c.get("/orders/1")

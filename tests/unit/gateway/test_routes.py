@@ -79,8 +79,16 @@ def test_duplicate_route_names_and_bad_upstream_urls_are_refused() -> None:
 
 
 def test_a_table_survives_a_round_trip_through_its_dict_form() -> None:
-    original = table({"name": "orders", "match": ["/orders/**"], "extracted": "orders", "mode": "canary",
-                      "weight": 25, "sticky_key": "header:X-User-Id"})  # fmt: skip
+    original = table(
+        {
+            "name": "orders",
+            "match": ["/orders/**"],
+            "extracted": "orders",
+            "mode": "canary",
+            "weight": 25,
+            "sticky_key": "header:X-User-Id",
+        }
+    )
     again = RouteTable.from_dict(original.to_dict())
     assert again.to_dict() == original.to_dict()
     assert str(again.routes[0].sticky_key) == "header:x-user-id"
