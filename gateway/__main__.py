@@ -15,15 +15,29 @@ from gateway.settings import GatewaySettings, GatewaySettingsError
 
 async def serve(settings: GatewaySettings) -> None:
     gateway = create_gateway(settings)
-    public = uvicorn.Server(uvicorn.Config(
-        gateway.public, host=settings.host, port=settings.port, access_log=False,
-        lifespan="on", log_level="info", timeout_graceful_shutdown=5,
-        server_header=False, date_header=False,  # the upstream's own headers pass through
-    ))  # fmt: skip
-    admin = uvicorn.Server(uvicorn.Config(
-        gateway.admin, host=settings.admin_host, port=settings.admin_port, access_log=False,
-        lifespan="off", log_level="info",
-    ))  # fmt: skip
+    public = uvicorn.Server(
+        uvicorn.Config(
+            gateway.public,
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            lifespan="on",
+            log_level="info",
+            timeout_graceful_shutdown=5,
+            server_header=False,
+            date_header=False,  # the upstream's own headers pass through
+        )
+    )
+    admin = uvicorn.Server(
+        uvicorn.Config(
+            gateway.admin,
+            host=settings.admin_host,
+            port=settings.admin_port,
+            access_log=False,
+            lifespan="off",
+            log_level="info",
+        )
+    )
 
     async def run(server: uvicorn.Server, other: uvicorn.Server) -> None:
         # Each uvicorn server captures SIGTERM for itself; whichever stops first stops the other.

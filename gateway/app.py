@@ -1,21 +1,22 @@
-"""Composition root: builds the route table, the upstream client, the public and admin apps."""
+"""Composition root: builds the route store, the live table, the upstream client and both apps."""
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import contextlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route as HttpRoute
 
-from gateway.problems import problem
+from gateway.admin import admin_app
+from gateway.live import LiveTable
 from gateway.proxy import Proxy, ProxyConfig, Receive, Scope, Send
 from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
+from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
 from gateway.upstream import AiohttpUpstream, Upstream
 
 
@@ -26,17 +27,31 @@ def load_table(settings: GatewaySettings) -> RouteTable:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RouteTableError(f"cannot read {settings.routes_file}: {exc}") from exc
     raw.setdefault("upstreams", {}).update(dict(settings.upstream_overrides))
-    return RouteTable.from_dict(raw, version=1)
+    return RouteTable.from_dict(raw, version=0)
 
 
 @dataclass
 class Gateway:
     settings: GatewaySettings
-    table: RouteTable
+    store: RouteStore
+    live: LiveTable
     upstream: Upstream
+    redis: Redis | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def current_table(self) -> RouteTable:
-        return self.table
+    async def start(self) -> None:
+        await self.live.refresh()
+        self._tasks.append(asyncio.create_task(self.live.run(), name="live-table"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.upstream.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
     @property
     def public(self) -> PublicApp:
@@ -48,12 +63,12 @@ class Gateway:
 
 
 class PublicApp:
-    """The public listener: the proxy, plus a lifespan that closes the upstream pool."""
+    """The public listener: the proxy, plus the lifespan that starts and stops the gateway."""
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._proxy = Proxy(
-            gateway.current_table,
+            lambda: gateway.live.current,
             gateway.upstream,
             ProxyConfig(
                 max_body_bytes=gateway.settings.max_body_bytes,
@@ -66,43 +81,31 @@ class PublicApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    await self._gateway.start()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    await self._gateway.upstream.close()
+                    await self._gateway.stop()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         await self._proxy(scope, receive, send)
 
 
-def admin_app(gateway: Gateway) -> Starlette:
-    """The admin listener: health without a token; everything else behind the bearer token."""
-
-    def authorised(request: Request) -> bool:
-        expected = gateway.settings.admin_token
-        given = request.headers.get("authorization", "")
-        if not expected:
-            return True  # only allowed on loopback (GatewaySettings.validate)
-        return hmac.compare_digest(given.encode(), f"Bearer {expected}".encode())
-
-    def unauthorised() -> Response:
-        status, body = problem(
-            401, "unauthorised", "Unauthorised", "send Authorization: Bearer <token>"
-        )
-        return Response(body, status, media_type="application/problem+json")
-
-    async def healthz(_request: Request) -> JSONResponse:
-        table = gateway.current_table()
-        return JSONResponse({"status": "ok", "table_version": table.version})
-
-    async def routes(request: Request) -> Response:
-        if not authorised(request):
-            return unauthorised()
-        return JSONResponse(gateway.current_table().to_dict())
-
-    return Starlette(routes=[HttpRoute("/healthz", healthz), HttpRoute("/routes", routes)])
-
-
-def create_gateway(settings: GatewaySettings, upstream: Upstream | None = None) -> Gateway:
+def create_gateway(
+    settings: GatewaySettings, upstream: Upstream | None = None, store: RouteStore | None = None
+) -> Gateway:
+    """Nothing connects here: connections open in `Gateway.start` (the public app's lifespan)."""
+    table = load_table(settings)
+    redis = None
+    if store is None:
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+            store = RedisRouteStore(redis, namespace=settings.namespace)
+        else:
+            store = InMemoryRouteStore()
     return Gateway(
-        settings=settings, table=load_table(settings), upstream=upstream or AiohttpUpstream()
+        settings=settings,
+        store=store,
+        live=LiveTable(store, table, interval_s=settings.poll_interval_s),
+        upstream=upstream or AiohttpUpstream(),
+        redis=redis,
     )

@@ -7,10 +7,19 @@ import uuid
 from collections.abc import Iterable
 
 # RFC 9110 section 7.6.1, plus the de-facto ones proxies drop too.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-    "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
-})  # fmt: skip
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 
 SHADOW = "x-strangler-shadow"  # "dry-run": the target must do the work and commit nothing
 TARGET = "x-strangler-target"  # developer override: "legacy" or "extracted"

@@ -286,11 +286,13 @@ class Proxy:
         return never_left or method in SAFE_METHODS or "idempotency-key" in headers
 
     async def _relay(self, send: Send, rid: str, response: UpstreamResponse) -> None:
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": h.client_headers(response.headers, rid),
-        })  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": h.client_headers(response.headers, rid),
+            }
+        )
         try:
             async for chunk in response.body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -343,15 +345,17 @@ class Proxy:
         if route is not None:
             extra["route"] = route.name
         status, body = problem(status, slug, title, detail, **extra)
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                CONTENT_TYPE,
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", rid.encode()),
-            ],
-        })  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    CONTENT_TYPE,
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", rid.encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

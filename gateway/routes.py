@@ -111,7 +111,8 @@ class Route:
     fallback: bool = True
     timeout_s: float = 10.0
     connect_timeout_s: float = 2.0
-    shadow_sample: float = 1.0
+    shadow_sample: float = 1.0  # share of requests mirrored in shadow mode
+    noise_sample: float = 0.0  # share of mirrored safe requests also replayed on legacy (noise)
     dry_run: bool = False  # the extracted target honours X-Strangler-Shadow: dry-run
     compare: Mapping[str, Any] = field(default_factory=dict)
 
@@ -130,6 +131,7 @@ class Route:
             "timeout_s": self.timeout_s,
             "connect_timeout_s": self.connect_timeout_s,
             "shadow_sample": self.shadow_sample,
+            "noise_sample": self.noise_sample,
             "dry_run": self.dry_run,
             "compare": dict(self.compare),
         }
@@ -149,9 +151,24 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise RouteTableError(f"route name {name!r} must match {_NAME.pattern}")
-    known = {"name", "match", "methods", "legacy", "extracted", "mode", "weight", "sticky_key",
-             "salt", "fallback", "timeout_s", "connect_timeout_s", "shadow_sample", "dry_run",
-             "compare"}  # fmt: skip
+    known = {
+        "name",
+        "match",
+        "methods",
+        "legacy",
+        "extracted",
+        "mode",
+        "weight",
+        "sticky_key",
+        "salt",
+        "fallback",
+        "timeout_s",
+        "connect_timeout_s",
+        "shadow_sample",
+        "noise_sample",
+        "dry_run",
+        "compare",
+    }
     unknown = set(raw) - known
     if unknown:
         raise RouteTableError(f"route {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -196,6 +213,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         timeout_s=_number(raw, "timeout_s", 10, 0.01, 600),
         connect_timeout_s=_number(raw, "connect_timeout_s", 2, 0.01, 60),
         shadow_sample=_number(raw, "shadow_sample", 1, 0, 1),
+        noise_sample=_number(raw, "noise_sample", 0, 0, 1),
         dry_run=bool(raw.get("dry_run", False)),
         compare=dict(compare),
     )
@@ -230,8 +248,13 @@ class RouteTable:
         self.routes = tuple(routes)
         self.upstreams = dict(upstreams)
         self.version = version
-        self.default = Route(name="default", patterns=(Pattern.parse("/**"),),
-                             methods=METHODS, legacy="legacy", extracted=None)  # fmt: skip
+        self.default = Route(
+            name="default",
+            patterns=(Pattern.parse("/**"),),
+            methods=METHODS,
+            legacy="legacy",
+            extracted=None,
+        )
         # rule index -> (pattern, route); rules whose first segment is literal are bucketed by it
         self._by_first: dict[str, list[tuple[int, Pattern, Route]]] = {}
         self._anywhere: list[tuple[int, Pattern, Route]] = []

@@ -15,6 +15,25 @@ class GatewaySettingsError(ValueError):
     """The environment asks for something the gateway refuses to run with."""
 
 
+def _tokens(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """GATEWAY_ADMIN_TOKENS="alice:tok1,bob:tok2" and/or GATEWAY_ADMIN_TOKEN (named "admin")."""
+    tokens: list[tuple[str, str]] = []
+    for item in (environ.get("GATEWAY_ADMIN_TOKENS") or "").split(","):
+        if item.strip():
+            name, sep, token = item.strip().partition(":")
+            if not sep or not name or len(token) < 16:
+                raise GatewaySettingsError(
+                    "GATEWAY_ADMIN_TOKENS entries are name:token with tokens of 16+ characters"
+                )
+            tokens.append((name, token))
+    single = environ.get("GATEWAY_ADMIN_TOKEN")
+    if single:
+        if len(single) < 16:
+            raise GatewaySettingsError("GATEWAY_ADMIN_TOKEN must be at least 16 characters")
+        tokens.append(("admin", single))
+    return tuple(tokens)
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     host: str = "127.0.0.1"
@@ -25,7 +44,12 @@ class GatewaySettings:
     upstream_overrides: tuple[tuple[str, str], ...] = ()
     max_body_bytes: int = 1024 * 1024
     internal_token: str | None = None
-    admin_token: str | None = None
+    admin_tokens: tuple[
+        tuple[str, str], ...
+    ] = ()  # (name, token): the name goes into the audit log
+    redis_url: str | None = None  # the shared route store; without it, an in-memory one
+    namespace: str = "strangler:gateway"
+    poll_interval_s: float = 0.25
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -47,7 +71,10 @@ class GatewaySettings:
                 upstream_overrides=overrides,
                 max_body_bytes=int(environ.get("GATEWAY_MAX_BODY_BYTES", str(1024 * 1024))),
                 internal_token=environ.get("GATEWAY_INTERNAL_TOKEN") or None,
-                admin_token=environ.get("GATEWAY_ADMIN_TOKEN") or None,
+                admin_tokens=_tokens(environ),
+                redis_url=environ.get("GATEWAY_REDIS_URL") or None,
+                namespace=environ.get("GATEWAY_NAMESPACE", "strangler:gateway"),
+                poll_interval_s=float(environ.get("GATEWAY_POLL_INTERVAL_S", "0.25")),
             )
         except ValueError as exc:
             raise GatewaySettingsError(
@@ -57,7 +84,7 @@ class GatewaySettings:
         return settings
 
     def validate(self) -> None:
-        if self.admin_host not in LOOPBACK and not self.admin_token:
+        if self.admin_host not in LOOPBACK and not self.admin_tokens:
             raise GatewaySettingsError(
                 f"refusing to expose the admin listener on {self.admin_host} "
                 "without GATEWAY_ADMIN_TOKEN"

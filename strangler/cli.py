@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from strangler import demo as demo_walk
+from strangler import routes_cli
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
 
@@ -150,3 +151,6 @@ def demo(ctx: typer.Context) -> None:
     typer.echo(f"  e-mails   {settings.url('mail')}/messages")
     typer.echo(f"  charges   {settings.url('payments')}/v1/charges")
     typer.echo("stop it with `.venv/bin/strangler down`")
+
+
+app.add_typer(routes_cli.app, name="routes")

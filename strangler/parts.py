@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +19,30 @@ class Part:
     url: str
     health: str  # an http(s) URL answering 200, or a redis:// URL answering PING
     env: dict[str, str] = field(default_factory=dict)
+
+
+def _secret(settings: Settings, env_name: str, file_name: str) -> str:
+    """A token from the environment, else one generated once and kept (mode 0600) in the home."""
+    given = os.environ.get(env_name)
+    if given:
+        return given
+    path = settings.home / file_name
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def admin_token(settings: Settings) -> str:
+    """The gateway admin API's bearer token (GATEWAY_ADMIN_TOKEN, else generated)."""
+    return _secret(settings, "GATEWAY_ADMIN_TOKEN", "gateway-admin.token")
+
+
+def internal_token(settings: Settings) -> str:
+    """Authorises the gateway's internal headers (target override, dry run)."""
+    return _secret(settings, "GATEWAY_INTERNAL_TOKEN", "gateway-internal.token")
 
 
 def redis_server_binary() -> str:
@@ -158,6 +184,9 @@ def plan(settings: Settings) -> list[Part]:
                 "GATEWAY_ADMIN_HOST": host,
                 "GATEWAY_ADMIN_PORT": str(admin_port),
                 "GATEWAY_UPSTREAM_LEGACY": settings.url("legacy"),
+                "GATEWAY_REDIS_URL": settings.shop_redis_url,
+                "GATEWAY_ADMIN_TOKEN": admin_token(settings),
+                "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
             },
         )
     )

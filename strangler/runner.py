@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,12 +71,88 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def check_ports(part: Part, host: str) -> None:
+    for port in part.ports:
+        if not port_is_free(host, port):
+            raise RunnerError(
+                f"{part.name}: port {port} on {host} is already in use; stop what holds it "
+                f"or choose other ports (STRANGLER_PORT_BASE, "
+                f"STRANGLER_{part.name.upper().replace('-', '_')}_PORT)"
+            )
+
+
+def spawn(part: Part, cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start one part in a new session (its own process group), output to `log_path`."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **part.env, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            part.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(
+    part: Part, process: subprocess.Popen[bytes], timeout_s: float, log_path: Path
+) -> None:
+    """Return once the part answers its health check; RunnerError if it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RunnerError(
+                f"{part.name} exited with code {process.returncode} while starting; "
+                f"last lines of {log_path}:\n{_tail(log_path)}"
+            )
+        if is_healthy(part.health):
+            return
+        time.sleep(0.1)
+    raise RunnerError(
+        f"{part.name} did not become healthy within {timeout_s:.0f} s; "
+        f"last lines of {log_path}:\n{_tail(log_path)}"
+    )
+
+
+def stop_group(pgid: int, grace_s: float = 10.0) -> None:
+    """SIGTERM the whole process group, SIGKILL what is left after `grace_s`, wait until gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _group_alive(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        while _group_alive(pgid):
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running(part: Part, home: Path, timeout_s: float = 30.0) -> Iterator[subprocess.Popen[bytes]]:
+    """One part as a managed process for the length of a `with` block (tests, benchmarks)."""
+    check_ports(part, "127.0.0.1")
+    log_path = home / "logs" / f"{part.name}.log"
+    process = spawn(part, home, log_path)
+    try:
+        wait_healthy(part, process, timeout_s, log_path)
+        yield process
+    finally:
+        stop_group(process.pid)
+        process.wait()
+
+
 class Stack:
     """The local stack under one home folder: `up`, `down`, `status`."""
 
     def __init__(self, settings: Settings, say: Callable[[str], None] = lambda _: None) -> None:
         self.settings = settings
         self.say = say
+        self._children: dict[str, subprocess.Popen[bytes]] = {}  # started by this object
 
     def _state_file(self, name: str) -> Path:
         return self.settings.run_dir / f"{name}.json"
@@ -120,25 +196,10 @@ class Stack:
         return self.status()
 
     def _start(self, part: Part) -> None:
-        for port in part.ports:
-            if not port_is_free(self.settings.host, port):
-                raise RunnerError(
-                    f"{part.name}: port {port} on {self.settings.host} is already in use; "
-                    f"stop what holds it or choose other ports (STRANGLER_PORT_BASE, "
-                    f"STRANGLER_{part.name.upper()}_PORT)"
-                )
+        check_ports(part, self.settings.host)
         log_path = self.settings.log_dir / f"{part.name}.log"
-        env = {**os.environ, **part.env, "PYTHONUNBUFFERED": "1"}
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                part.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.settings.home,
-                start_new_session=True,
-            )
+        process = spawn(part, self.settings.home, log_path)
+        self._children[part.name] = process
         state = {
             "pid": process.pid,
             "url": part.url,
@@ -146,23 +207,12 @@ class Stack:
             "argv": list(part.argv),
         }
         self._state_file(part.name).write_text(json.dumps(state))
-        deadline = time.monotonic() + self.settings.start_timeout_s
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self._state_file(part.name).unlink(missing_ok=True)
-                raise RunnerError(
-                    f"{part.name} exited with code {process.returncode} while starting; "
-                    f"last lines of {log_path}:\n{_tail(log_path)}"
-                )
-            if is_healthy(part.health):
-                self.say(f"{part.name}: up at {part.url} (pid {process.pid})")
-                return
-            time.sleep(0.1)
-        self._stop(part.name)
-        raise RunnerError(
-            f"{part.name} did not become healthy within {self.settings.start_timeout_s:.0f} s; "
-            f"last lines of {log_path}:\n{_tail(log_path)}"
-        )
+        try:
+            wait_healthy(part, process, self.settings.start_timeout_s, log_path)
+        except RunnerError:
+            self._stop(part.name)
+            raise
+        self.say(f"{part.name}: up at {part.url} (pid {process.pid})")
 
     def down(self) -> list[str]:
         """Stop every part this home's runner started, children included; return their names."""
@@ -178,16 +228,10 @@ class Stack:
         pid = self._running_pid(name)
         if pid is None:
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while _group_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _group_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            while _group_alive(pid):
-                time.sleep(0.05)
+        stop_group(pid, grace_s)
+        child = self._children.pop(name, None)
+        if child is not None:
+            child.wait()  # already reaped; this just tells Popen so
         self._state_file(name).unlink(missing_ok=True)
         self.say(f"{name}: stopped")
         return True

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from strangler.runner import Stack, port_is_free
+from strangler.parts import Part, redis_server_binary
+from strangler.runner import Stack, port_is_free, running
 from strangler.settings import PORT_OFFSETS, Settings
 
 
@@ -60,3 +61,35 @@ def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
         )
     finally:
         stack.down()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set, else an embedded redis-server started for this test session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    home = tmp_path_factory.mktemp("redis")
+    port = free_port_base()
+    url = f"redis://127.0.0.1:{port}/0"
+    part = Part(
+        name="redis",
+        argv=(
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(home),
+        ),
+        ports=(port,),
+        url=url,
+        health=url,
+    )
+    with running(part, home):
+        yield url

@@ -1,0 +1,178 @@
+"""The admin listener: routes, changes, kill switch, audit, rollback, behind bearer tokens."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from gateway import changes
+from gateway.problems import problem
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+schemas = SchemaGenerator(
+    {"openapi": "3.0.0", "info": {"title": "strangler gateway admin API", "version": "1"}}
+)
+
+
+def problem_response(status: int, slug: str, title: str, detail: str) -> Response:
+    status, body = problem(status, slug, title, detail)
+    return Response(body, status, media_type="application/problem+json")
+
+
+def admin_app(gateway: Gateway) -> Starlette:
+    tokens = dict(gateway.settings.admin_tokens)
+
+    def actor(request: Request) -> str | None:
+        """The name of the token the request carries, or None when it carries no valid one."""
+        if not tokens:
+            return "loopback"  # only possible on loopback: GatewaySettings.validate
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+        for name, token in tokens.items():
+            if hmac.compare_digest(given, token.encode()):
+                return name
+        return None
+
+    def guarded(handler: Callable[[Request, str], Awaitable[Response]]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            name = actor(request)
+            if name is None:
+                return problem_response(
+                    401, "unauthorised", "Unauthorised", "send Authorization: Bearer <token>"
+                )
+            try:
+                return await handler(request, name)
+            except changes.ChangeError as exc:
+                return problem_response(exc.status, "invalid-change", "Change refused", str(exc))
+            except RedisError as exc:
+                return problem_response(
+                    503, "route-store-unavailable", "Route store unavailable", str(exc)
+                )
+
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    async def body(request: Request) -> dict[str, Any]:
+        try:
+            document = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            raise changes.ChangeError("the body must be a JSON object") from exc
+        if not isinstance(document, dict):
+            raise changes.ChangeError("the body must be a JSON object")
+        return document
+
+    def reason(document: dict[str, Any]) -> str:
+        value = document.pop("reason", None)
+        if not isinstance(value, str) or not value.strip():
+            raise changes.ChangeError("a non-empty 'reason' is required for every change")
+        return value
+
+    async def healthz(_request: Request) -> Response:
+        """Liveness, the table version, and whether the route store is reachable."""
+        live = gateway.live
+        healthy = live.store_up
+        return JSONResponse(
+            {
+                "status": "ok" if healthy else "degraded",
+                "table_version": live.current.version,
+                "route_store": "up" if healthy else f"down: {live.last_error}",
+            }
+        )
+
+    async def list_routes(_request: Request, _actor: str) -> Response:
+        """
+        responses:
+          200: {description: The live table with every route's settings.}
+        """
+        return JSONResponse(gateway.live.current.to_dict())
+
+    async def show_route(request: Request, _actor: str) -> Response:
+        """
+        responses:
+          200: {description: One route.}
+          404: {description: No such route.}
+        """
+        route = gateway.live.current.get(request.path_params["name"])
+        if route is None:
+            raise changes.ChangeError(f"no route named {request.path_params['name']!r}", 404)
+        return JSONResponse(route.to_dict())
+
+    async def set_route(request: Request, who: str) -> Response:
+        """
+        summary: Change a route's mode, weight or other settings. Body = settings + reason.
+        responses:
+          200: {description: The audit entry of the new version.}
+          400: {description: Unknown setting or missing reason.}
+          404: {description: No such route.}
+          422: {description: The resulting route is invalid (bad mode, weight, URL...).}
+        """
+        document = await body(request)
+        why = reason(document)
+        change = await changes.set_route(
+            gateway.store, request.path_params["name"], document, actor=who, reason=why
+        )
+        await gateway.live.refresh()
+        return JSONResponse(change.audit)
+
+    async def kill(request: Request, who: str) -> Response:
+        """
+        summary: Kill switch. Every route to legacy in one change. Body = {reason}.
+        responses:
+          200: {description: The audit entry.}
+        """
+        change = await changes.kill(gateway.store, actor=who, reason=reason(await body(request)))
+        await gateway.live.refresh()
+        return JSONResponse(change.audit)
+
+    async def rollback(request: Request, who: str) -> Response:
+        """
+        summary: Restore the table as it was at an earlier version. Body = {version, reason}.
+        responses:
+          200: {description: The audit entry.}
+          404: {description: No such version.}
+        """
+        document = await body(request)
+        version = document.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise changes.ChangeError("'version' must be a positive integer")
+        change = await changes.rollback(gateway.store, version, actor=who, reason=reason(document))
+        await gateway.live.refresh()
+        return JSONResponse(change.audit)
+
+    async def audit(request: Request, _actor: str) -> Response:
+        """
+        summary: The audit log, oldest first. Query limit (default 100, at most 10000).
+        responses:
+          200: {description: Audit entries.}
+        """
+        raw = request.query_params.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+            raise changes.ChangeError("limit must be an integer from 1 to 10000")
+        return JSONResponse({"entries": await gateway.store.audit(int(raw))})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(schemas.get_schema(routes=request.app.routes))
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/routes", guarded(list_routes), methods=["GET"]),
+        Route("/routes/{name}", guarded(show_route), methods=["GET"]),
+        Route("/routes/{name}", guarded(set_route), methods=["PATCH"]),
+        Route("/kill", guarded(kill), methods=["POST"]),
+        Route("/rollback", guarded(rollback), methods=["POST"]),
+        Route("/audit", guarded(audit), methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    ]
+    return Starlette(routes=routes)

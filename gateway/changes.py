@@ -1,0 +1,165 @@
+"""Operator changes to the route table: validated, versioned, audited, and reversible."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.routes import RouteTable, RouteTableError
+from gateway.store import Document, RouteStore
+
+# What an operator may change on a live route (its name and patterns are fixed; a new
+# route or new patterns go through the routes file and a reseed).
+SETTABLE = frozenset(
+    {
+        "mode",
+        "weight",
+        "sticky_key",
+        "salt",
+        "fallback",
+        "timeout_s",
+        "connect_timeout_s",
+        "shadow_sample",
+        "noise_sample",
+        "dry_run",
+        "compare",
+        "extracted",
+        "methods",
+    }
+)
+MAX_ATTEMPTS = 20
+
+
+class ChangeError(ValueError):
+    """A change that cannot be applied; `status` is the HTTP status the admin API answers."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Change:
+    version: int
+    audit: Document
+    table: RouteTable
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def seed(store: RouteStore, table: RouteTable) -> RouteTable:
+    """Store the file's table as version 1 unless a table is already stored; return the live one."""
+    if await store.version() == 0:
+        audit = {
+            "version": 1,
+            "at": _now(),
+            "actor": "seed",
+            "action": "seed",
+            "route": None,
+            "reason": "seeded from the routes file",
+            "before": None,
+            "after": table.to_dict(),
+        }
+        await store.commit(0, {**table.to_dict(), "version": 1}, audit)
+    return await load(store)
+
+
+async def load(store: RouteStore) -> RouteTable:
+    document = await store.table()
+    if document is None:
+        raise ChangeError("no route table is stored yet", status=503)
+    return RouteTable.from_dict(document)
+
+
+async def _apply(
+    store: RouteStore,
+    mutate: Callable[[Document], tuple[Document, Any, Any, str | None]],
+    *,
+    actor: str,
+    action: str,
+    reason: str,
+) -> Change:
+    if not reason or not reason.strip():
+        raise ChangeError("a reason is required for every change")
+    for _ in range(MAX_ATTEMPTS):
+        expected = await store.version()
+        current = await store.table()
+        if current is None:
+            raise ChangeError("no route table is stored yet", status=503)
+        document, before, after, route = mutate(current)
+        version = expected + 1
+        document = {**document, "version": version}
+        try:
+            table = RouteTable.from_dict(document)
+        except RouteTableError as exc:
+            raise ChangeError(str(exc), status=422) from exc
+        audit = {
+            "version": version,
+            "at": _now(),
+            "actor": actor,
+            "action": action,
+            "route": route,
+            "reason": reason.strip(),
+            "before": before,
+            "after": after,
+        }
+        if await store.commit(expected, table.to_dict(), audit):
+            return Change(version, audit, table)
+    raise ChangeError("the table kept changing underneath; try again", status=409)
+
+
+async def set_route(
+    store: RouteStore, name: str, settings: Mapping[str, Any], *, actor: str, reason: str
+) -> Change:
+    """Change some settings of one route."""
+    unknown = set(settings) - SETTABLE
+    if unknown:
+        raise ChangeError(
+            f"cannot set {', '.join(sorted(unknown))}; settable: {', '.join(sorted(SETTABLE))}"
+        )
+    if not settings:
+        raise ChangeError("give at least one setting to change")
+
+    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        routes = document.get("routes", [])
+        index = next((i for i, r in enumerate(routes) if r.get("name") == name), None)
+        if index is None:
+            raise ChangeError(f"no route named {name!r}", status=404)
+        before = routes[index]
+        after = {**before, **settings}
+        return (
+            {**document, "routes": [*routes[:index], after, *routes[index + 1 :]]},
+            before,
+            after,
+            name,
+        )
+
+    return await _apply(store, mutate, actor=actor, action="set", reason=reason)
+
+
+async def kill(store: RouteStore, *, actor: str, reason: str) -> Change:
+    """The kill switch: every route to legacy in one version."""
+
+    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        routes = document.get("routes", [])
+        before = {r["name"]: r.get("mode", "legacy") for r in routes}
+        killed = [{**r, "mode": "legacy"} for r in routes]
+        return {**document, "routes": killed}, before, {name: "legacy" for name in before}, None
+
+    return await _apply(store, mutate, actor=actor, action="kill", reason=reason)
+
+
+async def rollback(store: RouteStore, version: int, *, actor: str, reason: str) -> Change:
+    """Make the table as it was at `version` the newest version."""
+    old = await store.at(version)
+    if old is None:
+        raise ChangeError(f"no table version {version}", status=404)
+
+    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        return {**old}, {"version": document.get("version")}, {"restored": version}, None
+
+    return await _apply(store, mutate, actor=actor, action="rollback", reason=reason)

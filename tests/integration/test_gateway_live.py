@@ -1,0 +1,335 @@
+"""The gateway as real processes: modes, live changes across instances, the CLI, Redis loss, fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from strangler.parts import Part, redis_server_binary
+from strangler.runner import running, stop_group
+from tests.conftest import free_port_base
+
+ADMIN_TOKEN = "integration-admin-token-0123456789"
+INTERNAL_TOKEN = "integration-internal-token-0123456789"
+STRANGLER = str(Path(sys.executable).with_name("strangler"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def echo_part(name: str, port: int) -> Part:
+    url = f"http://127.0.0.1:{port}"
+    return Part(
+        name=f"echo-{name}",
+        argv=(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "tests.support.echo:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ),
+        ports=(port,),
+        url=url,
+        health=f"{url}/_echo/health",
+        env={"ECHO_NAME": name, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.fixture(scope="module")
+def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two echo upstreams standing in for the legacy and the extracted side."""
+    home = tmp_path_factory.mktemp("echo")
+    base = free_port_base()
+    parts = {"legacy": echo_part("legacy", base + 1), "extracted": echo_part("extracted", base + 2)}
+    with ExitStack() as stack:
+        for part in parts.values():
+            stack.enter_context(running(part, home, timeout_s=30))
+        yield {name: part.url for name, part in parts.items()}
+
+
+class GatewayProcess:
+    def __init__(self, url: str, admin_url: str, port_base: int) -> None:
+        self.url = url
+        self.admin_url = admin_url
+        self.port_base = port_base
+        self.admin = httpx.Client(
+            base_url=admin_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+        )
+        self.public = httpx.Client(base_url=url, timeout=10)
+
+    def close(self) -> None:
+        self.admin.close()
+        self.public.close()
+
+    def served_by(self, path: str, **kwargs: object) -> str:
+        response = self.public.get(path, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        served: str = response.json()["served_by"]
+        return served
+
+    def set(self, route: str, **settings: object) -> httpx.Response:
+        return self.admin.patch(f"/routes/{route}", json={**settings, "reason": "test"})
+
+
+GatewayFactory = Callable[..., AbstractContextManager[GatewayProcess]]
+
+
+@pytest.fixture
+def gateway(
+    tmp_path: Path, upstreams: dict[str, str], redis_url: str
+) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateways sharing one route table (a fresh Redis namespace per test)."""
+    namespace = f"test:{uuid.uuid4().hex}"
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        f'[upstreams]\nlegacy = "{upstreams["legacy"]}"\nextracted = "{upstreams["extracted"]}"\n\n'
+        '[[routes]]\nname = "orders"\nmatch = ["/orders/**", "/users/{user_id}/orders"]\n'
+        'extracted = "extracted"\nsticky_key = "path:user_id"\ntimeout_s = 2\n'
+    )
+    with ExitStack() as stack:
+
+        def start(store_url: str | None = None) -> GatewayProcess:
+            base = free_port_base()
+            port, admin_port = base, base + 6
+            part = Part(
+                name=f"gateway-{base}",
+                argv=(sys.executable, "-m", "gateway"),
+                ports=(port, admin_port),
+                url=f"http://127.0.0.1:{port}",
+                health=f"http://127.0.0.1:{admin_port}/healthz",
+                env={
+                    "GATEWAY_PORT": str(port),
+                    "GATEWAY_ADMIN_PORT": str(admin_port),
+                    "GATEWAY_ROUTES_FILE": str(routes),
+                    "GATEWAY_REDIS_URL": store_url or redis_url,
+                    "GATEWAY_NAMESPACE": namespace,
+                    "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+                    "GATEWAY_INTERNAL_TOKEN": INTERNAL_TOKEN,
+                },
+            )
+            stack.enter_context(running(part, tmp_path))
+            process = GatewayProcess(part.url, f"http://127.0.0.1:{admin_port}", base)
+            stack.callback(process.close)
+            return process
+
+        yield start
+
+
+def test_each_mode_sends_traffic_where_the_operator_said(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    assert gw.served_by("/orders/1") == "legacy"
+    assert gw.served_by("/anything/else") == "legacy"
+    assert gw.set("orders", mode="extracted").status_code == 200
+    assert gw.served_by("/orders/1") == "extracted"
+    assert gw.served_by("/anything/else") == "legacy"  # the default route stays on legacy
+    assert gw.set("orders", mode="canary", weight=50).status_code == 200
+    sides = {user: gw.served_by(f"/users/{user}/orders") for user in range(60)}
+    assert set(sides.values()) == {"legacy", "extracted"}
+    assert all(gw.served_by(f"/users/{user}/orders") == side for user, side in sides.items())
+    assert gw.served_by("/orders/1") == "legacy"  # no user id in the path: no key, legacy
+
+
+def test_a_change_on_one_gateway_is_served_by_another_within_a_second(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    first, second = gateway(), gateway()
+    assert second.served_by("/orders/1") == "legacy"
+    changed = time.monotonic()
+    assert first.set("orders", mode="extracted").status_code == 200
+    while second.served_by("/orders/1") != "extracted":
+        assert time.monotonic() - changed < 1.0, "the second gateway did not follow within 1 s"
+        time.sleep(0.02)
+
+
+def test_the_admin_api_needs_a_token_and_explains_every_refusal(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    assert httpx.get(f"{gw.admin_url}/routes").status_code == 401
+    wrong = httpx.get(f"{gw.admin_url}/routes", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["content-type"] == "application/problem+json"
+    refusals = {
+        "mode": (gw.set("orders", mode="sideways"), 422, "mode must be one of"),
+        "weight": (gw.set("orders", weight=150), 422, "weight must be a number from 0 to 100"),
+        "setting": (gw.set("orders", colour="red"), 400, "cannot set colour"),
+        "route": (gw.set("payments", mode="legacy"), 404, "no route named 'payments'"),
+        "reason": (gw.admin.patch("/routes/orders", json={"mode": "extracted"}), 400, "reason"),
+    }
+    for what, (response, status, message) in refusals.items():
+        assert response.status_code == status, what
+        assert message in response.json()["detail"], what
+    assert gw.served_by("/orders/1") == "legacy"  # nothing was applied
+    # the public listener never serves admin paths: they go to the upstream like any other
+    assert gw.served_by("/routes") == "legacy"
+    assert gw.public.get("/kill").json()["served_by"] == "legacy"
+    assert "/routes/{name}" in httpx.get(f"{gw.admin_url}/openapi.json").json()["paths"]
+
+
+def run_cli(gw: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "STRANGLER_PORT_BASE": str(gw.port_base),
+        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    return subprocess.run(
+        [STRANGLER, "routes", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_moving_a_route_through_every_mode_with_the_cli_under_load_fails_no_request(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    failures: list[str] = []
+    served: dict[str, int] = {}
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=gw.url, timeout=5) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    response = client.get(f"/users/{n % 500}/orders")
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.text[:100]}")
+                    else:
+                        side = response.json()["served_by"]
+                        served[side] = served.get(side, 0) + 1
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    steps = [
+        ["--mode", "shadow"],
+        ["--mode", "canary", "--weight", "5"],
+        ["--weight", "25"],
+        ["--weight", "50"],
+        ["--mode", "extracted"],
+        ["--mode", "legacy"],
+    ]
+    try:
+        for step in steps:
+            time.sleep(0.3)
+            result = run_cli(gw, "set", "orders", *step, "--reason", f"ramp {' '.join(step)}")
+            assert result.returncode == 0, result.stderr
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert failures == []
+    assert served.get("legacy", 0) > 0 and served.get("extracted", 0) > 0
+    audit = json.loads(run_cli(gw, "audit", "--json").stdout)
+    assert [entry["reason"] for entry in audit[1:]] == [f"ramp {' '.join(s)}" for s in steps]
+    assert all(entry["actor"] == "admin" for entry in audit[1:])
+
+
+def test_kill_switch_and_rollback_are_versions_in_the_audit_log(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    assert run_cli(gw, "set", "orders", "--mode", "extracted", "--reason", "go").returncode == 0
+    version_extracted = json.loads(run_cli(gw, "list", "--json").stdout)["version"]
+    killed = run_cli(gw, "kill", "--reason", "p99 alarm", "--json")
+    assert killed.returncode == 0, killed.stderr
+    assert json.loads(killed.stdout)["before"] == {"orders": "extracted"}
+    assert gw.served_by("/orders/1") == "legacy"
+    back = run_cli(gw, "rollback", str(version_extracted), "--reason", "false alarm")
+    assert back.returncode == 0, back.stderr
+    assert gw.served_by("/orders/1") == "extracted"
+    actions = [e["action"] for e in json.loads(run_cli(gw, "audit", "--json").stdout)]
+    assert actions == ["seed", "set", "kill", "rollback"]
+    missing = run_cli(gw, "rollback", "999", "--reason", "typo")
+    assert missing.returncode == 1 and "no table version 999" in missing.stderr
+
+
+def test_a_gateway_that_loses_redis_keeps_its_last_table_and_says_so(
+    gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    port = free_port_base()
+    url = f"redis://127.0.0.1:{port}/0"
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    part = Part(
+        name="own-redis",
+        argv=(
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+        ),
+        ports=(port,),
+        url=url,
+        health=url,
+    )
+    with running(part, tmp_path) as redis_process:
+        gw = gateway(store_url=url)
+        assert gw.set("orders", mode="extracted").status_code == 200
+        stop_group(redis_process.pid)  # SIGTERM: redis saves its data and exits
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{gw.admin_url}/healthz").json()["status"] != "degraded":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert gw.served_by("/orders/1") == "extracted"
+        change = gw.set("orders", mode="legacy")
+        assert change.status_code == 503 and "route-store-unavailable" in change.json()["type"]
+    with running(part, tmp_path):
+        deadline = time.monotonic() + 5
+        while (health := httpx.get(f"{gw.admin_url}/healthz").json())["status"] != "ok":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert gw.served_by("/orders/1") == "extracted"
+        assert gw.set("orders", mode="legacy").status_code == 200
+        assert gw.served_by("/orders/1") == "legacy"
+        assert health["route_store"] == "up"
+
+
+def test_fallback_to_legacy_happens_only_when_it_cannot_write_twice(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    assert gw.set("orders", mode="extracted").status_code == 200
+    # a failing GET is retried on legacy
+    assert gw.served_by("/orders/1", params={"fail": "extracted"}) == "legacy"
+    # a failing POST is not: the extracted side may have written
+    failed_write = gw.public.post("/orders/1?fail=extracted", json={"x": 1})
+    assert failed_write.status_code == 503 and failed_write.json()["served_by"] == "extracted"
+    # ...unless it carries an Idempotency-Key
+    keyed = gw.public.post(
+        "/orders/1?fail=extracted", json={"x": 1}, headers={"Idempotency-Key": "k-1"}
+    )
+    assert keyed.status_code == 200 and keyed.json()["served_by"] == "legacy"
+    # a timeout on a write gives 504 and no second attempt
+    slow = gw.public.post("/orders/1?sleep_ms=3000", json={"x": 2})
+    assert slow.status_code == 504 and slow.json()["route"] == "orders"
