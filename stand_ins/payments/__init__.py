@@ -1,1 +1,1 @@
-"""A card-payment provider stand-in: charges, refunds and idempotency keys over HTTP, kept in SQLite."""
+"""A card-payment provider stand-in: charges, refunds and idempotency keys, kept in SQLite."""

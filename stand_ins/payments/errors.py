@@ -10,6 +10,7 @@ The stand-in's domain *is* its wire contract, so every error carries the status 
     ├── CardDeclined              402 card_declined
     ├── NotFound                  404 not_found
     ├── IdempotencyKeyInFlight    409 idempotency_key_in_flight
+    ├── RequestTooLarge           413 request_too_large
     ├── IdempotencyKeyReused      422 idempotency_key_reused
     ├── ProcessingError           500 processing_error
     ├── StorageError              500 storage_error
@@ -62,6 +63,11 @@ class CardDeclined(PaymentsError):
 class NotFound(PaymentsError):
     type = "not_found"
     status = 404
+
+
+class RequestTooLarge(PaymentsError):
+    type = "request_too_large"
+    status = 413
 
 
 class IdempotencyKeyInFlight(PaymentsError):

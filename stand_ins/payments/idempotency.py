@@ -1,4 +1,4 @@
-"""Idempotency keys, as Stripe and the IETF draft define them: replay, reject reuse, guard in-flight."""
+"""Idempotency keys as Stripe and the IETF draft define them: replay, refuse reuse, guard."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from enum import Enum, StrEnum
 
 from stand_ins.payments.errors import InvalidRefund, InvalidRequest
 
-MAX_AMOUNT_CENTS = 99_999_999  # the real providers cap a single charge too
+MAX_AMOUNT_CENTS = 2**53 - 1  # the largest integer every JSON client reads exactly
 MAX_DESCRIPTION_CHARS = 500
 MAX_TOKEN_CHARS = 255
 _CURRENCY = re.compile(r"[a-z]{3}")
@@ -71,7 +71,9 @@ class Charge:
 
     @property
     def refundable_cents(self) -> int:
-        return 0 if self.status is ChargeStatus.DECLINED else self.amount_cents - self.refunded_cents
+        if self.status is ChargeStatus.DECLINED:
+            return 0
+        return self.amount_cents - self.refunded_cents
 
     def plan_refund(self, requested_cents: int | None) -> int:
         """How much a refund takes: the request, or all that is left when none is given."""

@@ -40,9 +40,7 @@ class PaymentsSettings:
         )
 
 
-def _parse(
-    env: Mapping[str, str], name: str, default: str, convert: Callable[[str], T]
-) -> T:
+def _parse(env: Mapping[str, str], name: str, default: str, convert: Callable[[str], T]) -> T:
     raw = env.get(name, default)
     try:
         return convert(raw)

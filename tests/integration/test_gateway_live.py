@@ -1,4 +1,4 @@
-"""The gateway as real processes: modes, live changes across instances, the CLI, Redis loss, fallback."""
+"""The gateway as real processes: modes, live changes, the CLI, Redis loss, fallback."""
 
 from __future__ import annotations
 
