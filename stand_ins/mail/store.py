@@ -1,0 +1,109 @@
+"""SQLite persistence for received messages, one short-lived connection per operation."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from stand_ins.mail.errors import StorageError
+from stand_ins.mail.model import IncomingMessage, StoredMessage
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    mail_from   TEXT    NOT NULL,
+    rcpt_tos    TEXT    NOT NULL,
+    subject     TEXT    NOT NULL,
+    text        TEXT    NOT NULL,
+    size        INTEGER NOT NULL,
+    received_at TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recipients (
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    address    TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recipients_by_address ON recipients (address);
+"""
+
+_COLUMNS = "id, mail_from, rcpt_tos, subject, text, size, received_at"
+
+
+class MessageStore:
+    def __init__(self, path: Path, busy_timeout_seconds: float = 5.0) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout_seconds
+
+    def initialise(self) -> None:
+        """Create the tables and switch the file to WAL, so readers never wait for writers."""
+        with self._connection() as db:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(_SCHEMA)
+
+    def add(self, message: IncomingMessage) -> StoredMessage:
+        with self._connection() as db, db:
+            cursor = db.execute(
+                "INSERT INTO messages (mail_from, rcpt_tos, subject, text, size, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    message.mail_from,
+                    json.dumps(message.rcpt_tos),
+                    message.subject,
+                    message.text,
+                    message.size,
+                    message.received_at,
+                ),
+            )
+            message_id = cursor.lastrowid
+            assert message_id is not None
+            db.executemany(
+                "INSERT INTO recipients (message_id, address) VALUES (?, ?)",
+                [(message_id, address.lower()) for address in set(message.rcpt_tos)],
+            )
+        return StoredMessage(message_id, message)
+
+    def messages(self, to: str | None = None) -> list[StoredMessage]:
+        """All messages oldest first, or those with ``to`` among their recipients (any case)."""
+        with self._connection() as db:
+            if to is None:
+                rows = db.execute(f"SELECT {_COLUMNS} FROM messages ORDER BY id")  # noqa: S608
+            else:
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM messages WHERE id IN"  # noqa: S608
+                    " (SELECT message_id FROM recipients WHERE address = ?) ORDER BY id",
+                    (to.lower(),),
+                )
+            return [_stored(row) for row in rows]
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        with self._connection() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608
+                (message_id,),
+            ).fetchone()
+        return None if row is None else _stored(row)
+
+    def clear(self) -> None:
+        with self._connection() as db, db:
+            db.execute("DELETE FROM recipients")
+            db.execute("DELETE FROM messages")
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with closing(sqlite3.connect(self._path, timeout=self._busy_timeout)) as db:
+                db.execute("PRAGMA foreign_keys = ON")
+                yield db
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+
+def _stored(row: Any) -> StoredMessage:
+    message_id, mail_from, rcpt_tos, subject, text, size, received_at = row
+    message = IncomingMessage(
+        mail_from, tuple(json.loads(rcpt_tos)), subject, text, size, received_at
+    )
+    return StoredMessage(message_id, message)

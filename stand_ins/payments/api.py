@@ -1,0 +1,175 @@
+"""HTTP edge of the payment stand-in: routes, fault injection and idempotent POSTs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ExceptionHandler
+
+from stand_ins.payments.errors import (
+    ConfigError,
+    InvalidRequest,
+    PaymentsError,
+    ProviderUnavailable,
+    RequestTooLarge,
+)
+from stand_ins.payments.faults import FaultInjector
+from stand_ins.payments.idempotency import LOCK_GRACE_SECONDS, IdempotencyKey, Reply, fingerprint
+from stand_ins.payments.model import ChargeStatus
+from stand_ins.payments.service import PaymentService
+
+log = logging.getLogger(__name__)
+
+Operation = Callable[[bytes, IdempotencyKey | None], Reply]
+
+MAX_BODY_BYTES = 64 * 1024
+_HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed"}
+
+
+class PaymentsApi:
+    def __init__(self, service: PaymentService, faults: FaultInjector) -> None:
+        self._service = service
+        self._faults = faults
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/v1/charges", self.create_charge, methods=["POST"]),
+            Route("/v1/charges", self.list_charges, methods=["GET"]),
+            Route("/v1/charges/{charge_id}", self.get_charge, methods=["GET"]),
+            Route("/v1/refunds", self.create_refund, methods=["POST"]),
+            Route("/v1/refunds", self.list_refunds, methods=["GET"]),
+            Route("/_admin/config", self.get_config, methods=["GET"]),
+            Route("/_admin/config", self.put_config, methods=["PUT"]),
+        ]
+
+    async def healthz(self, _: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def create_charge(self, request: Request) -> Response:
+        return await self._idempotent(request, "POST /v1/charges", self._service.create_charge)
+
+    async def create_refund(self, request: Request) -> Response:
+        return await self._idempotent(request, "POST /v1/refunds", self._service.create_refund)
+
+    async def list_charges(self, request: Request) -> Response:
+        status = request.query_params.get("status")
+        try:
+            wanted = None if status is None else ChargeStatus(status)
+        except ValueError as exc:
+            choices = ", ".join(s.value for s in ChargeStatus)
+            raise InvalidRequest(f"status must be one of: {choices}") from exc
+        charges = await run_in_threadpool(
+            self._service.charges, request.query_params.get("card_token"), wanted
+        )
+        return JSONResponse({"charges": [charge.as_json() for charge in charges]})
+
+    async def get_charge(self, request: Request) -> Response:
+        charge = await run_in_threadpool(self._service.charge, request.path_params["charge_id"])
+        return JSONResponse(charge.as_json())
+
+    async def list_refunds(self, request: Request) -> Response:
+        refunds = await run_in_threadpool(
+            self._service.refunds, request.query_params.get("charge_id")
+        )
+        return JSONResponse({"refunds": [refund.as_json() for refund in refunds]})
+
+    async def get_config(self, _: Request) -> Response:
+        return JSONResponse(self._faults.config.as_json())
+
+    async def put_config(self, request: Request) -> Response:
+        try:
+            changes = json.loads(await read_body(request))
+        except (ValueError, RecursionError) as exc:
+            raise InvalidRequest("request body must be valid JSON") from exc
+        try:
+            self._faults.config = self._faults.config.updated(changes)
+        except ConfigError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        log.info("fault config is now %s", self._faults.config)
+        return JSONResponse(self._faults.config.as_json())
+
+    async def _idempotent(self, request: Request, scope: str, operation: Operation) -> Response:
+        """Run a POST once per key; every answer, even a replay, is stalled by the latency."""
+        claimed: IdempotencyKey | None = None
+        reply: Reply | None = None
+        replayed = False
+        try:
+            try:
+                if self._faults.should_fail():
+                    raise ProviderUnavailable("the provider is unavailable; nothing was done")
+                key = IdempotencyKey.from_header(scope, request.headers.get("Idempotency-Key"))
+                raw_body = await read_body(request)
+                if key is not None:
+                    lease = self._faults.config.latency_ms / 1000 + LOCK_GRACE_SECONDS
+                    reply = await run_in_threadpool(
+                        self._service.claim, key, fingerprint(raw_body), lease
+                    )
+                    replayed = reply is not None
+                    claimed = None if replayed else key
+                if reply is None:
+                    reply = await run_in_threadpool(operation, raw_body, claimed)
+            except PaymentsError as error:
+                reply = Reply.of_error(error)
+            # Like a slow network: the work is done and recorded, the answer is late.
+            await self._faults.stall()
+        finally:
+            if claimed is not None:
+                kept = reply is not None and reply.replayable
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(self._service.settle, claimed, kept=kept)
+        assert reply is not None  # every path through the try either sets it or raises
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused once it passes ``MAX_BODY_BYTES`` rather than held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise RequestTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def error_response(
+    status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = {"error": {"type": error_type, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def on_payments_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PaymentsError)
+    return JSONResponse(exc.as_body(), status_code=exc.status)
+
+
+async def on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, error_type, exc.detail, headers=exc.headers)
+
+
+async def on_unexpected_error(_: Request, exc: Exception) -> Response:
+    # ServerErrorMiddleware logs the traceback after this; the client never sees it.
+    return error_response(500, "internal_error", "the provider hit an unexpected error")
+
+
+EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
+    PaymentsError: on_payments_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected_error,
+}
