@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,12 +17,15 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from gateway import changes
+from gateway.comparing import CompareRefused, compare_request
+from gateway.metrics import BREAKER_STATES
 from gateway.problems import problem
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
 Handler = Callable[[Request], Awaitable[Response]]
+log = logging.getLogger("gateway.admin")
 
 schemas = SchemaGenerator(
     {"openapi": "3.0.0", "info": {"title": "strangler gateway admin API", "version": "1"}}
@@ -162,6 +167,75 @@ def admin_app(gateway: Gateway) -> Starlette:
             raise changes.ChangeError("limit must be an integer from 1 to 10000")
         return JSONResponse({"entries": await gateway.store.audit(int(raw))})
 
+    async def parity(_request: Request, _actor: str) -> Response:
+        """
+        summary: Shadow parity per route (all instances), with noise calibration beside it.
+        responses:
+          200: {description: Counters, parity and noise rates per route.}
+        """
+        return JSONResponse({"routes": await gateway.parity.figures()})
+
+    async def mismatches(request: Request, _actor: str) -> Response:
+        """
+        summary: The newest mismatch samples of a route (request, both answers, the diff).
+        responses:
+          200: {description: Samples, newest first.}
+        """
+        route = request.query_params.get("route", "")
+        if gateway.live.current.get(route) is None:
+            raise changes.ChangeError(f"no route named {route!r}", 404)
+        raw = request.query_params.get("limit", "20")
+        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+            raise changes.ChangeError("limit must be an integer from 1 to 100")
+        return JSONResponse({"samples": await gateway.parity.samples(route, int(raw))})
+
+    async def compare_once(request: Request, _actor: str) -> Response:
+        """
+        summary: Send one request to both targets of its route and diff the answers.
+          Body = {method, path, body?, headers?}. A write goes to the extracted side only as
+          a dry run, and only where the route declares dry-run support.
+        responses:
+          200: {description: Both answers and the differences.}
+          409: {description: The request cannot be sent to the extracted side safely.}
+        """
+        document = await body(request)
+        try:
+            result = await compare_request(gateway, document)
+        except CompareRefused as exc:
+            raise changes.ChangeError(str(exc), exc.status) from exc
+        return JSONResponse(result)
+
+    async def breakers(_request: Request, _actor: str) -> Response:
+        """
+        summary: Every circuit breaker of this instance (route, upstream, state, counts).
+        responses:
+          200: {description: Breaker states.}
+        """
+        return JSONResponse({"breakers": gateway.breakers.snapshot()})
+
+    async def reset_breaker(request: Request, who: str) -> Response:
+        """
+        summary: Close one breaker of this instance now. Body = {reason}.
+        responses:
+          200: {description: Closed.}
+          404: {description: No such breaker.}
+        """
+        why = reason(await body(request))
+        route, upstream = request.path_params["route"], request.path_params["upstream"]
+        if not gateway.breakers.reset(route, upstream):
+            raise changes.ChangeError(f"no breaker for {route}/{upstream}", 404)
+        log.warning("breaker %s/%s reset by %s: %s", route, upstream, who, why)
+        return JSONResponse({"route": route, "upstream": upstream, "state": "closed"})
+
+    async def metrics(_request: Request) -> Response:
+        live = gateway.live
+        gateway.metrics.table_version.set(live.current.version)
+        gateway.metrics.store_up.set(1 if live.store_up else 0)
+        for entry in gateway.breakers.snapshot():
+            state = BREAKER_STATES[entry["state"]]
+            gateway.metrics.breaker.labels(entry["route"], entry["upstream"]).set(state)
+        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(schemas.get_schema(routes=request.app.routes))
 
@@ -173,6 +247,12 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/kill", guarded(kill), methods=["POST"]),
         Route("/rollback", guarded(rollback), methods=["POST"]),
         Route("/audit", guarded(audit), methods=["GET"]),
+        Route("/parity", guarded(parity), methods=["GET"]),
+        Route("/mismatches", guarded(mismatches), methods=["GET"]),
+        Route("/compare", guarded(compare_once), methods=["POST"]),
+        Route("/breakers", guarded(breakers), methods=["GET"]),
+        Route("/breakers/{route}/{upstream}/reset", guarded(reset_breaker), methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"], include_in_schema=False),
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     ]
     return Starlette(routes=routes)

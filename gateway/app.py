@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +13,14 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from gateway.admin import admin_app
+from gateway.breaker import Breakers
 from gateway.live import LiveTable
+from gateway.metrics import Metrics
+from gateway.parity import InMemoryParityStore, ParityStore, RedisParityStore
 from gateway.proxy import Proxy, ProxyConfig, Receive, Scope, Send
 from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
+from gateway.shadow import Shadow
 from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
 from gateway.upstream import AiohttpUpstream, Upstream
 
@@ -36,11 +41,16 @@ class Gateway:
     store: RouteStore
     live: LiveTable
     upstream: Upstream
+    parity: ParityStore
+    shadow: Shadow
+    metrics: Metrics
+    breakers: Breakers
     redis: Redis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.live.refresh()
+        await self.shadow.start()
         self._tasks.append(asyncio.create_task(self.live.run(), name="live-table"))
 
     async def stop(self) -> None:
@@ -49,6 +59,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.shadow.stop()
         await self.upstream.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -74,6 +85,9 @@ class PublicApp:
                 max_body_bytes=gateway.settings.max_body_bytes,
                 internal_token=gateway.settings.internal_token,
             ),
+            shadow=gateway.shadow,
+            metrics=gateway.metrics,
+            breakers=gateway.breakers,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,16 +110,31 @@ def create_gateway(
     """Nothing connects here: connections open in `Gateway.start` (the public app's lifespan)."""
     table = load_table(settings)
     redis = None
+    parity: ParityStore
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        parity = RedisParityStore(redis, namespace=settings.namespace)
+    else:
+        parity = InMemoryParityStore()
     if store is None:
-        if settings.redis_url:
-            redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
-            store = RedisRouteStore(redis, namespace=settings.namespace)
-        else:
-            store = InMemoryRouteStore()
+        store = RedisRouteStore(redis, settings.namespace) if redis else InMemoryRouteStore()
+    upstream = upstream or AiohttpUpstream()
+    metrics = Metrics()
     return Gateway(
         settings=settings,
         store=store,
         live=LiveTable(store, table, interval_s=settings.poll_interval_s),
-        upstream=upstream or AiohttpUpstream(),
+        upstream=upstream,
+        parity=parity,
+        shadow=Shadow(
+            upstream,
+            parity,
+            settings.internal_token,
+            concurrency=settings.shadow_concurrency,
+            queue_size=settings.shadow_queue,
+            metrics=metrics,
+        ),
+        metrics=metrics,
+        breakers=Breakers(time.monotonic),
         redis=redis,
     )

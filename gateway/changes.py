@@ -27,6 +27,7 @@ SETTABLE = frozenset(
         "compare",
         "extracted",
         "methods",
+        "breaker",
     }
 )
 MAX_ATTEMPTS = 20

@@ -5,20 +5,24 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
 from gateway import headers as h
+from gateway.breaker import Breaker, Breakers, Permit
 from gateway.canary import to_extracted
+from gateway.compare import Response
+from gateway.metrics import Metrics
 from gateway.paths import AmbiguousPathError, normalise
 from gateway.problems import CONTENT_TYPE, problem
 from gateway.routes import SAFE_METHODS, Match, Mode, Route, RouteTable
+from gateway.shadow import MAX_COMPARED_BYTES, MirrorJob, Shadow, mirrorable
 from gateway.upstream import (
     Upstream,
-    UpstreamBroken,
     UpstreamError,
     UpstreamResponse,
     UpstreamTimeout,
@@ -100,34 +104,86 @@ def decide(route: Route, key: str | None, override: str | None) -> Decision:
     return Decision("legacy", "mode")
 
 
+@dataclass
+class Exchange:
+    """One request on its way through the proxy."""
+
+    rid: str
+    method: str
+    started: float
+    route: Route | None = None
+    table: RouteTable | None = None
+    target: str = "gateway"  # who answered: legacy, extracted, or the gateway itself
+    url_tail: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    out_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | AsyncIterator[bytes] = b""
+    breaker: Breaker | None = None  # guards the extracted upstream for this request
+    permit: Permit | None = None
+
+
 class Proxy:
     """Routes, forwards and streams; answers problem+json for everything it refuses."""
 
     def __init__(
-        self, table: Callable[[], RouteTable], upstream: Upstream, config: ProxyConfig
+        self,
+        table: Callable[[], RouteTable],
+        upstream: Upstream,
+        config: ProxyConfig,
+        shadow: Shadow | None = None,
+        metrics: Metrics | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         self._table = table
         self._upstream = upstream
         self._config = config
+        self._shadow = shadow
+        self._metrics = metrics or Metrics()
+        self._breakers = breakers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         header_pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         headers = {k.lower(): v for k, v in header_pairs}
-        rid = h.request_id(headers.get("x-request-id"))
-        method = scope["method"]
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        raw_path = raw_path.split(b"?", 1)[0]
+        x = Exchange(
+            h.request_id(headers.get("x-request-id")), scope["method"], time.perf_counter()
+        )
+        x.headers = headers
+        raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
         query: bytes = scope.get("query_string", b"")
         try:
             path = normalise(raw_path)
         except AmbiguousPathError as exc:
-            await self._problem(send, rid, 400, "ambiguous-path", "Ambiguous path", str(exc), None)
+            await self._problem(send, x, 400, "ambiguous-path", "Ambiguous path", str(exc))
             return
-        table = self._table()
-        match = table.match(method, path)
-        route = match.route
+        x.table = table = self._table()
+        match = table.match(x.method, path)
+        x.route = route = match.route
+
+        limit = self._config.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and not declared.isdigit():
+            await self._problem(send, x, 400, "bad-length", "Bad Content-Length", declared[:40])
+            return
+        if declared is not None and int(declared) > limit:
+            await self._problem(send, x, 413, "body-too-large", "Body too large", _limit(limit))
+            return
+        # Small bodies are cheaper to buffer than to stream; bodies a route may need to read
+        # (sticky JSON key), mirror or replay (fallback) are buffered whatever their size.
+        if (
+            declared is None
+            or int(declared) <= STREAM_FROM_BYTES
+            or route.mode is not Mode.LEGACY
+            or (route.sticky_key is not None and route.sticky_key.source == "json")
+        ):
+            try:
+                x.body = await _read_body(receive, limit)
+            except BodyTooLarge:
+                await self._problem(send, x, 413, "body-too-large", "Body too large", _limit(limit))
+                return
+        else:
+            x.body = _stream_body(receive)
 
         token = headers.get(h.TOKEN)
         authorised = bool(
@@ -135,216 +191,194 @@ class Proxy:
             and self._config.internal_token
             and hmac.compare_digest(token, self._config.internal_token)
         )
-        declared = headers.get("content-length")
-        if declared is not None and (
-            not declared.isdigit() or int(declared) > self._config.max_body_bytes
-        ):
-            status, slug, title = (
-                (413, "body-too-large", "Body too large")
-                if declared.isdigit()
-                else (400, "bad-length", "Bad Content-Length")
-            )
-            await self._problem(
-                send,
-                rid,
-                status,
-                slug,
-                title,
-                f"bodies are limited to {self._config.max_body_bytes} bytes",
-                route,
-            )
-            return
-        # Small bodies are cheaper to buffer than to stream; bodies a route may need to read
-        # (sticky JSON key) or replay (fallback) are buffered whatever their size.
-        buffer = (
-            declared is None
-            or int(declared) <= STREAM_FROM_BYTES
-            or route.mode is not Mode.LEGACY
-            or (route.sticky_key is not None and route.sticky_key.source == "json")
+        body = x.body if isinstance(x.body, bytes) else None
+        decision = decide(
+            route,
+            sticky_key(route, match, headers, query, body),
+            headers.get(h.TARGET) if authorised else None,
         )
-        body: bytes | AsyncIterator[bytes]
-        if buffer:
-            try:
-                body = await _read_body(receive, self._config.max_body_bytes)
-            except BodyTooLarge:
-                await self._problem(
-                    send,
-                    rid,
-                    413,
-                    "body-too-large",
-                    "Body too large",
-                    f"bodies are limited to {self._config.max_body_bytes} bytes",
-                    route,
-                )
-                return
-        else:
-            body = _stream_body(receive)
-
-        key = sticky_key(route, match, headers, query, body if isinstance(body, bytes) else None)
-        decision = decide(route, key, headers.get(h.TARGET) if authorised else None)
-        out_headers = h.upstream_headers(
+        if decision.target == "extracted" and decision.reason != "override" and self._breakers:
+            assert route.extracted is not None
+            x.breaker = self._breakers.get(route.name, route.extracted, route.breaker)
+            x.permit = x.breaker.allow()
+            if x.permit is None:
+                decision = Decision("legacy", "breaker-open")
+        x.out_headers = h.upstream_headers(
             header_pairs,
             client_ip=(scope.get("client") or (None,))[0],
             scheme=scope.get("scheme", "http"),
             host=headers.get("host"),
-            rid=rid,
+            rid=x.rid,
             keep_internal=authorised,
         )
-        if isinstance(body, bytes):
-            out_headers = [(n, v) for n, v in out_headers if n.lower() != "content-length"]
-        url_tail = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        if isinstance(x.body, bytes):
+            x.out_headers = [(n, v) for n, v in x.out_headers if n.lower() != "content-length"]
+        x.url_tail = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
-        upstream_name = route.extracted if decision.target == "extracted" else route.legacy
-        assert upstream_name is not None
+        if decision.target == "extracted":
+            await self._extracted_first(send, x)
+        else:
+            await self._legacy(send, x)
+
+    async def _legacy(self, send: Send, x: Exchange) -> None:
+        assert x.route is not None and x.table is not None
+        x.target = "legacy"
         try:
-            response = await self._send(
-                route, table, upstream_name, method, url_tail, out_headers, body
-            )
+            response = await self._send(x, x.route.legacy)
         except UpstreamError as exc:
-            if decision.target == "extracted" and self._may_fall_back(
-                route, method, headers, body, exc
-            ):
-                log.warning(
-                    "fallback to legacy",
-                    extra={"route": route.name, "request_id": rid, "error": str(exc)},
-                )
-                await self._forward_or_fail(
-                    send, rid, route, table, route.legacy, method, url_tail, out_headers, body
-                )
-                return
-            await self._upstream_failed(send, rid, route, exc)
+            await self._upstream_failed(send, x, exc)
             return
-        if (
-            decision.target == "extracted"
-            and response.status >= 500
-            and self._may_fall_back(route, method, headers, body, None)
-        ):
-            await response.read()
-            log.warning(
-                "fallback to legacy after %s",
-                response.status,
-                extra={"route": route.name, "request_id": rid},
-            )
-            await self._forward_or_fail(
-                send, rid, route, table, route.legacy, method, url_tail, out_headers, body
-            )
-            return
-        await self._relay(send, rid, response)
-
-    async def _send(
-        self,
-        route: Route,
-        table: RouteTable,
-        upstream_name: str,
-        method: str,
-        url_tail: str,
-        out_headers: list[tuple[str, str]],
-        body: bytes | AsyncIterator[bytes],
-    ) -> UpstreamResponse:
-        return await self._upstream.send(
-            method,
-            table.upstreams[upstream_name] + url_tail,
-            out_headers,
-            body,
-            route.timeout_s,
-            route.connect_timeout_s,
+        route = x.route
+        shadowing = (
+            self._shadow is not None
+            and route.mode is Mode.SHADOW
+            and route.extracted is not None
+            and isinstance(x.body, bytes)
+            and mirrorable(route, x.method)
+            and self._shadow.sampled(route)
         )
-
-    async def _forward_or_fail(
-        self,
-        send: Send,
-        rid: str,
-        route: Route,
-        table: RouteTable,
-        upstream_name: str,
-        method: str,
-        url_tail: str,
-        out_headers: list[tuple[str, str]],
-        body: bytes | AsyncIterator[bytes],
-    ) -> None:
-        try:
-            response = await self._send(
-                route, table, upstream_name, method, url_tail, out_headers, body
+        captured = await self._relay(send, x, response, capture=shadowing)
+        if shadowing and captured is not None and self._shadow is not None:
+            # the client already has its answer: the mirror can no longer delay or change it
+            self._shadow.offer(
+                MirrorJob(
+                    route=route,
+                    table=x.table,
+                    method=x.method,
+                    url_tail=x.url_tail,
+                    headers=x.out_headers,
+                    body=x.body if isinstance(x.body, bytes) else b"",
+                    primary=Response(response.status, _lower(response.headers), captured),
+                    request_id=x.rid,
+                )
             )
+
+    async def _extracted_first(self, send: Send, x: Exchange) -> None:
+        route = x.route
+        assert route is not None and route.extracted is not None
+        x.target = "extracted"
+        try:
+            response = await self._send(x, route.extracted)
         except UpstreamError as exc:
-            await self._upstream_failed(send, rid, route, exc)
+            self._outcome(x, success=False)
+            if self._may_fall_back(x, exc):
+                await self._fall_back(send, x, type(exc).__name__)
+                return
+            await self._upstream_failed(send, x, exc)
             return
-        await self._relay(send, rid, response)
+        except BaseException:
+            # cancelled (the client left) or a bug: no verdict on the upstream, but the
+            # permit must go back or a half-open breaker would wait for it forever
+            if x.breaker is not None and x.permit is not None:
+                x.breaker.release(x.permit)
+            raise
+        self._outcome(x, success=response.status < 500)
+        if response.status >= 500 and self._may_fall_back(x, None):
+            await response.read()
+            await self._fall_back(send, x, f"status-{response.status}")
+            return
+        await self._relay(send, x, response)
 
     @staticmethod
-    def _may_fall_back(
-        route: Route,
-        method: str,
-        headers: dict[str, str],
-        body: bytes | AsyncIterator[bytes],
-        error: UpstreamError | None,
-    ) -> bool:
+    def _outcome(x: Exchange, success: bool) -> None:
+        if x.breaker is not None and x.permit is not None:
+            x.breaker.record(x.permit, success)
+            x.permit = None
+
+    async def _fall_back(self, send: Send, x: Exchange, reason: str) -> None:
+        assert x.route is not None
+        log.warning(
+            "fallback to legacy (%s)", reason, extra={"route": x.route.name, "request_id": x.rid}
+        )
+        self._metrics.fallbacks.labels(x.route.name, reason).inc()
+        await self._legacy(send, x)
+
+    async def _send(self, x: Exchange, upstream_name: str) -> UpstreamResponse:
+        assert x.route is not None and x.table is not None
+        return await self._upstream.send(
+            x.method,
+            x.table.upstreams[upstream_name] + x.url_tail,
+            x.out_headers,
+            x.body,
+            x.route.timeout_s,
+            x.route.connect_timeout_s,
+        )
+
+    @staticmethod
+    def _may_fall_back(x: Exchange, error: UpstreamError | None) -> bool:
         """Retry on legacy only when that cannot perform a write twice."""
-        if not route.fallback or not isinstance(body, bytes):
+        assert x.route is not None
+        if not x.route.fallback or not isinstance(x.body, bytes):
             return False
         never_left = isinstance(error, UpstreamUnreachable)
-        return never_left or method in SAFE_METHODS or "idempotency-key" in headers
+        return never_left or x.method in SAFE_METHODS or "idempotency-key" in x.headers
 
-    async def _relay(self, send: Send, rid: str, response: UpstreamResponse) -> None:
+    async def _relay(
+        self, send: Send, x: Exchange, response: UpstreamResponse, capture: bool = False
+    ) -> bytes | None:
+        """Stream the answer to the client; with `capture`, also keep a copy (up to a bound)."""
+        self._observe(x, response.status)
         await send(
             {
                 "type": "http.response.start",
                 "status": response.status,
-                "headers": h.client_headers(response.headers, rid),
+                "headers": h.client_headers(response.headers, x.rid),
             }
         )
+        kept: list[bytes] | None = [] if capture else None
+        size = 0
         try:
             async for chunk in response.body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if kept is not None:
+                    size += len(chunk)
+                    kept = kept if size <= MAX_COMPARED_BYTES else None
+                    if kept is not None:
+                        kept.append(chunk)
         except UpstreamError as exc:
             # Headers are gone; the honest signal left is an incomplete body.
-            log.error("upstream body failed midway: %s", exc, extra={"request_id": rid})
+            log.error("upstream body failed midway: %s", exc, extra={"request_id": x.rid})
             raise
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return b"".join(kept) if kept is not None else None
 
-    async def _upstream_failed(
-        self, send: Send, rid: str, route: Route, exc: UpstreamError
-    ) -> None:
+    def _observe(self, x: Exchange, status: int) -> None:
+        route = x.route.name if x.route is not None else "none"
+        self._metrics.observe(route, x.target, status, time.perf_counter() - x.started)
+
+    async def _upstream_failed(self, send: Send, x: Exchange, exc: UpstreamError) -> None:
+        name = x.route.name if x.route else "none"
         if isinstance(exc, UpstreamTimeout):
             await self._problem(
-                send,
-                rid,
-                504,
-                "upstream-timeout",
-                "Upstream timed out",
-                f"route {route.name}: {exc}",
-                route,
+                send, x, 504, "upstream-timeout", "Upstream timed out", f"route {name}: {exc}"
             )
         elif isinstance(exc, UpstreamUnreachable):
             await self._problem(
                 send,
-                rid,
+                x,
                 502,
                 "upstream-unreachable",
                 "Upstream unreachable",
-                f"route {route.name}: the upstream refused the connection",
-                route,
+                f"route {name}: the {x.target} upstream refused the connection",
             )
         else:
-            assert isinstance(exc, UpstreamBroken | UpstreamError)
             await self._problem(
                 send,
-                rid,
+                x,
                 502,
                 "upstream-failed",
                 "Upstream failed",
-                f"route {route.name}: the upstream broke the connection",
-                route,
+                f"route {name}: the {x.target} upstream broke the connection",
             )
 
-    @staticmethod
     async def _problem(
-        send: Send, rid: str, status: int, slug: str, title: str, detail: str, route: Route | None
+        self, send: Send, x: Exchange, status: int, slug: str, title: str, detail: str
     ) -> None:
-        extra = {"request_id": rid}
-        if route is not None:
-            extra["route"] = route.name
+        extra = {"request_id": x.rid}
+        if x.route is not None:
+            extra["route"] = x.route.name
         status, body = problem(status, slug, title, detail, **extra)
+        self._observe(x, status)
         await send(
             {
                 "type": "http.response.start",
@@ -352,11 +386,19 @@ class Proxy:
                 "headers": [
                     CONTENT_TYPE,
                     (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", rid.encode()),
+                    (b"x-request-id", x.rid.encode()),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _limit(limit: int) -> str:
+    return f"bodies are limited to {limit} bytes"
+
+
+def _lower(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers}
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
+
+from gateway.breaker import BreakerPolicy
+from gateway.compare import parse_rules
 
 
 class Mode(StrEnum):
@@ -115,6 +118,7 @@ class Route:
     noise_sample: float = 0.0  # share of mirrored safe requests also replayed on legacy (noise)
     dry_run: bool = False  # the extracted target honours X-Strangler-Shadow: dry-run
     compare: Mapping[str, Any] = field(default_factory=dict)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +138,7 @@ class Route:
             "noise_sample": self.noise_sample,
             "dry_run": self.dry_run,
             "compare": dict(self.compare),
+            "breaker": asdict(self.breaker),
         }
 
 
@@ -168,6 +173,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         "noise_sample",
         "dry_run",
         "compare",
+        "breaker",
     }
     unknown = set(raw) - known
     if unknown:
@@ -199,6 +205,17 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
     compare = raw.get("compare", {})
     if not isinstance(compare, Mapping):
         raise RouteTableError(f"route {name!r}: compare must be a table")
+    try:
+        parse_rules(compare)
+    except ValueError as exc:
+        raise RouteTableError(f"route {name!r}: compare: {exc}") from exc
+    breaker = raw.get("breaker", {})
+    try:
+        if not isinstance(breaker, Mapping):
+            raise ValueError("breaker must be a table")
+        policy = BreakerPolicy.from_mapping(breaker)
+    except (TypeError, ValueError) as exc:
+        raise RouteTableError(f"route {name!r}: {exc}") from exc
     return Route(
         name=name,
         patterns=tuple(Pattern.parse(m) for m in match),
@@ -216,6 +233,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         noise_sample=_number(raw, "noise_sample", 0, 0, 1),
         dry_run=bool(raw.get("dry_run", False)),
         compare=dict(compare),
+        breaker=policy,
     )
 
 

@@ -50,6 +50,8 @@ class GatewaySettings:
     redis_url: str | None = None  # the shared route store; without it, an in-memory one
     namespace: str = "strangler:gateway"
     poll_interval_s: float = 0.25
+    shadow_concurrency: int = 8  # mirrors in flight at once, per instance
+    shadow_queue: int = 256  # mirrors waiting; beyond this they are dropped and counted
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -75,6 +77,8 @@ class GatewaySettings:
                 redis_url=environ.get("GATEWAY_REDIS_URL") or None,
                 namespace=environ.get("GATEWAY_NAMESPACE", "strangler:gateway"),
                 poll_interval_s=float(environ.get("GATEWAY_POLL_INTERVAL_S", "0.25")),
+                shadow_concurrency=int(environ.get("GATEWAY_SHADOW_CONCURRENCY", "8")),
+                shadow_queue=int(environ.get("GATEWAY_SHADOW_QUEUE", "256")),
             )
         except ValueError as exc:
             raise GatewaySettingsError(

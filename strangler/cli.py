@@ -154,3 +154,4 @@ def demo(ctx: typer.Context) -> None:
 
 
 app.add_typer(routes_cli.app, name="routes")
+app.command("compare")(routes_cli.compare)

@@ -155,3 +155,40 @@ def audit(
             f"{entry['at']}  v{entry['version']:<4} {entry['actor']:<10} {entry['action']:<8} "
             f"{entry.get('route') or '-':<14} {entry['reason']}"
         )
+
+
+def compare(
+    ctx: typer.Context,
+    method: Annotated[str, typer.Argument(help="GET, POST, ...")],
+    path: Annotated[str, typer.Argument(help="Path and query, e.g. /users/7/orders?x=1")],
+    body: Annotated[str | None, typer.Option("--json", help="A JSON request body.")] = None,
+    header: Annotated[list[str] | None, typer.Option(help="Extra header NAME:VALUE.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the raw JSON result.")] = False,
+) -> None:
+    """Send one request to both targets of its route and print a readable diff.
+
+    A write reaches the extracted side only as a dry run (and legacy for real)."""
+    document: dict[str, Any] = {"method": method, "path": path}
+    if body is not None:
+        try:
+            document["body"] = json.loads(body)
+        except ValueError as exc:
+            typer.secho(f"error: --json is not valid JSON: {exc}", err=True, fg="red")
+            raise typer.Exit(2) from exc
+    if header:
+        pairs = [h.split(":", 1) for h in header]
+        if any(len(p) != 2 for p in pairs):
+            typer.secho("error: --header takes NAME:VALUE", err=True, fg="red")
+            raise typer.Exit(2)
+        document["headers"] = {k.strip(): v.strip() for k, v in pairs}
+    result = _call(ctx, "POST", "/compare", document)
+    if raw:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(
+            f"route {result['route']}: legacy {result['legacy']['status']}, "
+            f"extracted {result['extracted']['status']}"
+        )
+        typer.echo("identical" if result["match"] else result["diff"])
+    if not result["match"]:
+        raise typer.Exit(1)

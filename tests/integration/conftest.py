@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.integration.gateways import gateway, upstreams  # noqa: F401 (fixtures)
+
 
 @pytest.fixture
 def fresh_database_url(tmp_path: Path) -> Iterator[str]:

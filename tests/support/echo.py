@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,9 +16,14 @@ from starlette.routing import Route
 def create_app() -> Starlette:
     name = os.environ.get("ECHO_NAME", "echo")
     writes: list[dict[str, object]] = []
+    seen = {"requests": 0}
 
     async def echo(request: Request) -> Response:
+        seen["requests"] += 1
         body = await request.body()
+        slow_side, _, slow_ms = request.query_params.get("slow", "").partition(":")
+        if slow_side == name:  # ?slow=<name>:<ms>: only that upstream is slow
+            await asyncio.sleep(int(slow_ms) / 1000)
         if request.query_params.get("fail") == name:  # ?fail=<name>: only that upstream fails
             return JSONResponse({"served_by": name, "error": "asked to fail"}, status_code=503)
         if request.query_params.get("sleep_ms"):
@@ -28,6 +34,7 @@ def create_app() -> Starlette:
         return JSONResponse(
             {
                 "served_by": name,
+                "nonce": uuid.uuid4().hex,  # non-determinism, for noise calibration
                 "method": request.method,
                 "path": request.url.path,
                 "raw_path": request.scope.get("raw_path", b"").decode("latin-1"),
@@ -45,10 +52,14 @@ def create_app() -> Starlette:
     async def written(_request: Request) -> Response:
         return Response(json.dumps(writes), media_type="application/json")
 
+    async def stats(_request: Request) -> Response:
+        return JSONResponse({"requests": seen["requests"], "writes": len(writes)})
+
     return Starlette(
         routes=[
             Route("/_echo/health", health),
             Route("/_echo/writes", written),
+            Route("/_echo/stats", stats),
             Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]
     )

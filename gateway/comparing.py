@@ -1,0 +1,97 @@
+"""One request, both targets, one diff: what `strangler compare` asks the admin API to do."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from gateway import compare as cmp
+from gateway import headers as h
+from gateway.paths import AmbiguousPathError, normalise
+from gateway.routes import METHODS, SAFE_METHODS
+from gateway.upstream import UpstreamError
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+
+class CompareRefused(ValueError):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _answer(response: cmp.Response) -> dict[str, Any]:
+    try:
+        body: Any = json.loads(response.body)
+    except ValueError:
+        body = response.body.decode("utf-8", errors="replace")
+    return {"status": response.status, "body": body}
+
+
+async def compare_request(gateway: Gateway, document: dict[str, Any]) -> dict[str, Any]:
+    method = str(document.get("method", "")).upper()
+    if method not in METHODS:
+        raise CompareRefused(f"method must be one of {', '.join(sorted(METHODS))}")
+    target = str(document.get("path", ""))
+    raw_path, _, query = target.partition("?")
+    try:
+        path = normalise(raw_path.encode())
+    except AmbiguousPathError as exc:
+        raise CompareRefused(f"path: {exc}") from exc
+    table = gateway.live.current
+    route = table.match(method, path).route
+    if route.extracted is None:
+        raise CompareRefused(f"route {route.name} has no extracted upstream to compare with", 409)
+    if method not in SAFE_METHODS and not route.dry_run:
+        raise CompareRefused(
+            f"route {route.name} does not declare dry-run support; a {method} is never sent "
+            "to its extracted upstream",
+            409,
+        )
+    payload = document.get("body")
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = [(str(k), str(v)) for k, v in (document.get("headers") or {}).items()]
+    headers = [(k, v) for k, v in headers if k.lower() not in h.INTERNAL | h.HOP_BY_HOP]
+    if body:
+        headers.append(("Content-Type", "application/json"))
+    rid = uuid.uuid4().hex
+    headers.append(("X-Request-ID", rid))
+    tail = raw_path + (f"?{query}" if query else "")
+    answers = {}
+    for side, upstream in (("legacy", route.legacy), ("extracted", route.extracted)):
+        sent = list(headers)
+        if side == "extracted" and method not in SAFE_METHODS:
+            sent += [(h.SHADOW, "dry-run")]
+            if gateway.settings.internal_token:
+                sent.append((h.TOKEN, gateway.settings.internal_token))
+        try:
+            response = await gateway.upstream.send(
+                method,
+                table.upstreams[upstream] + tail,
+                sent,
+                body,
+                route.timeout_s,
+                route.connect_timeout_s,
+            )
+            answers[side] = cmp.Response(
+                response.status, {k.lower(): v for k, v in response.headers}, await response.read()
+            )
+        except UpstreamError as exc:
+            raise CompareRefused(f"{side} upstream failed: {exc}", 502) from exc
+    result = cmp.compare(
+        answers["legacy"], answers["extracted"], gateway.shadow.rules(route, table.version)
+    )
+    return {
+        "route": route.name,
+        "request_id": rid,
+        "match": result.match,
+        "legacy": _answer(answers["legacy"]),
+        "extracted": _answer(answers["extracted"]),
+        "differences": [
+            {"path": d.path, "kind": d.kind, "legacy": d.expected, "extracted": d.actual}
+            for d in result.differences
+        ],
+        "diff": cmp.render(result),
+    }

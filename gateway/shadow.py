@@ -1,0 +1,200 @@
+"""Shadow traffic: mirror a sample to the extracted upstream after the client has its answer,
+compare the two, and never let a slow or broken candidate touch the primary path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway import compare as cmp
+from gateway import headers as h
+from gateway.metrics import Metrics
+from gateway.parity import ParityStore
+from gateway.routes import SAFE_METHODS, Route, RouteTable
+from gateway.upstream import Upstream, UpstreamError
+
+log = logging.getLogger("gateway.shadow")
+
+MAX_COMPARED_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MirrorJob:
+    route: Route
+    table: RouteTable
+    method: str
+    url_tail: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    primary: cmp.Response
+    request_id: str
+
+
+def mirrorable(route: Route, method: str) -> bool:
+    """Safe methods are mirrored; a write only to a target that runs it as a dry run."""
+    return method in SAFE_METHODS or route.dry_run
+
+
+class Shadow:
+    """A bounded queue and a fixed pool of workers: when the candidate is slow, jobs are
+    dropped (and counted), never queued without limit and never waited for."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        parity: ParityStore,
+        internal_token: str | None,
+        concurrency: int = 8,
+        queue_size: int = 256,
+        rng: random.Random | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._upstream = upstream
+        self._parity = parity
+        self._token = internal_token
+        self._queue: asyncio.Queue[MirrorJob] = asyncio.Queue(maxsize=queue_size)
+        self._concurrency = concurrency
+        self._workers: list[asyncio.Task[None]] = []
+        self._rng = rng or random.Random()
+        self._rules: dict[tuple[str, int], cmp.CompareRules] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def sampled(self, route: Route) -> bool:
+        return self._rng.random() < route.shadow_sample
+
+    def offer(self, job: MirrorJob) -> bool:
+        """Queue a job without waiting; False when the queue is full (the job is dropped)."""
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self._background(self._count(job.route.name, "dropped"))
+            return False
+        return True
+
+    async def _count(self, route: str, outcome: str, paths: list[str] | None = None) -> None:
+        if self._metrics is not None:
+            self._metrics.shadow.labels(route, outcome).inc()
+        await self._parity.count(route, outcome, paths)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"shadow-{n}") for n in range(self._concurrency)
+        ]
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._workers.clear()
+
+    async def drain(self) -> None:
+        """Wait until every queued job is done (tests, shutdown)."""
+        await self._queue.join()
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self._mirror(job)
+            except Exception:  # a broken mirror must never stop the workers
+                log.exception("shadow job failed", extra={"request_id": job.request_id})
+                with contextlib.suppress(Exception):
+                    await self._count(job.route.name, "candidate_error")
+            finally:
+                self._queue.task_done()
+
+    def rules(self, route: Route, version: int) -> cmp.CompareRules:
+        key = (route.name, version)
+        if key not in self._rules:
+            self._rules = {k: v for k, v in self._rules.items() if k[1] == version}
+            self._rules[key] = cmp.parse_rules(route.compare)
+        return self._rules[key]
+
+    async def _fetch(self, job: MirrorJob, upstream: str, dry_run: bool) -> cmp.Response:
+        headers = list(job.headers)
+        if dry_run:
+            headers.append((h.SHADOW, "dry-run"))
+            if self._token:
+                headers.append((h.TOKEN, self._token))
+        response = await self._upstream.send(
+            job.method,
+            job.table.upstreams[upstream] + job.url_tail,
+            headers,
+            job.body,
+            job.route.timeout_s,
+            job.route.connect_timeout_s,
+        )
+        body = await response.read()
+        return cmp.Response(response.status, _header_map(response.headers), body)
+
+    async def _mirror(self, job: MirrorJob) -> None:
+        route = job.route
+        assert route.extracted is not None
+        rules = self.rules(route, job.table.version)
+        try:
+            candidate = await self._fetch(
+                job, route.extracted, dry_run=job.method not in SAFE_METHODS
+            )
+        except UpstreamError as exc:
+            await self._count(route.name, "candidate_error")
+            log.info("shadow candidate failed: %s", exc, extra={"request_id": job.request_id})
+            return
+        result = cmp.compare(job.primary, candidate, rules)
+        if result.match:
+            await self._count(route.name, "match")
+        else:
+            await self._count(route.name, "mismatch")
+            await self._parity.sample(route.name, _sample(job, candidate, result))
+        if (
+            job.method in SAFE_METHODS
+            and route.noise_sample
+            and self._rng.random() < route.noise_sample
+        ):
+            await self._noise(job, rules)
+
+    async def _noise(self, job: MirrorJob, rules: cmp.CompareRules) -> None:
+        """Diffy's idea: legacy against itself shows which differences are just non-determinism."""
+        try:
+            again = await self._fetch(job, job.route.legacy, dry_run=False)
+        except UpstreamError:
+            return
+        result = cmp.compare(job.primary, again, rules)
+        if result.match:
+            await self._count(job.route.name, "noise_match")
+        else:
+            paths = sorted(cmp.noise_paths([result]))
+            await self._count(job.route.name, "noise_mismatch", paths)
+
+
+def _header_map(headers: Any) -> Mapping[str, str]:
+    return {name.lower(): value for name, value in headers}
+
+
+def _preview(body: bytes, limit: int = 2000) -> str:
+    return body[:limit].decode("utf-8", errors="replace")
+
+
+def _sample(job: MirrorJob, candidate: cmp.Response, result: cmp.Comparison) -> dict[str, Any]:
+    return {
+        "request_id": job.request_id,
+        "table_version": job.table.version,
+        "request": {"method": job.method, "path": job.url_tail, "body": _preview(job.body)},
+        "legacy": {"status": job.primary.status, "body": _preview(job.primary.body)},
+        "extracted": {"status": candidate.status, "body": _preview(candidate.body)},
+        "diff": cmp.render(result),
+    }
