@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 import uvicorn
 
+from gateway import logs
 from gateway.app import create_gateway
 from gateway.routes import RouteTableError
 from gateway.settings import GatewaySettings, GatewaySettingsError
@@ -22,7 +22,7 @@ async def serve(settings: GatewaySettings) -> None:
             port=settings.port,
             access_log=False,
             lifespan="on",
-            log_level="info",
+            log_config=None,  # gateway.logs: JSON lines
             timeout_graceful_shutdown=5,
             server_header=False,
             date_header=False,  # the upstream's own headers pass through
@@ -35,7 +35,7 @@ async def serve(settings: GatewaySettings) -> None:
             port=settings.admin_port,
             access_log=False,
             lifespan="off",
-            log_level="info",
+            log_config=None,
         )
     )
 
@@ -50,7 +50,7 @@ async def serve(settings: GatewaySettings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     try:
         settings = GatewaySettings.from_env()
         asyncio.run(serve(settings))

@@ -216,7 +216,7 @@ class _Walk:
                 self.diff_unordered(at, expected, actual)
             else:
                 self.diff_ordered(at, expected, actual)
-        elif not _equal(_leaf(expected), _leaf(actual), self.tolerance):
+        elif expected != actual and not _equal(_leaf(expected), _leaf(actual), self.tolerance):
             self.add(format_location(at.location), "value", expected, actual)
 
     def diff_ordered(self, at: _Cursor, expected: list[object], actual: list[object]) -> None:

@@ -348,6 +348,12 @@ class Proxy:
 
     async def _upstream_failed(self, send: Send, x: Exchange, exc: UpstreamError) -> None:
         name = x.route.name if x.route else "none"
+        log.warning(
+            "%s upstream failed: %s",
+            x.target,
+            exc,
+            extra={"route": name, "request_id": x.rid, "error": type(exc).__name__},
+        )
         if isinstance(exc, UpstreamTimeout):
             await self._problem(
                 send, x, 504, "upstream-timeout", "Upstream timed out", f"route {name}: {exc}"
