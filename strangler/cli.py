@@ -61,7 +61,16 @@ def up(ctx: typer.Context) -> None:
     typer.echo("the stack is up:")
     for status in statuses:
         typer.echo(f"  {status.name:<9} {status.url}")
+    _print_entry_points(_settings(ctx))
     typer.echo(f"logs in {_settings(ctx).log_dir}; stop with `strangler down`")
+
+
+def _print_entry_points(settings: Settings) -> None:
+    typer.echo(f"clients talk to the shop through the gateway: {settings.url('gateway')}")
+    typer.echo(
+        f"gateway admin API: {settings.url('gateway-admin')} "
+        f"(token: GATEWAY_ADMIN_TOKEN, else {settings.home / 'gateway-admin.token'})"
+    )
 
 
 @app.command()
@@ -140,7 +149,7 @@ def demo(ctx: typer.Context) -> None:
         raise typer.Exit(1)
     try:
         demo_walk.walk(
-            settings.url("legacy"), settings.url("payments"), settings.url("mail"), typer.echo
+            settings.url("gateway"), settings.url("payments"), settings.url("mail"), typer.echo
         )
     except RuntimeError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
@@ -148,6 +157,7 @@ def demo(ctx: typer.Context) -> None:
     typer.echo("\nthe stack stays up:")
     for name, url in stack.urls().items():
         typer.echo(f"  {name:<9} {url}")
+    _print_entry_points(settings)
     typer.echo(f"  e-mails   {settings.url('mail')}/messages")
     typer.echo(f"  charges   {settings.url('payments')}/v1/charges")
     typer.echo("stop it with `.venv/bin/strangler down`")
