@@ -123,7 +123,12 @@ def create_gateway(
     return Gateway(
         settings=settings,
         store=store,
-        live=LiveTable(store, table, interval_s=settings.poll_interval_s),
+        live=LiveTable(
+            store,
+            table,
+            interval_s=settings.poll_interval_s,
+            overrides=dict(settings.upstream_overrides),
+        ),
         upstream=upstream,
         parity=parity,
         shadow=Shadow(

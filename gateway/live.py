@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from redis.exceptions import RedisError
 
@@ -21,8 +22,16 @@ class LiveTable:
     leave an instance behind, and the bound on staleness is simply the interval.
     """
 
-    def __init__(self, store: RouteStore, initial: RouteTable, interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        store: RouteStore,
+        initial: RouteTable,
+        interval_s: float = 0.25,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
+        # GATEWAY_UPSTREAM_<NAME>: this instance's URL for an upstream, whatever the table says
+        self.overrides = dict(overrides or {})
         self.seed_table = initial
         self.current = initial
         self.interval_s = interval_s
@@ -38,7 +47,7 @@ class LiveTable:
                     self.store, self.current if self.current.version else self.seed_table
                 )
             elif version != self.current.version:
-                self.current = await load(self.store)
+                self.current = (await load(self.store)).with_upstreams(self.overrides)
                 log.info("route table version %s loaded", self.current.version)
         except (RedisError, OSError, ChangeError, RouteTableError) as exc:
             self._lost(exc)

@@ -308,6 +308,13 @@ class RouteTable:
             return Match(self.default, {})
         return Match(best[1], best[2])
 
+    def with_upstreams(self, overrides: Mapping[str, str]) -> RouteTable:
+        """This table with some upstream URLs replaced (an instance's own view of them)."""
+        if not overrides:
+            return self
+        upstreams = validate_upstreams({**self.upstreams, **overrides})
+        return RouteTable(self.routes, upstreams, self.version)
+
     def get(self, name: str) -> Route | None:
         return next((r for r in self.routes if r.name == name), None)
 

@@ -185,6 +185,10 @@ def plan(settings: Settings) -> list[Part]:
                 "GATEWAY_ADMIN_PORT": str(admin_port),
                 "GATEWAY_UPSTREAM_LEGACY": settings.url("legacy"),
                 "GATEWAY_REDIS_URL": settings.shop_redis_url,
+                "GATEWAY_NAMESPACE": f"{settings.namespace}:gateway",
+                # Above the shop's own 1 MiB limit, so clients keep getting the shop's own
+                # 413; the gateway's limit is the backstop for what no upstream should see.
+                "GATEWAY_MAX_BODY_BYTES": str(2 * 1024 * 1024),
                 "GATEWAY_ADMIN_TOKEN": admin_token(settings),
                 "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
             },

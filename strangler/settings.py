@@ -56,6 +56,7 @@ class Settings:
     payments_latency_ms: int = 0
     payments_failure_rate: float = 0.0
     start_timeout_s: float = 30.0
+    namespace: str = "strangler"  # prefix of every Redis key the stack writes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -74,6 +75,7 @@ class Settings:
             payments_latency_ms=_int(environ, "STRANGLER_PAYMENTS_LATENCY_MS", 0),
             payments_failure_rate=_float(environ, "STRANGLER_PAYMENTS_FAILURE_RATE", 0.0),
             start_timeout_s=_float(environ, "STRANGLER_START_TIMEOUT", 30.0),
+            namespace=environ.get("STRANGLER_NAMESPACE") or "strangler",
         )
         settings.validate()
         return settings

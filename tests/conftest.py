@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +37,13 @@ def free_port_base(host: str = "127.0.0.1") -> int:
 
 def stack_settings(home: Path) -> Settings:
     """Settings for a throw-away stack in `home` on free ports (DATABASE_URL, REDIS_URL apply)."""
-    return replace(Settings.from_env(), home=home, port_base=free_port_base(), port_overrides=())
+    return replace(
+        Settings.from_env(),
+        home=home,
+        port_base=free_port_base(),
+        port_overrides=(),
+        namespace=f"test-{uuid.uuid4().hex[:12]}",  # a shared Redis may hold other stacks' keys
+    )
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_")}
     env["STRANGLER_HOME"] = str(tmp_path / "home")
     env["STRANGLER_PORT_BASE"] = str(free_port_base())
+    env["STRANGLER_NAMESPACE"] = f"e2e-{uuid.uuid4().hex[:12]}"
     return env
 
 

@@ -112,9 +112,7 @@ def test_an_ignored_top_level_field_may_differ_or_be_absent() -> None:
     assert not diff({"id": 1, "created_at": "09:00"}, {"id": 2}, **rules).match
 
 
-def test_a_field_ignored_in_every_list_element_may_differ_while_the_rest_is_still_compared() -> (
-    None
-):
+def test_a_field_ignored_in_every_element_may_differ_while_the_rest_is_compared() -> None:
     expected = {"items": [{"id": "a1", "qty": 1}, {"id": "b2", "qty": 2}]}
     actual = {"items": [{"id": "x9", "qty": 1}, {"id": "y8", "qty": 3}]}
     result = diff(expected, actual, ignore=["$.items[*].id"])
@@ -132,6 +130,8 @@ def test_an_index_in_an_ignore_rule_ignores_only_that_element() -> None:
     actual = {"orders": [{"charge_id": "ch_X"}, {"charge_id": "ch_Y"}]}
     result = diff(expected, actual, ignore=["$.orders[0].charge_id"])
     assert paths(result) == [("$.orders[1].charge_id", "value")]
+    both = diff(expected, actual, ignore=["$.orders[0].note", "$.orders[*].charge_id"])
+    assert both.match  # a wildcard still applies where another rule names the index
 
 
 def test_a_key_with_dots_is_named_in_brackets_both_in_rules_and_in_differences() -> None:
@@ -223,9 +223,7 @@ def test_nested_unordered_lists_are_named_with_a_wildcard() -> None:
     ).match
 
 
-def test_unordered_numbers_pair_up_within_the_tolerance_even_when_greedy_pairing_would_fail() -> (
-    None
-):
+def test_unordered_numbers_pair_up_within_tolerance_where_greedy_pairing_fails() -> None:
     # 1.1 is close to both 1.05 and 1.15, 1.0 only to 1.05: the first pairing that comes to
     # mind (1.1 with 1.05) strands 1.0.
     rules = {"unordered": ["$"], "numeric_tolerance": 0.05}
@@ -284,6 +282,12 @@ def test_a_body_nested_too_deep_to_walk_is_compared_as_bytes(depth: int) -> None
     assert compare(answer(deep), answer(deep), CompareRules()).match
     changed = compare(answer(deep), answer(deep.replace(b"[]", b"[1]")), CompareRules())
     assert paths(changed) == [("body", "body")]
+    shallow_change = compare(
+        answer(b'{"a": 1, "deep": ' + deep + b"}"),
+        answer(b'{"a": 2, "deep": ' + deep + b"}"),
+        CompareRules(),
+    )
+    assert paths(shallow_change) == [("body", "body")]
 
 
 def test_comparison_stops_after_a_thousand_differences_and_says_so() -> None:
@@ -348,22 +352,33 @@ def test_invalid_rules_are_rejected_with_a_message_naming_the_bad_value(
 def test_render_shows_one_readable_line_per_difference() -> None:
     primary = answer(
         {"total_cents": 1200, "x": 3, "id": 1, "tags": ["a", "b"], "note": "hi"},
-        headers={"content-type": JSON},
+        headers={"content-type": JSON, "x-version": "1"},
     )
     candidate = answer(
         {"total_cents": 1250, "id": "1", "tags": ["a"], "note": "hi", "debug": {"sql": 4}},
         status=201,
         headers={"content-type": "text/plain"},
     )
-    assert render(compare(primary, candidate, CompareRules())).splitlines() == [
+    rules = CompareRules(headers=("content-type", "x-version"))
+    assert render(compare(primary, candidate, rules)).splitlines() == [
         "status: 200 != 201",
         'header:content-type: "application/json" != "text/plain"',
+        'header:x-version: "1" != (absent)',
         'unexpected $.debug (got {"sql": 4})',
         '$.id: 1 (number) != "1" (string)',
         "$.tags: length 2 != 1",
         "$.total_cents: 1200 != 1250",
         "missing $.x (expected 3)",
     ]
+
+
+def test_render_shows_unmatched_list_elements_and_bodies_that_are_not_json() -> None:
+    assert render(diff([1, 3], [3, 2], unordered=["$"])).splitlines() == [
+        "missing $[*] (expected 1)",
+        "unexpected $[*] (got 2)",
+    ]
+    html = compare(answer(b"<p>7</p>"), answer(b"<p>8</p>\n"), CompareRules())
+    assert render(html) == 'body: "<p>7</p>" != "<p>8</p>\\n"'
 
 
 def test_render_says_when_responses_match_and_shortens_long_values() -> None:
