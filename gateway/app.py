@@ -83,6 +83,7 @@ class PublicApp:
             gateway.upstream,
             ProxyConfig(
                 max_body_bytes=gateway.settings.max_body_bytes,
+                stream_from_bytes=gateway.settings.stream_from_bytes,
                 internal_token=gateway.settings.internal_token,
             ),
             shadow=gateway.shadow,

@@ -31,7 +31,6 @@ from gateway.upstream import (
 
 log = logging.getLogger("gateway.proxy")
 
-STREAM_FROM_BYTES = 64 * 1024
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -46,6 +45,10 @@ class BodyTooLarge(Exception):
 class ProxyConfig:
     max_body_bytes: int = 1024 * 1024
     internal_token: str | None = None  # authorises X-Strangler-Target / X-Strangler-Shadow
+    # Request bodies up to this size are buffered, larger ones stream. A streamed body
+    # cannot carry an upstream's early answer (say a 413 sent before reading) back
+    # reliably: the upstream closes while the body is still being written.
+    stream_from_bytes: int = 1024 * 1024
 
 
 @dataclass
@@ -173,7 +176,7 @@ class Proxy:
         # (sticky JSON key), mirror or replay (fallback) are buffered whatever their size.
         if (
             declared is None
-            or int(declared) <= STREAM_FROM_BYTES
+            or int(declared) <= self._config.stream_from_bytes
             or route.mode is not Mode.LEGACY
             or (route.sticky_key is not None and route.sticky_key.source == "json")
         ):

@@ -43,6 +43,7 @@ class GatewaySettings:
     routes_file: Path = DEFAULT_ROUTES_FILE
     upstream_overrides: tuple[tuple[str, str], ...] = ()
     max_body_bytes: int = 1024 * 1024
+    stream_from_bytes: int = 1024 * 1024  # larger request bodies stream, smaller are buffered
     internal_token: str | None = None
     admin_tokens: tuple[
         tuple[str, str], ...
@@ -72,6 +73,7 @@ class GatewaySettings:
                 routes_file=Path(environ.get("GATEWAY_ROUTES_FILE") or DEFAULT_ROUTES_FILE),
                 upstream_overrides=overrides,
                 max_body_bytes=int(environ.get("GATEWAY_MAX_BODY_BYTES", str(1024 * 1024))),
+                stream_from_bytes=int(environ.get("GATEWAY_STREAM_FROM_BYTES", str(1024 * 1024))),
                 internal_token=environ.get("GATEWAY_INTERNAL_TOKEN") or None,
                 admin_tokens=_tokens(environ),
                 redis_url=environ.get("GATEWAY_REDIS_URL") or None,

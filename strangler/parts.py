@@ -189,6 +189,7 @@ def plan(settings: Settings) -> list[Part]:
                 # Above the shop's own 1 MiB limit, so clients keep getting the shop's own
                 # 413; the gateway's limit is the backstop for what no upstream should see.
                 "GATEWAY_MAX_BODY_BYTES": str(2 * 1024 * 1024),
+                "GATEWAY_STREAM_FROM_BYTES": str(2 * 1024 * 1024),
                 "GATEWAY_ADMIN_TOKEN": admin_token(settings),
                 "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
             },

@@ -35,6 +35,7 @@ class FakeUpstream:
 
     failures: dict[str, UpstreamError | int] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    streamed: list[bool] = field(default_factory=list)
 
     async def send(
         self,
@@ -45,6 +46,7 @@ class FakeUpstream:
         timeout_s: float,
         connect_timeout_s: float,
     ) -> UpstreamResponse:
+        self.streamed.append(not isinstance(body, bytes))
         data = body if isinstance(body, bytes) else b"".join([c async for c in body])
         self.calls.append(Call(method, url, list(headers), data))
         base = ORDERS if url.startswith(ORDERS) else LEGACY
@@ -87,6 +89,7 @@ def client(
     settings = GatewaySettings(
         routes_file=write_routes(tmp_path, mode, **route),
         max_body_bytes=100,
+        stream_from_bytes=40,
         internal_token="s3cret",
     )
     gateway = create_gateway(settings, upstream=upstream)
@@ -254,3 +257,20 @@ async def test_a_route_without_fallback_reports_the_extracted_failure(tmp_path: 
     async with client(tmp_path, fake, mode="extracted", fallback=False) as c:
         response = await c.get("/orders/1")
     assert response.status_code == 502 and len(fake.calls) == 1
+
+
+async def test_a_large_declared_body_streams_on_legacy_routes_and_is_buffered_where_replayed(
+    tmp_path: Path,
+) -> None:
+    fake = FakeUpstream()
+    async with client(tmp_path, fake) as c:
+        small = await c.post("/products", content=b"s" * 40)
+        large = await c.post("/products", content=b"l" * 90)
+    assert small.status_code == large.status_code == 200
+    assert fake.streamed == [False, True]
+    assert [call.body for call in fake.calls] == [b"s" * 40, b"l" * 90]
+    assert dict(fake.calls[1].headers)["content-length"] == "90"
+    replayable = FakeUpstream()
+    async with client(tmp_path, replayable, mode="extracted") as c:
+        await c.post("/orders/1", content=b"l" * 90)
+    assert replayable.streamed == [False]  # a fallback may need to send it again
