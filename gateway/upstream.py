@@ -96,6 +96,13 @@ class AiohttpUpstream:
             raise UpstreamTimeout(f"no answer within {timeout_s} s") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(str(exc)) from exc
+        if body and response.status >= 400 and response.connection is not None:
+            # An upstream may answer before reading the whole body (a 413, a 401) and then
+            # drop the connection while still saying keep-alive (gunicorn does): never
+            # reuse it, or the next request through the pool dies on it.
+            protocol = response.connection.protocol
+            if protocol is not None:
+                protocol.force_close()
         return UpstreamResponse(
             status=response.status,
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],

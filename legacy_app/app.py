@@ -43,12 +43,14 @@ TAX_PERCENT = 8
 FREE_SHIPPING_FROM_CENTS = 5000
 SHIPPING_CENTS = 499
 MAX_LINE_QUANTITY = 100
+MAX_ID = 2**63 - 1
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app():
     global ENGINE, SETTINGS
     app = Flask("legacy_app")
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     SETTINGS = {
         "database_url": db.default_database_url(),
@@ -219,7 +221,21 @@ def _register(app):
     @app.errorhandler(HTTPException)
     def http_error(exc):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "invalid_json"}
+        if exc.code == 413 and (request.content_length or 0) <= 8 * MAX_BODY_BYTES:
+            # read and drop the refused body, so the keep-alive connection gunicorn
+            # promises is really usable for the next request
+            stream = request.environ["wsgi.input"]
+            while stream.read(65536):
+                pass
         return err(exc.code, codes.get(exc.code, "http_error"), exc.description or exc.name)
+
+    @app.url_value_preprocessor
+    def ids_in_range(endpoint, values):
+        # ids are 64-bit integers in the database: a larger one names nothing, so it is
+        # looked up as 0 (never an id) and the view answers its own 404
+        for name, value in (values or {}).items():
+            if name.endswith("_id") and isinstance(value, int) and value > MAX_ID:
+                values[name] = 0
 
     @app.errorhandler(Exception)
     def unexpected(exc):
@@ -353,8 +369,8 @@ def _register(app):
             return err(400, "invalid_json", "body must be a JSON object")
         product_id = body.get("product_id")
         quantity = body.get("quantity")
-        if not is_int(product_id):
-            return err(400, "validation_error", "product_id must be an integer")
+        if not is_int(product_id) or product_id > MAX_ID:
+            return err(400, "validation_error", "product_id must be a 64-bit integer")
         if not is_int(quantity) or not 1 <= quantity <= MAX_LINE_QUANTITY:
             return err(400, "validation_error", f"quantity must be an integer from 1 to {MAX_LINE_QUANTITY}")
         with ENGINE.begin() as conn:
@@ -612,6 +628,8 @@ def _register(app):
             return err(400, "validation_error", "from and to must be dates as YYYY-MM-DD")
         if start_day > end_day:
             return err(400, "validation_error", "from must not be after to")
+        if end_day.year == 9999:
+            return err(400, "validation_error", "to must be before 9999-12-31")
         with ENGINE.connect() as conn:
             # SMELL(report-scan): the report loads every order in the range into memory,
             # then its items one order at a time, on every request, from the primary.
