@@ -123,3 +123,35 @@ def test_a_body_over_one_mebibyte_is_refused(shop: httpx.Client, size: int, stat
         assert shop.post("/users", json={"email": email, "name": "Small"}).status_code == 201
     else:
         assert response.status_code == 201, response.text
+
+
+HUGE_ID = 2**64  # larger than any id the database can hold
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [
+        ("GET", f"/users/{HUGE_ID}", "user_not_found"),
+        ("GET", f"/products/{HUGE_ID}", "product_not_found"),
+        ("GET", f"/orders/{HUGE_ID}", "order_not_found"),
+        ("POST", f"/orders/{HUGE_ID}/cancel", "order_not_found"),
+    ],
+)
+def test_an_id_too_large_for_the_database_is_simply_not_found(
+    shop: httpx.Client, method: str, path: str, code: str
+) -> None:
+    assert_error(shop.request(method, path), 404, code)
+
+
+def test_the_largest_date_is_refused_rather_than_overflowing(shop: httpx.Client) -> None:
+    response = shop.get("/reports/sales", params={"from": "9999-12-31", "to": "9999-12-31"})
+    assert_error(response, 400, "validation_error")
+
+
+def test_after_a_refused_oversized_body_the_same_connection_still_serves(
+    shop: httpx.Client,
+) -> None:
+    with httpx.Client(base_url=shop.base_url, timeout=30) as own:
+        refused = own.post("/users", content=padded_to(MIB + 1, {"email": unique_email()}))
+        assert_error(refused, 413, "payload_too_large")
+        assert own.post("/users", json={"email": unique_email(), "name": "Next"}).status_code == 201
