@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 import uvicorn
 
@@ -25,6 +26,9 @@ async def serve(settings: GatewaySettings) -> None:
             log_config=None,  # gateway.logs: JSON lines
             timeout_graceful_shutdown=5,
             server_header=False,
+            # X-Forwarded-For is the gateway's own business (gateway/headers.py): uvicorn
+            # must not rewrite the client address from it, or the address appears twice
+            proxy_headers=False,
             date_header=False,  # the upstream's own headers pass through
         )
     )
@@ -49,11 +53,21 @@ async def serve(settings: GatewaySettings) -> None:
     await asyncio.gather(run(public, admin), run(admin, public))
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (not on Windows), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main() -> None:
     logs.configure()
     try:
         settings = GatewaySettings.from_env()
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(settings))
     except (GatewaySettingsError, RouteTableError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc

@@ -9,6 +9,7 @@ from urllib.parse import unquote_to_bytes
 # encoding), NUL and other control characters.
 _STRUCTURAL_ESCAPE = re.compile(rb"%(2f|5c|25|0[0-9a-f]|1[0-9a-f]|7f)", re.IGNORECASE)
 _ESCAPE = re.compile(rb"%[0-9a-fA-F]{2}")
+_FORBIDDEN_BYTE = re.compile(rb"[\x00-\x20\x7f\\]")  # control bytes, space, backslash
 
 
 class AmbiguousPathError(ValueError):
@@ -23,7 +24,7 @@ def normalise(raw_path: bytes) -> str:
     """
     if not raw_path.startswith(b"/"):
         raise AmbiguousPathError("the path must start with /")
-    if b"\\" in raw_path or any(byte < 0x21 or byte == 0x7F for byte in raw_path):
+    if _FORBIDDEN_BYTE.search(raw_path):
         raise AmbiguousPathError("the path holds a backslash, a space or a control character")
     if _STRUCTURAL_ESCAPE.search(raw_path):
         raise AmbiguousPathError(

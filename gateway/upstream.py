@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,7 +81,7 @@ class AiohttpUpstream:
         timeout_s: float,
         connect_timeout_s: float,
     ) -> UpstreamResponse:
-        timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout_s, sock_read=timeout_s)
+        timeout = _timeout(timeout_s, connect_timeout_s)
         try:
             response = await self._client().request(
                 method,
@@ -113,6 +114,11 @@ class AiohttpUpstream:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@functools.lru_cache(maxsize=256)
+def _timeout(read_s: float, connect_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=connect_s, sock_read=read_s)
 
 
 async def _stream(response: aiohttp.ClientResponse, timeout_s: float) -> AsyncIterator[bytes]:

@@ -222,3 +222,12 @@ def test_fallback_to_legacy_happens_only_when_it_cannot_write_twice(
     # a timeout on a write gives 504 and no second attempt
     slow = gw.public.post("/orders/1?sleep_ms=3000", json={"x": 2})
     assert slow.status_code == 504 and slow.json()["route"] == "orders"
+
+
+def test_forwarding_headers_name_each_hop_once(gateway: Callable[..., GatewayProcess]) -> None:
+    gw = gateway()
+    seen = gw.public.get("/orders/1?b=2&a=%41", headers={"X-Forwarded-For": "198.51.100.7"}).json()
+    assert seen["headers"]["x-forwarded-for"] == "198.51.100.7, 127.0.0.1"
+    assert seen["headers"]["x-forwarded-proto"] == "http"
+    assert seen["query"] == "b=2&a=%41"
+    assert len(seen["headers"]["x-request-id"]) == 32

@@ -1,0 +1,160 @@
+"""The benchmark's figures: targets, the machine-readable result and the printed table."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness import WrkResult
+
+# The targets the gateway is held to; NGINX is measured against the same ones for scale.
+MIN_RATIO = {"starlette": 0.20, "legacy": 0.40}
+MAX_ADDED_P50_MS = 0.20
+MAX_P99_MS = 30.0
+ROUTE_TABLE_TOLERANCE = 0.05
+BUSY_WARNING = 0.10  # other load on the machine before the run, above which figures are noise
+
+
+@dataclass
+class Measured:
+    backend: str
+    via: str  # direct | gateway | nginx
+    busy: WrkResult  # 32 connections
+    idle: WrkResult  # 1 connection
+    proxy_cpu_us_per_req: float | None
+
+
+def report(
+    plan: dict[str, Any],
+    machine: dict[str, Any],
+    results: list[Measured],
+    table: dict[int, float],
+) -> dict[str, Any]:
+    by = {(m.backend, m.via): m for m in results}
+    rows = []
+    for m in results:
+        base = by[(m.backend, "direct")]
+        row: dict[str, Any] = {
+            "backend": m.backend,
+            "via": m.via,
+            "rps_32": round(m.busy.rps, 1),
+            "p50_ms_1": m.idle.p50_ms,
+            "p99_ms_32": m.busy.p99_ms,
+            "max_ms_32": m.busy.max_ms,
+            "errors": m.busy.socket_errors + m.idle.socket_errors,
+            "bad_status": m.busy.bad_status + m.idle.bad_status,
+            "proxy_cpu_us_per_req": (
+                round(m.proxy_cpu_us_per_req, 1) if m.proxy_cpu_us_per_req is not None else None
+            ),
+            "raw": {"c32": asdict(m.busy), "c1": asdict(m.idle)},
+        }
+        if m.via != "direct":
+            row["ratio"] = round(m.busy.rps / base.busy.rps, 3) if base.busy.rps else 0.0
+            row["added_p50_ms"] = round(m.idle.p50_ms - base.idle.p50_ms, 3)
+            row["meets"] = {
+                "ratio": row["ratio"] >= MIN_RATIO[m.backend],
+                "added_p50": row["added_p50_ms"] <= MAX_ADDED_P50_MS,
+                "p99": m.busy.p99_ms <= MAX_P99_MS and not row["errors"] and not row["bad_status"],
+            }
+        rows.append(row)
+    ratio = table[1000] / table[10] if table[10] else 0.0
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), **machine},
+        "plan": plan,
+        "targets": {
+            "ratio_min": MIN_RATIO,
+            "added_p50_ms_max": MAX_ADDED_P50_MS,
+            "p99_ms_max_at_32": MAX_P99_MS,
+            "route_table_tolerance": ROUTE_TABLE_TOLERANCE,
+        },
+        "rows": rows,
+        "route_table": {
+            "rps_10_routes": round(table[10], 1),
+            "rps_1000_routes": round(table[1000], 1),
+            "ratio": round(ratio, 3),
+            "meets": abs(1 - ratio) <= ROUTE_TABLE_TOLERANCE,
+        },
+    }
+
+
+COLUMNS = (  # header, width; the first two are left-aligned
+    ("backend", 9),
+    ("via", 7),
+    ("req/s@32", 8),
+    ("x direct", 8),
+    ("target", 10),
+    ("p50@1 ms", 8),
+    ("added ms", 8),
+    ("target", 10),
+    ("p99@32 ms", 9),
+    ("target", 9),
+    ("err/bad", 7),
+    ("proxy us/req", 12),
+)
+
+
+def _share(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.0%}"
+
+
+def verdict(limit: str, ok: bool) -> str:
+    return f"{limit} {'ok' if ok else 'MISS'}"
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    """One table line; targets only on the proxied rows."""
+    meets = row.get("meets")
+    cpu = row["proxy_cpu_us_per_req"]
+    return [
+        row["backend"],
+        row["via"],
+        f"{row['rps_32']:.0f}",
+        f"{row['ratio']:.2f}" if meets else "1.00",
+        verdict(f">={MIN_RATIO[row['backend']]:.2f}", meets["ratio"]) if meets else "",
+        f"{row['p50_ms_1']:.3f}",
+        f"{row['added_p50_ms']:+.3f}" if meets else "",
+        verdict(f"<={MAX_ADDED_P50_MS:.2f}", meets["added_p50"]) if meets else "",
+        f"{row['p99_ms_32']:.2f}",
+        verdict(f"<={MAX_P99_MS:.0f}", meets["p99"]) if meets else "",
+        f"{row['errors']}/{row['bad_status']}",
+        f"{cpu:.0f}" if cpu is not None else "",
+    ]
+
+
+def line(values: list[str]) -> str:
+    return " ".join(
+        value.ljust(width) if i < 2 else value.rjust(width)
+        for i, (value, (_, width)) in enumerate(zip(values, COLUMNS, strict=True))
+    )
+
+
+def render(result: dict[str, Any]) -> str:
+    plan_, machine, table = result["plan"], result["machine"], result["route_table"]
+    servers = "unpinned" if plan_["server_cpu"] is None else f"on core {plan_['server_cpu']}"
+    out = [
+        f"gateway benchmark: {plan_['seconds']} s per run after a {plan_['warmup_s']} s warm-up;"
+        f" wrk -t1 on core {plan_['wrk_cpu']}, servers {servers}; {machine['cpus']} CPUs;"
+        f" gateway's uvicorn parser {machine['gateway_http']};"
+        f" python {machine['python']}",
+        f"other load on the CPUs: {_share(machine['busy_before'])} just before,"
+        f" {_share(machine['foreign_load'])} while measuring"
+        + (
+            " -- WARNING: the figures are noisy, run again on a quiet machine"
+            if max(machine["busy_before"] or 0, machine["foreign_load"] or 0) > BUSY_WARNING
+            else ""
+        ),
+        "",
+        line([header for header, _ in COLUMNS]),
+        *(line(cells(row)) for row in result["rows"]),
+        "",
+        "route table size (starlette backend, GET /bench matches no route, 32 connections):",
+        f"  10 routes {table['rps_10_routes']:.0f} req/s, 1,000 routes"
+        f" {table['rps_1000_routes']:.0f} req/s: ratio {table['ratio']:.3f}"
+        f" ({verdict(f'target 1 +/- {ROUTE_TABLE_TOLERANCE}', table['meets'])})",
+        "",
+        "err/bad: socket errors / answers >= 400 over both runs;"
+        " proxy us/req: CPU time of the gateway or NGINX per request at 32 connections.",
+    ]
+    return "\n".join(out)
