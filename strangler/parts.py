@@ -137,39 +137,42 @@ def plan(settings: Settings) -> list[Part]:
             },
         )
     )
-    legacy_port = settings.port("legacy")
-    parts.append(
-        Part(
-            name="legacy",
-            # One process, many threads: the shop's process-global cache is only coherent
-            # inside one process (see legacy_app/SMELLS.md, global-cache).
-            argv=(
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "1",
-                "--threads",
-                "32",
-                "--bind",
-                f"{host}:{legacy_port}",
-                "--graceful-timeout",
-                "5",
-                "--access-logfile",
-                "-",
-                "legacy_app.app:create_app()",
-            ),
-            ports=(legacy_port,),
-            url=settings.url("legacy"),
-            health=settings.url("legacy") + "/healthz",
-            env={
-                "DATABASE_URL": settings.shop_database_url,
-                "PAYMENTS_URL": settings.url("payments"),
-                "SMTP_HOST": host,
-                "SMTP_PORT": str(smtp_port),
-            },
+    legacy_env = {
+        "DATABASE_URL": settings.shop_database_url,
+        "PAYMENTS_URL": settings.url("payments"),
+        "SMTP_HOST": host,
+        "SMTP_PORT": str(smtp_port),
+    }
+    clones = ["legacy", "legacy-clone"] if settings.legacy_clone else ["legacy"]
+    for name in clones:
+        port = settings.port(name)
+        parts.append(
+            Part(
+                name=name,
+                # One process, many threads: the shop's process-global cache is only coherent
+                # inside one process (see legacy_app/SMELLS.md, global-cache).
+                argv=(
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--workers",
+                    "1",
+                    "--threads",
+                    "32",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--graceful-timeout",
+                    "5",
+                    "--access-logfile",
+                    "-",
+                    "legacy_app.app:create_app()",
+                ),
+                ports=(port,),
+                url=settings.url(name),
+                health=settings.url(name) + "/healthz",
+                env=legacy_env,
+            )
         )
-    )
     gateway_port, admin_port = settings.port("gateway"), settings.port("gateway-admin")
     parts.append(
         Part(
@@ -192,6 +195,16 @@ def plan(settings: Settings) -> list[Part]:
                 "GATEWAY_STREAM_FROM_BYTES": str(2 * 1024 * 1024),
                 "GATEWAY_ADMIN_TOKEN": admin_token(settings),
                 "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
+                **(
+                    {"GATEWAY_UPSTREAM_CLONE": settings.url("legacy-clone")}
+                    if settings.legacy_clone
+                    else {}
+                ),
+                **(
+                    {"GATEWAY_ROUTES_FILE": str(settings.routes_file)}
+                    if settings.routes_file
+                    else {}
+                ),
             },
         )
     )

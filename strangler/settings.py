@@ -17,6 +17,7 @@ PORT_OFFSETS = {
     "smtp": 4,
     "redis": 5,
     "gateway-admin": 6,
+    "legacy-clone": 7,
 }
 
 
@@ -57,6 +58,10 @@ class Settings:
     payments_failure_rate: float = 0.0
     start_timeout_s: float = 30.0
     namespace: str = "strangler"  # prefix of every Redis key the stack writes
+    # A second legacy instance on the same database, as a stand-in "extracted" upstream
+    # (upstream name "clone") until the real services exist; with a routes file that uses it.
+    legacy_clone: bool = False
+    routes_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -76,6 +81,10 @@ class Settings:
             payments_failure_rate=_float(environ, "STRANGLER_PAYMENTS_FAILURE_RATE", 0.0),
             start_timeout_s=_float(environ, "STRANGLER_START_TIMEOUT", 30.0),
             namespace=environ.get("STRANGLER_NAMESPACE") or "strangler",
+            legacy_clone=environ.get("STRANGLER_LEGACY_CLONE", "") in ("1", "true", "yes"),
+            routes_file=Path(environ["STRANGLER_ROUTES_FILE"]).resolve()
+            if environ.get("STRANGLER_ROUTES_FILE")
+            else None,
         )
         settings.validate()
         return settings

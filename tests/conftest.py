@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 import pytest
 
-from strangler.parts import Part, redis_server_binary
+from strangler.parts import Part, admin_token, redis_server_binary
 from strangler.runner import Stack, port_is_free, running
 from strangler.settings import PORT_OFFSETS, Settings
 
@@ -46,9 +47,55 @@ def stack_settings(home: Path) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
+CLONE_ROUTES = Path(__file__).parent / "contract" / "routes_clone.toml"
+
+
+def contract_modes() -> list[str]:
+    """How the gateway routes the shop while the contract suite runs (CONTRACT_MODES)."""
     if os.environ.get("SHOP_URL"):
+        return ["external"]
+    modes = os.environ.get("CONTRACT_MODES", "legacy,canary,extracted").split(",")
+    unknown = set(modes) - {"legacy", "canary", "extracted"}
+    if unknown:
+        raise pytest.UsageError(f"CONTRACT_MODES: unknown mode(s) {', '.join(sorted(unknown))}")
+    return modes
+
+
+def route_everything(settings: Settings, mode: str) -> None:
+    """Put every route of the clone table into `mode` (canary: half the keys)."""
+    admin = httpx.Client(
+        base_url=settings.url("gateway-admin"),
+        headers={"Authorization": f"Bearer {admin_token(settings)}"},
+        timeout=10,
+    )
+    with admin:
+        for route in admin.get("/routes").json()["routes"]:
+            change = {"mode": mode, "reason": f"contract suite in {mode} mode"}
+            if mode == "canary":
+                change["weight"] = 50
+            response = admin.patch(f"/routes/{route['name']}", json=change)
+            assert response.status_code == 200, response.text
+
+
+def targets_served(settings: Settings) -> dict[str, float]:
+    """Requests the gateway answered per target, from its Prometheus metrics."""
+    text = httpx.get(settings.url("gateway-admin") + "/metrics", timeout=10).text
+    served: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("gateway_requests_total{"):
+            target = line.split('target="', 1)[1].split('"', 1)[0]
+            served[target] = served.get(target, 0) + float(line.rsplit(" ", 1)[1])
+    return served
+
+
+@pytest.fixture(scope="session", params=contract_modes())
+def stack_urls(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackUrls]:
+    """The shop behind the gateway: in legacy mode, or with a legacy clone as the
+    "extracted" upstream in canary and extracted modes."""
+    mode: str = request.param
+    if mode == "external":
         yield StackUrls(
             shop=os.environ["SHOP_URL"],
             payments=os.environ["PAYMENTS_URL"],
@@ -56,16 +103,25 @@ def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
             legacy=os.environ.get("LEGACY_URL", os.environ["SHOP_URL"]),
         )
         return
-    settings = stack_settings(tmp_path_factory.mktemp("stack"))
+    settings = stack_settings(tmp_path_factory.mktemp(f"stack-{mode}"))
+    if mode != "legacy":
+        settings = replace(settings, legacy_clone=True, routes_file=CLONE_ROUTES)
     stack = Stack(settings)
     stack.up()
     try:
+        if mode != "legacy":
+            route_everything(settings, mode)
         yield StackUrls(
             shop=settings.url("gateway"),
             payments=settings.url("payments"),
             mail=settings.url("mail"),
             legacy=settings.url("legacy"),
         )
+        if mode != "legacy":
+            served = targets_served(settings)
+            # the suite really ran on the clone (and, in canary mode, on both sides)
+            assert served.get("extracted", 0) > 0, served
+            assert mode == "extracted" or served.get("legacy", 0) > 0, served
     finally:
         stack.down()
 
