@@ -330,9 +330,14 @@ class Proxy:
         )
         kept: list[bytes] | None = [] if capture else None
         size = 0
+        # Each chunk is sent when the next one arrives, so the last goes out together with
+        # the end of the body: a small answer leaves in one write, not two.
+        pending = b""
         try:
             async for chunk in response.body:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if pending:
+                    await send({"type": "http.response.body", "body": pending, "more_body": True})
+                pending = chunk
                 if kept is not None:
                     size += len(chunk)
                     kept = kept if size <= MAX_COMPARED_BYTES else None
@@ -342,7 +347,7 @@ class Proxy:
             # Headers are gone; the honest signal left is an incomplete body.
             log.error("upstream body failed midway: %s", exc, extra={"request_id": x.rid})
             raise
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": pending, "more_body": False})
         return b"".join(kept) if kept is not None else None
 
     def _observe(self, x: Exchange, status: int) -> None:

@@ -23,6 +23,7 @@ class StackUrls:
     payments: str
     mail: str
     legacy: str  # the legacy shop itself, behind the gateway
+    mode: str = "legacy"  # how the gateway routes the shop: legacy, canary, extracted, external
 
 
 def free_port_base(host: str = "127.0.0.1") -> int:
@@ -101,6 +102,7 @@ def stack_urls(
             payments=os.environ["PAYMENTS_URL"],
             mail=os.environ["MAIL_URL"],
             legacy=os.environ.get("LEGACY_URL", os.environ["SHOP_URL"]),
+            mode="external",
         )
         return
     settings = stack_settings(tmp_path_factory.mktemp(f"stack-{mode}"))
@@ -116,6 +118,7 @@ def stack_urls(
             payments=settings.url("payments"),
             mail=settings.url("mail"),
             legacy=settings.url("legacy"),
+            mode=mode,
         )
         if mode != "legacy":
             served = targets_served(settings)

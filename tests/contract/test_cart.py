@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import StackUrls
 from tests.contract.support import CART_KEYS, LINE_KEYS, MISSING_ID, assert_error
 
 Json = dict[str, Any]
@@ -191,8 +192,24 @@ def test_the_cart_of_an_unknown_user_is_not_found(
 
 
 def test_a_price_change_shows_in_carts_at_once(
-    shop: httpx.Client, make_user: Make, make_product: Make, fill_cart: FillCart
+    shop: httpx.Client,
+    make_user: Make,
+    make_product: Make,
+    fill_cart: FillCart,
+    stack_urls: StackUrls,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if stack_urls.mode == "canary":
+        # Two legacy processes, each with its own product cache: when the product's key
+        # and the user's key land on different sides, the cart shows the old price.
+        # Not strict: whether they do depends on where the ids hash.
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="SMELL(global-cache) across two legacy processes; the extracted "
+                "catalog's shared cache must make this pass in every mode",
+                strict=False,
+            )
+        )
     user = make_user()
     product = make_product(price_cents=1_000)
     fill_cart(user, [(product, 3)])
