@@ -1,7 +1,8 @@
 """Gateway benchmark: each backend direct, through `python -m gateway` and through NGINX.
 
 Prints figures, not a verdict: throughput at 32 connections, latency at one, p99 and errors,
-each beside its target, then the cost of a 1,000-route table against a 10-route one.
+each beside its target, then the cost of a 1,000-route table against a 10-route one, and
+the p99 of a route in shadow mode (mirroring every request) against the same in legacy mode.
 Run it with the repo's venv: `.venv/bin/python benchmarks/gateway_proxy.py [--quick] [--json]`.
 """
 
@@ -28,8 +29,8 @@ from harness import (
     busy_share,
     find_nginx,
 )
-from report import BUSY_WARNING, Measured, render, report
-from stack import REPO, Target, gateway_http, start_stack
+from report import BUSY_WARNING, Loaded, Measured, ShadowFigure, render, report
+from stack import REPO, ShadowPair, Target, gateway_http, mirror_counts, start_stack
 
 INSTALL = "install with: apt-get update && apt-get install -y wrk nginx-light  (or: nginx)"
 
@@ -70,6 +71,35 @@ def route_table_rps(wrk: Wrk, plan_: Plan, urls: dict[int, str]) -> dict[int, fl
     return totals
 
 
+SHADOW_ROUNDS = 2  # legacy mode, shadow mode, legacy mode, shadow mode
+
+
+def loaded(wrk: Wrk, plan_: Plan, target: Target) -> Loaded:
+    """One run at 32 connections (as in `measure`) and the gateway's CPU time over it."""
+    assert target.proxy is not None
+    cpu_before = target.proxy.cpu_seconds()
+    busy = wrk.run(target.url, 32, plan_.seconds)
+    return Loaded(busy, target.proxy.cpu_seconds() - cpu_before)
+
+
+def shadow_cost(wrk: Wrk, plan_: Plan, pair: ShadowPair) -> ShadowFigure:
+    """Both gateways warmed up, then runs alternate (legacy mode, shadow mode, twice) so drift
+    hits both alike; the shadow gateway's mirror outcomes (GET /parity) are read around its
+    measured runs only."""
+    for target in (pair.legacy_mode, pair.shadow_mode):
+        log(f"  {target.backend:9} {target.via:8} {target.url}")
+        wrk.run(target.url, 32, plan_.warmup_s)
+    before = mirror_counts(pair.admin)  # the warm-up's mirrors, settled
+    legacy_mode: list[Loaded] = []
+    shadow_mode: list[Loaded] = []
+    for _ in range(SHADOW_ROUNDS):
+        legacy_mode.append(loaded(wrk, plan_, pair.legacy_mode))
+        shadow_mode.append(loaded(wrk, plan_, pair.shadow_mode))
+    after = mirror_counts(pair.admin)
+    mirrors = {outcome: after[outcome] - before[outcome] for outcome in after}
+    return ShadowFigure(legacy_mode, shadow_mode, mirrors)
+
+
 def run(args: argparse.Namespace, wrk_binary: str, nginx: str) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     pin = cores >= 2 and shutil.which("taskset") is not None
@@ -90,14 +120,16 @@ def run(args: argparse.Namespace, wrk_binary: str, nginx: str) -> dict[str, Any]
         (work / "done.lua").write_text(WRK_DONE_LUA)
         wrk = Wrk(wrk_binary, work / "done.lua", plan_.wrk_cpu)
         log("starting backends, gateways and NGINX ...")
-        targets, sized = start_stack(children, work, args.gateway_from, nginx)
+        stack = start_stack(children, work, args.gateway_from, nginx)
         log("measuring (backend, via, url):")
         children_cpu_before = children.cpu_seconds()
         foreign = ForeignLoad()
         try:
-            results = [measure(wrk, plan_, t) for t in targets]
+            results = [measure(wrk, plan_, t) for t in stack.targets]
             log("  route table: 10 and 1,000 routes, GET /bench (matches none)")
-            table = route_table_rps(wrk, plan_, sized)
+            table = route_table_rps(wrk, plan_, stack.route_tables)
+            log("  shadow: route /bench in legacy mode and in shadow mode mirroring 100%")
+            shadow = shadow_cost(wrk, plan_, stack.shadow)
         except BenchError as exc:
             raise BenchError(f"{exc}\n{children.casualties()}") from exc
         foreign_share = foreign.share(children.cpu_seconds() - children_cpu_before)
@@ -107,12 +139,12 @@ def run(args: argparse.Namespace, wrk_binary: str, nginx: str) -> dict[str, Any]
         "foreign_load": None if foreign_share is None else round(foreign_share, 3),
         "gateway_http": gateway_http(args.gateway_from),
     }
-    return report(asdict(plan_), machine, results, table)
+    return report(asdict(plan_), machine, results, table, shadow)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 s runs: a smoke test (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="1 s runs: a smoke test (~40 s)")
     parser.add_argument("--seconds", type=int, default=5, help="length of each measured run")
     parser.add_argument(
         "--no-pin-servers", action="store_true", help="leave the servers on any core"

@@ -14,6 +14,7 @@ MIN_RATIO = {"starlette": 0.20, "legacy": 0.40}
 MAX_ADDED_P50_MS = 0.20
 MAX_P99_MS = 30.0
 ROUTE_TABLE_TOLERANCE = 0.05
+SHADOW_P99_TOLERANCE = 0.10  # shadow mode's p99 at 32 connections against legacy mode's
 BUSY_WARNING = 0.10  # other load on the machine before the run, above which figures are noise
 
 
@@ -26,11 +27,64 @@ class Measured:
     proxy_cpu_us_per_req: float | None
 
 
+@dataclass
+class Loaded:
+    busy: WrkResult  # 32 connections
+    proxy_cpu_s: float  # the gateway's CPU time over the run
+
+
+@dataclass
+class ShadowFigure:
+    legacy_mode: list[Loaded]  # runs, alternating with shadow_mode's
+    shadow_mode: list[Loaded]
+    mirrors: dict[str, int]  # outcome -> count over the shadow runs (GET /parity, match etc.)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _runs_row(runs: list[Loaded]) -> dict[str, Any]:
+    """Several runs of one gateway: percentiles are the mean of each run's, the rest totals."""
+    busy = [r.busy for r in runs]
+    requests = sum(b.requests for b in busy)
+    seconds = sum(b.duration_s for b in busy)
+    cpu_s = sum(r.proxy_cpu_s for r in runs)
+    return {
+        "rps_32": round(requests / seconds, 1) if seconds else 0.0,
+        "p50_ms_32": round(_mean([b.p50_ms for b in busy]), 3),
+        "p99_ms_32": round(_mean([b.p99_ms for b in busy]), 3),
+        "p99_ms_32_runs": [b.p99_ms for b in busy],
+        "max_ms_32": max((b.max_ms for b in busy), default=0.0),
+        "requests": requests,
+        "errors": sum(b.socket_errors for b in busy),
+        "bad_status": sum(b.bad_status for b in busy),
+        "proxy_cpu_us_per_req": round(cpu_s / requests * 1e6, 1) if requests else None,
+        "raw": {"c32": [asdict(b) for b in busy]},
+    }
+
+
+def shadow_report(figure: ShadowFigure) -> dict[str, Any]:
+    legacy, shadow = _runs_row(figure.legacy_mode), _runs_row(figure.shadow_mode)
+    p99_ratio = shadow["p99_ms_32"] / legacy["p99_ms_32"] if legacy["p99_ms_32"] else 0.0
+    clean = not (shadow["errors"] or shadow["bad_status"])
+    return {
+        "runs_per_mode": len(figure.shadow_mode),
+        "legacy_mode": legacy,
+        "shadow_mode": shadow,
+        "p99_ratio": round(p99_ratio, 3),
+        "rps_ratio": round(shadow["rps_32"] / legacy["rps_32"], 3) if legacy["rps_32"] else 0.0,
+        "mirrors": {"requests": shadow["requests"], **figure.mirrors},
+        "meets": p99_ratio <= 1 + SHADOW_P99_TOLERANCE and clean,
+    }
+
+
 def report(
     plan: dict[str, Any],
     machine: dict[str, Any],
     results: list[Measured],
     table: dict[int, float],
+    shadow: ShadowFigure,
 ) -> dict[str, Any]:
     by = {(m.backend, m.via): m for m in results}
     rows = []
@@ -68,6 +122,7 @@ def report(
             "added_p50_ms_max": MAX_ADDED_P50_MS,
             "p99_ms_max_at_32": MAX_P99_MS,
             "route_table_tolerance": ROUTE_TABLE_TOLERANCE,
+            "shadow_p99_tolerance": SHADOW_P99_TOLERANCE,
         },
         "rows": rows,
         "route_table": {
@@ -76,6 +131,7 @@ def report(
             "ratio": round(ratio, 3),
             "meets": abs(1 - ratio) <= ROUTE_TABLE_TOLERANCE,
         },
+        "shadow": shadow_report(shadow),
     }
 
 
@@ -130,6 +186,37 @@ def line(values: list[str]) -> str:
     )
 
 
+def shadow_lines(shadow: dict[str, Any]) -> list[str]:
+    """The shadow figure: both modes, their ratio, and what the mirrors came to."""
+    runs = shadow["runs_per_mode"]
+
+    def mode(label: str, row: dict[str, Any]) -> str:
+        cpu = "?" if row["proxy_cpu_us_per_req"] is None else f"{row['proxy_cpu_us_per_req']:.0f}"
+        each = ", ".join(f"{p99:.1f}" for p99 in row["p99_ms_32_runs"])
+        return (
+            f"  {label:26} {row['rps_32']:6.0f} req/s  p50 {row['p50_ms_32']:6.2f} ms"
+            f"  p99 {row['p99_ms_32']:6.2f} ms ({each})"
+            f"  err/bad {row['errors']}/{row['bad_status']}  gateway {cpu} us/req"
+        )
+
+    m = shadow["mirrors"]
+    outcomes = sum(m[k] for k in ("match", "mismatch", "candidate_error", "dropped"))
+    limit = f"target <= {1 + SHADOW_P99_TOLERANCE:.2f}"
+    return [
+        "shadow mode (starlette backend, GET /bench, a second starlette backend as extracted;",
+        f"  32 connections, {runs} runs a mode, alternating; p50 and p99 are the runs' mean):",
+        mode("legacy mode", shadow["legacy_mode"]),
+        mode("shadow mode, 100% mirrored", shadow["shadow_mode"]),
+        f"  p99 shadow / legacy {shadow['p99_ratio']:.3f} ({verdict(limit, shadow['meets'])});"
+        f" throughput shadow / legacy {shadow['rps_ratio']:.2f}",
+        f"  mirrors over the shadow runs (GET /parity): {m['match']} matched,"
+        f" {m['mismatch']} mismatched, {m['candidate_error']} candidate errors,"
+        f" {m['dropped']} dropped (queue full)",
+        f"  = {outcomes} outcomes for the {m['requests']} requests wrk counted"
+        " (it leaves up to 32 a run in flight uncounted)",
+    ]
+
+
 def render(result: dict[str, Any]) -> str:
     plan_, machine, table = result["plan"], result["machine"], result["route_table"]
     servers = "unpinned" if plan_["server_cpu"] is None else f"on core {plan_['server_cpu']}"
@@ -153,6 +240,8 @@ def render(result: dict[str, Any]) -> str:
         f"  10 routes {table['rps_10_routes']:.0f} req/s, 1,000 routes"
         f" {table['rps_1000_routes']:.0f} req/s: ratio {table['ratio']:.3f}"
         f" ({verdict(f'target 1 +/- {ROUTE_TABLE_TOLERANCE}', table['meets'])})",
+        "",
+        *shadow_lines(result["shadow"]),
         "",
         "err/bad: socket errors / answers >= 400 over both runs;"
         " proxy us/req: CPU time of the gateway or NGINX per request at 32 connections.",

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness import Child, Children, free_port
+from harness import BenchError, Child, Children, free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -28,11 +32,11 @@ def child_env(extra: Mapping[str, str] | None = None, source: Path = REPO) -> di
     return {**env, **(extra or {})}
 
 
-def start_starlette(children: Children, port: int) -> Child:
+def start_starlette(children: Children, port: int, name: str = "starlette") -> Child:
     argv = [sys.executable, "-m", "uvicorn", "--factory", "backend:create_app"]
     argv += ["--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--no-access-log", "--log-level", "warning"]
-    return children.start("starlette", argv, child_env(), REPO)
+    return children.start(name, argv, child_env(), REPO)
 
 
 def start_legacy(children: Children, port: int, work: Path) -> Child:
@@ -61,21 +65,31 @@ def seed_product(base: str) -> str:
 
 
 def start_gateway(
-    children: Children, source: Path, name: str, upstream: str, routes_file: Path | None = None
+    children: Children,
+    source: Path,
+    name: str,
+    upstream: str,
+    routes_file: Path | None = None,
+    admin: Admin | None = None,
 ) -> tuple[Child, str]:
-    """`python -m gateway` with the `gateway` package found in `source` (the repo by default)."""
+    """`python -m gateway` with the `gateway` package found in `source` (the repo by default).
+
+    Without Redis (no GATEWAY_REDIS_URL) its route table and parity counters are in memory.
+    """
     port = free_port()
     env = child_env(
         {
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(port),
-            "GATEWAY_ADMIN_PORT": str(free_port()),
+            "GATEWAY_ADMIN_PORT": str(admin.port if admin else free_port()),
             "GATEWAY_UPSTREAM_LEGACY": upstream,
         },
         source,
     )
     if routes_file is not None:
         env["GATEWAY_ROUTES_FILE"] = str(routes_file)
+    if admin is not None:
+        env["GATEWAY_ADMIN_TOKEN"] = admin.token
     child = children.start(name, [sys.executable, "-m", "gateway"], env, source)
     return child, f"http://127.0.0.1:{port}"
 
@@ -103,6 +117,65 @@ def write_routes(directory: Path, count: int, upstream: str) -> Path:
     path = directory / f"routes-{count}.toml"
     path.write_text("\n".join(lines))
     return path
+
+
+def write_shadow_routes(directory: Path, mode: str, legacy: str, extracted: str) -> Path:
+    """One route, /bench, with an extracted upstream: mirrored to it (shadow) or not (legacy)."""
+    lines = ["[upstreams]", f'legacy = "{legacy}"', f'extracted = "{extracted}"', ""]
+    lines += ["[[routes]]", 'name = "bench"', 'match = "/bench"', 'extracted = "extracted"']
+    lines += [f'mode = "{mode}"', "shadow_sample = 1.0", ""]
+    path = directory / f"routes-{mode}-mode.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+@dataclass(frozen=True)
+class Admin:
+    """A gateway's admin listener: its port and the bearer token it is started with."""
+
+    port: int
+    token: str
+
+    @classmethod
+    def new(cls) -> Admin:
+        return cls(free_port(), secrets.token_urlsafe(24))  # 32 characters, the gateway wants 16+
+
+    def get(self, path: str) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 -- loopback
+                document: dict[str, Any] = json.load(response)
+                return document
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise BenchError(f"admin GET {path} failed: {exc}") from exc
+
+
+MIRROR_OUTCOMES = ("match", "mismatch", "candidate_error", "dropped")
+
+
+def mirror_counts(admin: Admin, route: str = "bench", settle_s: float = 5.0) -> dict[str, int]:
+    """The route's shadow outcomes from `GET /parity`, once they stop moving.
+
+    Mirrors run after the client has its answer, so the last few finish after wrk does:
+    read until two reads 0.1 s apart agree (or `settle_s` passes).
+    """
+
+    def read() -> dict[str, int]:
+        figures = admin.get("/parity").get("routes", {}).get(route, {})
+        return {outcome: int(figures.get(outcome, 0)) for outcome in MIRROR_OUTCOMES}
+
+    deadline = time.monotonic() + settle_s
+    counts = read()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        again = read()
+        if again == counts:
+            break
+        counts = again
+    return counts
 
 
 NGINX_CONF = """\
@@ -161,18 +234,37 @@ class Target:
     proxy: Child | None  # whose CPU time is charged to the proxying
 
 
-def start_stack(
-    children: Children, work: Path, gateway_from: Path, nginx: str
-) -> tuple[list[Target], dict[int, str]]:
-    """Both backends, a gateway for each, NGINX for both, and the two route-table gateways."""
-    starlette_port, legacy_port = free_port(), free_port()
+@dataclass(frozen=True)
+class ShadowPair:
+    """Two gateways in front of the Starlette backend, one route (/bench) each, a second
+    Starlette backend as its extracted upstream: one in legacy mode, one in shadow mode."""
+
+    legacy_mode: Target
+    shadow_mode: Target
+    admin: Admin  # the shadow-mode gateway's admin listener (GET /parity)
+
+
+@dataclass(frozen=True)
+class Stack:
+    targets: list[Target]
+    route_tables: dict[int, str]  # routes in the table -> URL of /bench through that gateway
+    shadow: ShadowPair
+
+
+def start_stack(children: Children, work: Path, gateway_from: Path, nginx: str) -> Stack:
+    """Both backends, a gateway for each, NGINX for both, the two route-table gateways, and
+    a second Starlette backend (extracted) with a legacy-mode and a shadow-mode gateway."""
+    starlette_port, legacy_port, extracted_port = free_port(), free_port(), free_port()
     starlette = start_starlette(children, starlette_port)
     legacy = start_legacy(children, legacy_port, work)
+    extracted = start_starlette(children, extracted_port, "starlette-extracted")
     direct = {
         "starlette": f"http://127.0.0.1:{starlette_port}",
         "legacy": f"http://127.0.0.1:{legacy_port}",
     }
+    extracted_url = f"http://127.0.0.1:{extracted_port}"
     children.wait_ready(starlette, direct["starlette"] + "/bench")
+    children.wait_ready(extracted, extracted_url + "/bench")
     children.wait_ready(legacy, direct["legacy"] + "/healthz")
     paths = {"starlette": "/bench", "legacy": seed_product(direct["legacy"])}
 
@@ -190,6 +282,18 @@ def start_stack(
         )
         for size in (10, 1000)
     }
+    admin = Admin.new()
+    modes = {
+        mode: start_gateway(
+            children,
+            gateway_from,
+            f"gateway-{mode}-mode",
+            direct["starlette"],
+            write_shadow_routes(work, mode, direct["starlette"], extracted_url),
+            admin if mode == "shadow" else None,
+        )
+        for mode in ("legacy", "shadow")
+    }
     nginx_child, via_nginx = start_nginx(children, nginx, work, direct)
 
     targets: list[Target] = []
@@ -205,4 +309,15 @@ def start_stack(
             children.wait_ready(target.proxy, target.url)
     for child, url in sized.values():
         children.wait_ready(child, url + "/bench")
-    return targets, {size: url + "/bench" for size, (_, url) in sized.items()}
+    pair = {
+        mode: Target("starlette", f"{mode}-mode", url + "/bench", child)
+        for mode, (child, url) in modes.items()
+    }
+    for target in pair.values():
+        assert target.proxy is not None
+        children.wait_ready(target.proxy, target.url)
+    return Stack(
+        targets,
+        {size: url + "/bench" for size, (_, url) in sized.items()},
+        ShadowPair(pair["legacy"], pair["shadow"], admin),
+    )
