@@ -1,0 +1,36 @@
+"""Gateway settings refuse what would be unsafe to run."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.settings import GatewaySettings, GatewaySettingsError
+
+
+def test_admin_on_a_non_loopback_address_without_a_token_is_refused() -> None:
+    with pytest.raises(GatewaySettingsError, match="without GATEWAY_ADMIN_TOKEN"):
+        GatewaySettings.from_env({"GATEWAY_ADMIN_HOST": "0.0.0.0"})
+    allowed = GatewaySettings.from_env(
+        {"GATEWAY_ADMIN_HOST": "0.0.0.0", "GATEWAY_ADMIN_TOKEN": "a-long-enough-token-123"}
+    )
+    assert allowed.admin_tokens == (("admin", "a-long-enough-token-123"),)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"GATEWAY_ADMIN_TOKEN": "short"}, "at least 16 characters"),
+        ({"GATEWAY_ADMIN_TOKENS": "alice"}, "name:token"),
+        ({"GATEWAY_PORT": "eighty"}, "not an integer"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_message(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(GatewaySettingsError, match=message):
+        GatewaySettings.from_env(environ)
+
+
+def test_named_tokens_put_their_names_in_the_audit_log() -> None:
+    settings = GatewaySettings.from_env(
+        {"GATEWAY_ADMIN_TOKENS": "alice:0123456789abcdef,bob:fedcba9876543210"}
+    )
+    assert dict(settings.admin_tokens) == {"alice": "0123456789abcdef", "bob": "fedcba9876543210"}
