@@ -7,29 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.routes import RouteTable, RouteTableError
+from gateway.routes import ROUTE_SETTINGS, RouteTable, RouteTableError
 from gateway.store import Document, RouteStore
 
 # What an operator may change on a live route (its name and patterns are fixed; a new
 # route or new patterns go through the routes file and a reseed).
-SETTABLE = frozenset(
-    {
-        "mode",
-        "weight",
-        "sticky_key",
-        "salt",
-        "fallback",
-        "timeout_s",
-        "connect_timeout_s",
-        "shadow_sample",
-        "noise_sample",
-        "dry_run",
-        "compare",
-        "extracted",
-        "methods",
-        "breaker",
-    }
-)
+SETTABLE = ROUTE_SETTINGS - {"name", "match", "legacy"}
 MAX_ATTEMPTS = 20
 
 

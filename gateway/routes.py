@@ -24,6 +24,27 @@ class RouteTableError(ValueError):
     """A route table (file or change) that cannot be used; the message says what is wrong."""
 
 
+ROUTE_SETTINGS = frozenset(
+    {
+        "name",
+        "match",
+        "methods",
+        "legacy",
+        "extracted",
+        "mode",
+        "weight",
+        "sticky_key",
+        "salt",
+        "fallback",
+        "timeout_s",
+        "connect_timeout_s",
+        "shadow_sample",
+        "noise_sample",
+        "dry_run",
+        "compare",
+        "breaker",
+    }
+)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEY_SOURCES = ("header", "cookie", "query", "json", "path")
@@ -156,26 +177,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise RouteTableError(f"route name {name!r} must match {_NAME.pattern}")
-    known = {
-        "name",
-        "match",
-        "methods",
-        "legacy",
-        "extracted",
-        "mode",
-        "weight",
-        "sticky_key",
-        "salt",
-        "fallback",
-        "timeout_s",
-        "connect_timeout_s",
-        "shadow_sample",
-        "noise_sample",
-        "dry_run",
-        "compare",
-        "breaker",
-    }
-    unknown = set(raw) - known
+    unknown = set(raw) - ROUTE_SETTINGS
     if unknown:
         raise RouteTableError(f"route {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
     match = raw.get("match")

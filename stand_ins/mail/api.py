@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ExceptionHandler
 
+from stand_ins.edge import exception_handlers, read_body
 from stand_ins.mail.errors import (
     ConfigError,
     InvalidRequest,
@@ -25,9 +22,6 @@ from stand_ins.mail.smtp import SinkHandler, SmtpListener
 from stand_ins.mail.store import MessageStore
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 64 * 1024
-_HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed"}
 
 
 class MailApi:
@@ -72,7 +66,7 @@ class MailApi:
 
     async def put_config(self, request: Request) -> Response:
         try:
-            changes = json.loads(await read_body(request))
+            changes = json.loads(await read_body(request, RequestTooLarge))
         except (ValueError, RecursionError) as exc:
             raise InvalidRequest("request body must be valid JSON") from exc
         try:
@@ -83,44 +77,4 @@ class MailApi:
         return JSONResponse(self._handler.config.as_json())
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused once it passes ``MAX_BODY_BYTES`` rather than held in memory."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-    return bytes(body)
-
-
-def error_response(
-    status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    body = {"error": {"type": error_type, "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def on_mail_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, MailError)
-    return JSONResponse(exc.as_body(), status_code=exc.status)
-
-
-async def on_http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, error_type, exc.detail, headers=exc.headers)
-
-
-async def on_unexpected_error(_: Request, exc: Exception) -> Response:
-    # ServerErrorMiddleware logs the traceback after this; the client never sees it.
-    return error_response(500, "internal_error", "the mail sink hit an unexpected error")
-
-
-EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
-    MailError: on_mail_error,
-    HTTPException: on_http_error,
-    Exception: on_unexpected_error,
-}
+EXCEPTION_HANDLERS = exception_handlers(MailError, "mail sink")

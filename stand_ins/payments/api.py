@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import anyio
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ExceptionHandler
 
+from stand_ins.edge import exception_handlers, read_body
 from stand_ins.payments.errors import (
     ConfigError,
     InvalidRequest,
@@ -30,9 +28,6 @@ from stand_ins.payments.service import PaymentService
 log = logging.getLogger(__name__)
 
 Operation = Callable[[bytes, IdempotencyKey | None], Reply]
-
-MAX_BODY_BYTES = 64 * 1024
-_HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed"}
 
 
 class PaymentsApi:
@@ -88,7 +83,7 @@ class PaymentsApi:
 
     async def put_config(self, request: Request) -> Response:
         try:
-            changes = json.loads(await read_body(request))
+            changes = json.loads(await read_body(request, RequestTooLarge))
         except (ValueError, RecursionError) as exc:
             raise InvalidRequest("request body must be valid JSON") from exc
         try:
@@ -108,7 +103,7 @@ class PaymentsApi:
                 if self._faults.should_fail():
                     raise ProviderUnavailable("the provider is unavailable; nothing was done")
                 key = IdempotencyKey.from_header(scope, request.headers.get("Idempotency-Key"))
-                raw_body = await read_body(request)
+                raw_body = await read_body(request, RequestTooLarge)
                 if key is not None:
                     lease = self._faults.config.latency_ms / 1000 + LOCK_GRACE_SECONDS
                     reply = await run_in_threadpool(
@@ -132,44 +127,4 @@ class PaymentsApi:
         return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused once it passes ``MAX_BODY_BYTES`` rather than held in memory."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-    return bytes(body)
-
-
-def error_response(
-    status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    body = {"error": {"type": error_type, "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def on_payments_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PaymentsError)
-    return JSONResponse(exc.as_body(), status_code=exc.status)
-
-
-async def on_http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, error_type, exc.detail, headers=exc.headers)
-
-
-async def on_unexpected_error(_: Request, exc: Exception) -> Response:
-    # ServerErrorMiddleware logs the traceback after this; the client never sees it.
-    return error_response(500, "internal_error", "the provider hit an unexpected error")
-
-
-EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
-    PaymentsError: on_payments_error,
-    HTTPException: on_http_error,
-    Exception: on_unexpected_error,
-}
+EXCEPTION_HANDLERS = exception_handlers(PaymentsError, "provider")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from strangler.parts import Part, redis_server_binary
+from strangler.parts import redis_part
 from strangler.runner import running, stop_group
 from tests.conftest import free_port_base
 from tests.integration.gateways import ADMIN_TOKEN, STRANGLER, GatewayProcess
@@ -160,28 +160,9 @@ def test_a_gateway_that_loses_redis_keeps_its_last_table_and_says_so(
     gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
     port = free_port_base()
-    url = f"redis://127.0.0.1:{port}/0"
     data = tmp_path / "redis-data"
-    data.mkdir()
-    part = Part(
-        name="own-redis",
-        argv=(
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data),
-            "--save",
-            "60 1",
-            "--appendonly",
-            "no",
-        ),
-        ports=(port,),
-        url=url,
-        health=url,
-    )
+    part = redis_part("own-redis", "127.0.0.1", port, data)
+    url = part.url
     with running(part, tmp_path) as redis_process:
         gw = gateway(store_url=url)
         assert gw.set("orders", mode="extracted").status_code == 200
