@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -65,6 +67,17 @@ class GatewayProcess:
             base_url=admin_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
         )
         self.public = httpx.Client(base_url=url, timeout=10)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`strangler ARGS...` pointed at this gateway's admin API."""
+        env = {
+            **os.environ,
+            "STRANGLER_PORT_BASE": str(self.port_base),
+            "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+        return subprocess.run(
+            [STRANGLER, *args], env=env, capture_output=True, text=True, timeout=30, check=False
+        )
 
     def close(self) -> None:
         self.admin.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -15,7 +14,7 @@ import httpx
 from strangler.parts import redis_part
 from strangler.runner import running, stop_group
 from tests.conftest import free_port_base
-from tests.integration.gateways import ADMIN_TOKEN, STRANGLER, GatewayProcess
+from tests.integration.gateways import GatewayProcess
 
 
 def test_each_mode_sends_traffic_where_the_operator_said(
@@ -71,19 +70,7 @@ def test_the_admin_api_needs_a_token_and_explains_every_refusal(
 
 
 def run_cli(gw: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "STRANGLER_PORT_BASE": str(gw.port_base),
-        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
-    return subprocess.run(
-        [STRANGLER, "routes", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return gw.cli("routes", *args)
 
 
 def test_moving_a_route_through_every_mode_with_the_cli_under_load_fails_no_request(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.gateways import ADMIN_TOKEN, STRANGLER, GatewayProcess
+from tests.integration.gateways import GatewayProcess
 
 # The echo upstreams differ in who they are and in what they saw; a real pair would not.
 ECHO_NOISE = ["$.served_by", "$.headers", "$.writes", "$.dry_run", "$.nonce"]
@@ -137,19 +136,7 @@ def test_an_open_breaker_sends_the_route_to_legacy_and_shows_in_admin_and_metric
 
 
 def run_compare(gw: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "STRANGLER_PORT_BASE": str(gw.port_base),
-        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
-    return subprocess.run(
-        [STRANGLER, "compare", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return gw.cli("compare", *args)
 
 
 def test_strangler_compare_prints_the_diff_and_refuses_an_unsafe_write(
