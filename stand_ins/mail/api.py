@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from stand_ins.edge import exception_handlers, read_body
+from stand_ins.edge import config_routes, exception_handlers
 from stand_ins.mail.errors import (
     ConfigError,
     InvalidRequest,
@@ -20,8 +18,6 @@ from stand_ins.mail.errors import (
 )
 from stand_ins.mail.smtp import SinkHandler, SmtpListener
 from stand_ins.mail.store import MessageStore
-
-log = logging.getLogger(__name__)
 
 
 class MailApi:
@@ -36,8 +32,7 @@ class MailApi:
             Route("/messages", self.list_messages, methods=["GET"]),
             Route("/messages", self.clear_messages, methods=["DELETE"]),
             Route("/messages/{message_id:int}", self.get_message, methods=["GET"]),
-            Route("/_admin/config", self.get_config, methods=["GET"]),
-            Route("/_admin/config", self.put_config, methods=["PUT"]),
+            *config_routes(self._handler, "sink", InvalidRequest, RequestTooLarge, ConfigError),
         ]
 
     async def healthz(self, _: Request) -> Response:
@@ -60,21 +55,6 @@ class MailApi:
     async def clear_messages(self, _: Request) -> Response:
         await run_in_threadpool(self._store.clear)
         return Response(status_code=204)
-
-    async def get_config(self, _: Request) -> Response:
-        return JSONResponse(self._handler.config.as_json())
-
-    async def put_config(self, request: Request) -> Response:
-        try:
-            changes = json.loads(await read_body(request, RequestTooLarge))
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequest("request body must be valid JSON") from exc
-        try:
-            self._handler.config = self._handler.config.updated(changes)
-        except ConfigError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        log.info("sink config is now %s", self._handler.config)
-        return JSONResponse(self._handler.config.as_json())
 
 
 EXCEPTION_HANDLERS = exception_handlers(MailError, "mail sink")

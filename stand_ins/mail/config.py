@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from stand_ins.edge import partial_update
 from stand_ins.mail.errors import ConfigError
 
 MAX_DELAY_MS = 600_000
@@ -27,9 +28,4 @@ class SinkConfig:
 
     def updated(self, changes: object) -> SinkConfig:
         """Apply a partial update as sent to ``PUT /_admin/config``."""
-        if not isinstance(changes, dict):
-            raise ConfigError("body must be a JSON object")
-        for name in changes:
-            if name != "delay_ms":
-                raise ConfigError(f"unknown field: {name}")
-        return replace(self, **changes)
+        return partial_update(self, changes, ConfigError)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable
 
 import anyio
@@ -12,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from stand_ins.edge import exception_handlers, read_body
+from stand_ins.edge import config_routes, exception_handlers, read_body
 from stand_ins.payments.errors import (
     ConfigError,
     InvalidRequest,
@@ -25,7 +23,6 @@ from stand_ins.payments.idempotency import LOCK_GRACE_SECONDS, IdempotencyKey, R
 from stand_ins.payments.model import ChargeStatus
 from stand_ins.payments.service import PaymentService
 
-log = logging.getLogger(__name__)
 
 Operation = Callable[[bytes, IdempotencyKey | None], Reply]
 
@@ -43,8 +40,7 @@ class PaymentsApi:
             Route("/v1/charges/{charge_id}", self.get_charge, methods=["GET"]),
             Route("/v1/refunds", self.create_refund, methods=["POST"]),
             Route("/v1/refunds", self.list_refunds, methods=["GET"]),
-            Route("/_admin/config", self.get_config, methods=["GET"]),
-            Route("/_admin/config", self.put_config, methods=["PUT"]),
+            *config_routes(self._faults, "fault", InvalidRequest, RequestTooLarge, ConfigError),
         ]
 
     async def healthz(self, _: Request) -> Response:
@@ -77,21 +73,6 @@ class PaymentsApi:
             self._service.refunds, request.query_params.get("charge_id")
         )
         return JSONResponse({"refunds": [refund.as_json() for refund in refunds]})
-
-    async def get_config(self, _: Request) -> Response:
-        return JSONResponse(self._faults.config.as_json())
-
-    async def put_config(self, request: Request) -> Response:
-        try:
-            changes = json.loads(await read_body(request, RequestTooLarge))
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequest("request body must be valid JSON") from exc
-        try:
-            self._faults.config = self._faults.config.updated(changes)
-        except ConfigError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        log.info("fault config is now %s", self._faults.config)
-        return JSONResponse(self._faults.config.as_json())
 
     async def _idempotent(self, request: Request, scope: str, operation: Operation) -> Response:
         """Run a POST once per key; every answer, even a replay, is stalled by the latency."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from stand_ins.edge import partial_update
 from stand_ins.payments.errors import ConfigError
 
 MAX_LATENCY_MS = 600_000
@@ -37,12 +38,7 @@ class FaultConfig:
 
     def updated(self, changes: object) -> FaultConfig:
         """Apply a partial update as sent to ``PUT /_admin/config``."""
-        if not isinstance(changes, dict):
-            raise ConfigError("body must be a JSON object")
-        for name in changes:
-            if name not in ("latency_ms", "failure_rate"):
-                raise ConfigError(f"unknown field: {name}")
-        return replace(self, **changes)
+        return partial_update(self, changes, ConfigError)
 
 
 class FaultInjector:
