@@ -23,7 +23,6 @@ from stand_ins.payments.idempotency import LOCK_GRACE_SECONDS, IdempotencyKey, R
 from stand_ins.payments.model import ChargeStatus
 from stand_ins.payments.service import PaymentService
 
-
 Operation = Callable[[bytes, IdempotencyKey | None], Reply]
 
 
