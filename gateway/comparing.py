@@ -10,6 +10,7 @@ from gateway import compare as cmp
 from gateway import headers as h
 from gateway.paths import AmbiguousPathError, normalise
 from gateway.routes import METHODS, SAFE_METHODS
+from gateway.shadow import Replay
 from gateway.upstream import UpstreamError
 
 if TYPE_CHECKING:
@@ -59,25 +60,12 @@ async def compare_request(gateway: Gateway, document: dict[str, Any]) -> dict[st
     rid = uuid.uuid4().hex
     headers.append(("X-Request-ID", rid))
     tail = raw_path + (f"?{query}" if query else "")
+    replay = Replay(route, table, method, tail, headers, body)
     answers = {}
     for side, upstream in (("legacy", route.legacy), ("extracted", route.extracted)):
-        sent = list(headers)
-        if side == "extracted" and method not in SAFE_METHODS:
-            sent += [(h.SHADOW, "dry-run")]
-            if gateway.settings.internal_token:
-                sent.append((h.TOKEN, gateway.settings.internal_token))
+        dry_run = side == "extracted" and method not in SAFE_METHODS
         try:
-            response = await gateway.upstream.send(
-                method,
-                table.upstreams[upstream] + tail,
-                sent,
-                body,
-                route.timeout_s,
-                route.connect_timeout_s,
-            )
-            answers[side] = cmp.Response(
-                response.status, {k.lower(): v for k, v in response.headers}, await response.read()
-            )
+            answers[side] = await gateway.shadow.fetch(replay, upstream, dry_run)
         except UpstreamError as exc:
             raise CompareRefused(f"{side} upstream failed: {exc}", 502) from exc
     result = cmp.compare(

@@ -24,13 +24,19 @@ MAX_COMPARED_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class MirrorJob:
+class Replay:
+    """A request as the gateway forwarded it, ready to be sent again to another upstream."""
+
     route: Route
     table: RouteTable
     method: str
     url_tail: str
     headers: list[tuple[str, str]]
     body: bytes
+
+
+@dataclass(frozen=True)
+class MirrorJob(Replay):
     primary: cmp.Response
     request_id: str
 
@@ -125,7 +131,8 @@ class Shadow:
             self._rules[key] = cmp.parse_rules(route.compare)
         return self._rules[key]
 
-    async def _fetch(self, job: MirrorJob, upstream: str, dry_run: bool) -> cmp.Response:
+    async def fetch(self, job: Replay, upstream: str, dry_run: bool) -> cmp.Response:
+        """Send the request to `upstream` (as a dry run: marked, and with the internal token)."""
         headers = list(job.headers)
         if dry_run:
             headers.append((h.SHADOW, "dry-run"))
@@ -147,7 +154,7 @@ class Shadow:
         assert route.extracted is not None
         rules = self.rules(route, job.table.version)
         try:
-            candidate = await self._fetch(
+            candidate = await self.fetch(
                 job, route.extracted, dry_run=job.method not in SAFE_METHODS
             )
         except UpstreamError as exc:
@@ -170,7 +177,7 @@ class Shadow:
     async def _noise(self, job: MirrorJob, rules: cmp.CompareRules) -> None:
         """Diffy's idea: legacy against itself shows which differences are just non-determinism."""
         try:
-            again = await self._fetch(job, job.route.legacy, dry_run=False)
+            again = await self.fetch(job, job.route.legacy, dry_run=False)
         except UpstreamError:
             return
         result = cmp.compare(job.primary, again, rules)
