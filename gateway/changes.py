@@ -70,10 +70,10 @@ async def _apply(
     if not reason or not reason.strip():
         raise ChangeError("a reason is required for every change")
     for _ in range(MAX_ATTEMPTS):
-        expected = await store.version()
         current = await store.table()
         if current is None:
             raise ChangeError("no route table is stored yet", status=503)
+        expected = int(current["version"])  # every stored table carries its own version
         document, before, after, route = mutate(current)
         version = expected + 1
         document = {**document, "version": version}
