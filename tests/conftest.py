@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from strangler.parts import admin_token, redis_part
 from strangler.runner import Stack, port_is_free, running
@@ -82,10 +83,11 @@ def targets_served(settings: Settings) -> dict[str, float]:
     """Requests the gateway answered per target, from its Prometheus metrics."""
     text = httpx.get(settings.url("gateway-admin") + "/metrics", timeout=10).text
     served: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("gateway_requests_total{"):
-            target = line.split('target="', 1)[1].split('"', 1)[0]
-            served[target] = served.get(target, 0) + float(line.rsplit(" ", 1)[1])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gateway_requests_total":
+                target = sample.labels["target"]
+                served[target] = served.get(target, 0) + sample.value
     return served
 
 
