@@ -29,6 +29,11 @@ INTERNAL = frozenset({SHADOW, TARGET, TOKEN})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def by_name(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as a dict keyed by lower-cased name (the last of repeated ones wins)."""
+    return {name.lower(): value for name, value in headers}
+
+
 def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers without hop-by-hop ones, including those the Connection header names."""
     pairs = list(headers)

@@ -6,7 +6,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -148,7 +148,7 @@ class Proxy:
         if scope["type"] != "http":
             return
         header_pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        headers = {k.lower(): v for k, v in header_pairs}
+        headers = h.by_name(header_pairs)
         x = Exchange(
             h.request_id(headers.get("x-request-id")), scope["method"], time.perf_counter()
         )
@@ -251,7 +251,7 @@ class Proxy:
                     url_tail=x.url_tail,
                     headers=x.out_headers,
                     body=x.body if isinstance(x.body, bytes) else b"",
-                    primary=Response(response.status, _lower(response.headers), captured),
+                    primary=Response(response.status, h.by_name(response.headers), captured),
                     request_id=x.rid,
                 )
             )
@@ -409,10 +409,6 @@ class Proxy:
 
 def _limit(limit: int) -> str:
     return f"bodies are limited to {limit} bytes"
-
-
-def _lower(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers}
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +146,7 @@ class Shadow:
             job.route.connect_timeout_s,
         )
         body = await response.read()
-        return cmp.Response(response.status, _header_map(response.headers), body)
+        return cmp.Response(response.status, h.by_name(response.headers), body)
 
     async def _mirror(self, job: MirrorJob) -> None:
         route = job.route
@@ -186,10 +185,6 @@ class Shadow:
         else:
             paths = sorted(cmp.noise_paths([result]))
             await self._count(job.route.name, "noise_mismatch", paths)
-
-
-def _header_map(headers: Any) -> Mapping[str, str]:
-    return {name.lower(): value for name, value in headers}
 
 
 def _preview(body: bytes, limit: int = 2000) -> str:
