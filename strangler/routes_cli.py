@@ -21,9 +21,17 @@ Reason = Annotated[str, typer.Option("--reason", help="Why: goes into the audit 
 
 def _admin(ctx: typer.Context) -> httpx.Client:
     settings: Settings = ctx.obj
+    token = admin_token(settings)
+    if not token:
+        typer.secho(
+            "error: no admin token: set GATEWAY_ADMIN_TOKEN or start the stack (`strangler up`)",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(1)
     return httpx.Client(
         base_url=settings.url("gateway-admin"),
-        headers={"Authorization": f"Bearer {admin_token(settings)}"},
+        headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
 

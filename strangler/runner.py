@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from strangler.parts import Part, plan
+from strangler.parts import Part, ensure_secrets, plan
 from strangler.settings import Settings
 
 
@@ -83,8 +83,9 @@ def check_ports(part: Part, host: str) -> None:
 
 def spawn(part: Part, cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
     """Start one part in a new session (its own process group), output to `log_path`."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (cwd, log_path.parent, part.data_dir):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **part.env, "PYTHONUNBUFFERED": "1"}
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -181,6 +182,7 @@ class Stack:
         """Start every part not already running and wait until each is healthy."""
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
+        ensure_secrets(self.settings)
         started: list[str] = []
         try:
             for part in plan(self.settings):
