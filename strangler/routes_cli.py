@@ -109,7 +109,12 @@ def set_route(
     noise_sample: Annotated[
         float | None, typer.Option(help="Share replayed on legacy, 0..1.")
     ] = None,
-    dry_run: Annotated[bool | None, typer.Option("--dry-run/--no-dry-run")] = None,
+    dry_run: Annotated[
+        bool | None,
+        typer.Option(
+            "--dry-run/--no-dry-run", help="The extracted side honours dry runs: mirror writes."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a route: `strangler routes set orders --mode canary --weight 25 --reason ramp`."""
