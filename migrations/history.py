@@ -1,0 +1,146 @@
+"""Drive the Alembic history from Python: adopt, upgrade, downgrade, and what a step costs.
+
+`strangler migrate` is a thin shell over these; tests call them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from sqlalchemy import Connection, Engine, MetaData, inspect
+
+from migrations.preconditions import RouteSource
+
+HERE = Path(__file__).resolve().parent
+BASELINE = "0001_baseline"
+VERSION_TABLE = "alembic_version"
+
+
+class HistoryError(RuntimeError):
+    """The database is not in a state the requested step can start from."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One revision on the way to a target, and the data it would lose."""
+
+    revision: str
+    summary: str
+    loses: str | None
+
+
+def config(connection: Connection | None = None, routes: RouteSource | None = None) -> Config:
+    cfg = Config(str(HERE / "alembic.ini"))
+    cfg.set_main_option("script_location", str(HERE))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    if routes is not None:
+        cfg.attributes["route_table"] = routes
+    return cfg
+
+
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(config())
+
+
+def current(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def head() -> str:
+    found = scripts().get_current_head()
+    assert found is not None
+    return found
+
+
+def _summary(script: Script) -> str:
+    return (script.doc or "").strip().splitlines()[0] if script.doc else script.revision
+
+
+def plan(conn: Connection, target: str, downgrade: bool = False) -> list[Step]:
+    """The revisions an upgrade (or downgrade) to `target` would run, in order."""
+    here = current(conn)
+    directory = scripts()
+    if downgrade:
+        walked: Sequence[Script] = list(
+            directory.iterate_revisions(here or "base", "base" if target == "base" else target)
+        )
+        walked = [s for s in walked if s.revision != target]
+        attribute = "LOSES_ON_DOWNGRADE"
+    else:
+        walked = list(reversed(list(directory.iterate_revisions(target, here or "base"))))
+        walked = [s for s in walked if s.revision != here]
+        attribute = "LOSES_ON_UPGRADE"
+    return [
+        Step(s.revision, _summary(s), getattr(s.module, attribute, None)) for s in walked
+    ]
+
+
+def legacy_tables_present(conn: Connection) -> bool:
+    return "orders" in inspect(conn).get_table_names()
+
+
+def baseline_metadata() -> MetaData:
+    module: Any = scripts().get_revision(BASELINE).module
+    metadata: MetaData = module.legacy_metadata()
+    return metadata
+
+
+def schema_differences(conn: Connection, metadata: MetaData) -> list[Any]:
+    """Alembic's autogenerate comparison of the database against `metadata` (empty: equal)."""
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return [
+        diff
+        for diff in compare_metadata(context, metadata)
+        if not (diff[0] == "remove_table" and diff[1].name == VERSION_TABLE)
+    ]
+
+
+def adopt(engine: Engine) -> None:
+    """Stamp a database the legacy app created at the baseline, once its schema is proven
+    to be exactly the baseline's."""
+    with engine.connect() as conn:
+        if current(conn) is not None:
+            raise HistoryError(f"the database is already at revision {current(conn)}")
+        if not legacy_tables_present(conn):
+            raise HistoryError(
+                "the database has no shop tables to adopt: `strangler migrate upgrade` creates them"
+            )
+        differences = schema_differences(conn, baseline_metadata())
+        if differences:
+            listed = "\n".join(f"  - {d}" for d in differences)
+            raise HistoryError(
+                "the schema differs from the baseline, so stamping it would be a lie; "
+                f"reconcile these first:\n{listed}"
+            )
+        conn.rollback()
+        command.stamp(config(conn), BASELINE)
+        conn.commit()
+
+
+def upgrade(engine: Engine, target: str = "head", routes: RouteSource | None = None) -> None:
+    with engine.connect() as conn:
+        if current(conn) is None and legacy_tables_present(conn):
+            raise HistoryError(
+                "the database holds the legacy app's tables but no migration version: "
+                "run `strangler migrate adopt` first"
+            )
+        conn.rollback()  # Alembic must own the transactions, or it cannot step outside them
+        command.upgrade(config(conn, routes), target)
+        conn.commit()
+
+
+def downgrade(engine: Engine, target: str) -> None:
+    with engine.connect() as conn:
+        command.downgrade(config(conn), target)
+        conn.commit()
