@@ -1,1 +1,1 @@
-"""The shop's schema history (Alembic) and the tools around it: backfill, preconditions, fingerprints."""
+"""The shop's schema history (Alembic) and its tools: backfill, preconditions, fingerprints."""

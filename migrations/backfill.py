@@ -126,11 +126,18 @@ def run_step(
     )
     checkpoint = progress_table.c
     with engine.begin() as conn:
-        if conn.execute(select(checkpoint.step).where(checkpoint.step == step.step)).first() is None:
+        if (
+            conn.execute(select(checkpoint.step).where(checkpoint.step == step.step)).first()
+            is None
+        ):
             conn.execute(
                 insert(progress_table).values(
-                    step=step.step, last_id=0, rows_filled=0, batches=0,
-                    started_at=_now(), updated_at=_now(),
+                    step=step.step,
+                    last_id=0,
+                    rows_filled=0,
+                    batches=0,
+                    started_at=_now(),
+                    updated_at=_now(),
                 )
             )
     last, scanned, filled, batches = step.resume_after_id, 0, 0, 0

@@ -61,13 +61,35 @@ def head() -> str:
     return found
 
 
+def expand_head() -> str:
+    """The newest revision before the first contract step: as far as the schema can go
+    while the legacy app still serves every route."""
+    last = BASELINE
+    for script in reversed(list(scripts().walk_revisions())):
+        if getattr(script.module, "PHASE", None) == "contract":
+            break
+        last = script.revision
+    return last
+
+
+def resolve(target: str) -> str:
+    """A revision id, or "expand" for `expand_head()`."""
+    return expand_head() if target == "expand" else target
+
+
 def _summary(script: Script) -> str:
     return (script.doc or "").strip().splitlines()[0] if script.doc else script.revision
 
 
 def plan(conn: Connection, target: str, downgrade: bool = False) -> list[Step]:
     """The revisions an upgrade (or downgrade) to `target` would run, in order."""
+    target = resolve(target)
     here = current(conn)
+    if here is None and not downgrade and legacy_tables_present(conn):
+        raise HistoryError(
+            "the database holds the legacy app's tables but no migration version: "
+            "run `strangler migrate adopt` first"
+        )
     directory = scripts()
     if downgrade:
         walked: Sequence[Script] = list(
@@ -79,9 +101,7 @@ def plan(conn: Connection, target: str, downgrade: bool = False) -> list[Step]:
         walked = list(reversed(list(directory.iterate_revisions(target, here or "base"))))
         walked = [s for s in walked if s.revision != here]
         attribute = "LOSES_ON_UPGRADE"
-    return [
-        Step(s.revision, _summary(s), getattr(s.module, attribute, None)) for s in walked
-    ]
+    return [Step(s.revision, _summary(s), getattr(s.module, attribute, None)) for s in walked]
 
 
 def legacy_tables_present(conn: Connection) -> bool:
@@ -130,13 +150,9 @@ def adopt(engine: Engine) -> None:
 
 def upgrade(engine: Engine, target: str = "head", routes: RouteSource | None = None) -> None:
     with engine.connect() as conn:
-        if current(conn) is None and legacy_tables_present(conn):
-            raise HistoryError(
-                "the database holds the legacy app's tables but no migration version: "
-                "run `strangler migrate adopt` first"
-            )
+        plan(conn, target)  # refuses a database the app made but nobody adopted
         conn.rollback()  # Alembic must own the transactions, or it cannot step outside them
-        command.upgrade(config(conn, routes), target)
+        command.upgrade(config(conn, routes), resolve(target))
         conn.commit()
 
 
@@ -144,3 +160,27 @@ def downgrade(engine: Engine, target: str) -> None:
     with engine.connect() as conn:
         command.downgrade(config(conn), target)
         conn.commit()
+
+
+def failed_preconditions(
+    conn: Connection, target: str, routes: RouteSource
+) -> dict[str, list[str]]:
+    """For each pending step up to `target` that has preconditions, those that fail."""
+    failures = {}
+    directory = scripts()
+    steps = plan(conn, target)
+    for position, step in enumerate(steps):
+        module: Any = directory.get_revision(step.revision).module
+        checker = getattr(module, "check", None)
+        if checker is None:
+            continue
+        if position > 0:  # its checks read columns and tables the earlier steps create
+            failures[step.revision] = [
+                f"its preconditions can be checked once {steps[position - 1].revision} has "
+                "run (upgrade to it, run the backfill, then check again)"
+            ]
+            break
+        reasons = checker(conn, routes)
+        if reasons:
+            failures[step.revision] = reasons
+    return failures

@@ -74,7 +74,7 @@ def retired_from_legacy(
     try:
         table = routes()
     except Exception as exc:  # any failure to read the table is a failed precondition
-        return [f"cannot read the gateway's route table: {exc}"]
+        return [f"cannot read the gateway's route table (is the stack's Redis up?): {exc}"]
     reasons = []
     for method, path in requests:
         route = table.match(method, path).route

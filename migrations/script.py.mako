@@ -14,6 +14,7 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+PHASE = "expand"  # "expand": additive, legacy keeps working; "contract": destructive
 
 # Set when a step destroys data, so `strangler migrate` asks before crossing it:
 # LOSES_ON_UPGRADE = "what the upgrade drops"

@@ -1,4 +1,4 @@
-"""The kit's one command line: `strangler up|down|status|seed|demo`."""
+"""The kit's one command line: `strangler up|down|status|seed|demo|routes|compare|migrate`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from strangler import demo as demo_walk
-from strangler import routes_cli
+from strangler import migrate_cli, routes_cli
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
 
@@ -164,4 +164,5 @@ def demo(ctx: typer.Context) -> None:
 
 
 app.add_typer(routes_cli.app, name="routes")
+app.add_typer(migrate_cli.app, name="migrate")
 app.command("compare")(routes_cli.compare)

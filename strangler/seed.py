@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, MetaData, func, insert, select
 
 from legacy_app import db
 
@@ -59,7 +59,11 @@ def seed(
 ) -> SeedReport:
     """Create the schema if needed and insert users, products, orders and their lines."""
     if reset:
-        db.metadata.drop_all(engine)
+        # Every table, not only the legacy ones: a migrated database also holds the
+        # services' tables and alembic_version, and a half-reset one would lie about both.
+        everything = MetaData()
+        everything.reflect(engine)
+        everything.drop_all(engine)
     db.create_tables(engine)
     rng = random.Random(seed_value)
     with engine.begin() as conn:

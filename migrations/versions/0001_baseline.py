@@ -19,6 +19,7 @@ revision = "0001_baseline"
 down_revision = None
 branch_labels = None
 depends_on = None
+PHASE = "baseline"
 
 LOSES_ON_DOWNGRADE = "every table of the shop, with all its rows"
 

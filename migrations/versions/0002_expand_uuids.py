@@ -25,6 +25,7 @@ revision = "0002_expand_uuids"
 down_revision = "0001_baseline"
 branch_labels = None
 depends_on = None
+PHASE = "expand"  # additive: the legacy app keeps working
 
 # Users stay in the legacy app for now, but v2 APIs name them by UUID too.
 OWNED_TABLES = ("users", "products", "cart_items", "orders", "order_items")

@@ -22,6 +22,7 @@ revision = "0003_expand_soft_delete_indexes"
 down_revision = "0002_expand_uuids"
 branch_labels = None
 depends_on = None
+PHASE = "expand"  # additive: the legacy app keeps working
 
 SOFT_DELETED = ("products", "orders")
 WITH_METADATA = ("products", "orders")

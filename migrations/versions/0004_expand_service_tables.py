@@ -23,6 +23,7 @@ revision = "0004_expand_service_tables"
 down_revision = "0003_expand_soft_delete_indexes"
 branch_labels = None
 depends_on = None
+PHASE = "expand"  # additive: the legacy app keeps working
 
 LOSES_ON_DOWNGRADE = "the outbox, idempotency records and stock reservations (with their rows)"
 

@@ -36,6 +36,7 @@ revision = "0005_contract_orders"
 down_revision = "0004_expand_service_tables"
 branch_labels = None
 depends_on = None
+PHASE = "contract"  # destructive: checks its preconditions first
 
 LOSES_ON_UPGRADE = "orders.email_sent (whether the legacy checkout sent each order's e-mail)"
 LOSES_ON_DOWNGRADE = "nothing, but orders.email_sent comes back as true for every order"
@@ -76,7 +77,9 @@ def upgrade() -> None:
         stop_minting_uuids(table)
         with op.batch_alter_table(table, recreate="always") as batch:
             batch.alter_column(
-                "uuid", existing_type=sa.Uuid(), nullable=False,
+                "uuid",
+                existing_type=sa.Uuid(),
+                nullable=False,
                 server_default=sa.text(f"({SQLITE_UUID4})"),
             )
             if table == "orders":
@@ -100,9 +103,7 @@ def downgrade() -> None:
         return
     for table in TABLES:
         with op.batch_alter_table(table, recreate="always") as batch:
-            batch.alter_column(
-                "uuid", existing_type=sa.Uuid(), nullable=True, server_default=None
-            )
+            batch.alter_column("uuid", existing_type=sa.Uuid(), nullable=True, server_default=None)
             if table == "orders":
                 batch.add_column(
                     sa.Column("email_sent", sa.Boolean, nullable=False, server_default=sa.true())

@@ -1,10 +1,10 @@
-"""Integration fixtures: a fresh, empty database on whichever server DATABASE_URL names."""
+"""Integration fixtures: fresh, empty databases on whichever server DATABASE_URL names."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,20 +15,35 @@ from tests.integration.gateways import gateway, upstreams  # noqa: F401 (fixture
 
 
 @pytest.fixture
-def fresh_database_url(tmp_path: Path) -> Iterator[str]:
-    """A new empty SQLite file, or a PostgreSQL database created and dropped around the test."""
+def new_database(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Make empty databases on demand: SQLite files, or PostgreSQL databases created for
+    the test and dropped after it."""
     server_url = os.environ.get("DATABASE_URL")
     if not server_url or server_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        counter = iter(range(1_000))
+        yield lambda: f"sqlite:///{tmp_path / f'fresh-{next(counter)}.db'}"
         return
     url = make_url(server_url)
-    name = f"strangler_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"strangler_test_{uuid.uuid4().hex[:12]}"
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield url.set(database=name).render_as_string(hide_password=False)
+        created.append(name)
+        return url.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield make
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def fresh_database_url(new_database: Callable[[], str]) -> str:
+    """A new empty SQLite file, or a PostgreSQL database created and dropped around the test."""
+    return new_database()

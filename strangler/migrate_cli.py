@@ -1,0 +1,237 @@
+"""`strangler migrate ...`: move the shop's schema through expand, backfill and contract."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from migrations import backfill as backfilling
+from migrations import history
+from migrations.database import make_engine
+from migrations.fingerprint import fingerprint as data_fingerprint
+from migrations.fingerprint import uuid_coverage
+from migrations.preconditions import PreconditionFailed, RouteSource, live_route_table
+from strangler.settings import Settings
+
+app = typer.Typer(
+    help="Migrate the shop's schema: adopt, upgrade (expand, contract), backfill, check.",
+    no_args_is_help=True,
+)
+
+Yes = Annotated[
+    bool, typer.Option("--yes", help="Confirm steps that lose data (needed without a terminal).")
+]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@contextmanager
+def _engine(ctx: typer.Context) -> Iterator[Engine]:
+    settings = _settings(ctx)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.shop_database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _routes(ctx: typer.Context) -> RouteSource:
+    settings = _settings(ctx)
+    return lambda: live_route_table(settings.shop_redis_url, f"{settings.namespace}:gateway")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg="red")
+    return typer.Exit(code)
+
+
+def _confirm(steps: Sequence[history.Step], yes: bool) -> None:
+    losing = [s for s in steps if s.loses]
+    if not losing or yes:
+        return
+    typer.echo("these steps lose data:")
+    for step in losing:
+        typer.echo(f"  {step.revision}: {step.loses}")
+    if not sys.stdin.isatty():
+        raise _fail("no terminal to confirm on: run again with --yes to go ahead", 2)
+    if not typer.confirm("go on?"):
+        raise typer.Exit(1)
+
+
+def _print_steps(steps: Sequence[history.Step], verb: str) -> None:
+    if not steps:
+        typer.echo(f"nothing to {verb}")
+    for step in steps:
+        typer.echo(f"{verb} {step.revision}: {step.summary}")
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """The database's revision, the steps still to run, and the backfill's progress."""
+    with _engine(ctx) as engine, engine.connect() as conn:
+        current = history.current(conn)
+        has_tables = history.legacy_tables_present(conn)
+        pending = history.plan(conn, "head") if current or not has_tables else []
+    label = current or ("none: the legacy app's own tables, not adopted" if has_tables else "none")
+    typer.echo(f"revision: {label} (head: {history.head()})")
+    for step in pending:
+        typer.echo(f"  to run: {step.revision}: {step.summary}")
+    try:
+        plans = backfilling.plan(engine)
+    except LookupError:
+        return
+    for plan in plans:
+        state = "finished" if plan.finished and not plan.rows_left else "not finished"
+        typer.echo(
+            f"backfill {plan.step}: {state}, "
+            f"{plan.rows_left} row(s) after id {plan.resume_after_id}"
+        )
+
+
+@app.command()
+def adopt(ctx: typer.Context) -> None:
+    """Stamp a database the legacy app created at the baseline, after proving its schema
+    is exactly the baseline's."""
+    with _engine(ctx) as engine:
+        try:
+            history.adopt(engine)
+        except history.HistoryError as exc:
+            raise _fail(str(exc)) from exc
+    typer.echo(f"adopted: the database is at {history.BASELINE}")
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    target: Annotated[
+        str, typer.Argument(help="Revision to reach; 'expand': the last step before a contract.")
+    ] = "head",
+    yes: Yes = False,
+) -> None:
+    """Run the revisions up to TARGET (expand steps, then contract steps)."""
+    with _engine(ctx) as engine:
+        try:
+            with engine.connect() as conn:
+                steps = history.plan(conn, target)
+                refusals = history.failed_preconditions(conn, target, _routes(ctx))
+        except history.HistoryError as exc:
+            raise _fail(str(exc)) from exc
+        if steps and steps[0].revision in refusals:  # the next step would refuse: say so now
+            raise _fail(str(PreconditionFailed(steps[0].revision, refusals[steps[0].revision])))
+        _confirm(steps, yes)
+        _print_steps(steps, "upgrade")
+        try:
+            history.upgrade(engine, target, routes=_routes(ctx))
+        except (history.HistoryError, PreconditionFailed) as exc:
+            raise _fail(str(exc)) from exc
+        with engine.connect() as conn:
+            typer.echo(f"the database is at {history.current(conn)}")
+
+
+@app.command()
+def downgrade(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="Revision to go back to ('base': nothing).")],
+    yes: Yes = False,
+) -> None:
+    """Undo the revisions above TARGET, newest first."""
+    with _engine(ctx) as engine:
+        with engine.connect() as conn:
+            steps = history.plan(conn, target, downgrade=True)
+        _confirm(steps, yes)
+        _print_steps(steps, "downgrade")
+        history.downgrade(engine, target)
+        with engine.connect() as conn:
+            typer.echo(f"the database is at {history.current(conn) or 'base (empty)'}")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="Revision to reach.")] = "head",
+) -> None:
+    """Say whether the preconditions of every pending step up to TARGET hold (exit 1 if not)."""
+    with _engine(ctx) as engine, engine.connect() as conn:
+        failures = history.failed_preconditions(conn, target, _routes(ctx))
+    if not failures:
+        typer.echo(f"every precondition up to {target} holds")
+        return
+    for revision, reasons in failures.items():
+        typer.echo(f"{revision} would refuse to run:")
+        for reason in reasons:
+            typer.echo(f"  - {reason}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per batch.")] = 1000,
+    pause_ms: Annotated[
+        int, typer.Option(min=0, help="Sleep between batches, to spare a busy database.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Fill the UUIDs of rows older than the expand step, in batches; safe to kill and rerun."""
+    started = time.perf_counter()
+    with _engine(ctx) as engine:
+        try:
+            plans = backfilling.plan(engine)
+        except LookupError as exc:
+            raise _fail(str(exc)) from exc
+        reports = []
+        for plan in plans:
+            with typer.progressbar(
+                length=plan.rows_left, label=f"{plan.step:<18}", file=sys.stderr, hidden=quiet
+            ) as bar:
+                reports.append(
+                    backfilling.run_step(
+                        engine,
+                        plan,
+                        batch_size=batch_size,
+                        pause_s=pause_ms / 1000,
+                        progress=lambda _step, rows: bar.update(rows),
+                    )
+                )
+    for report in reports:
+        start = (
+            f"resumed after id {report.resumed_after_id}"
+            if report.resumed_after_id
+            else "from the start"
+        )
+        rate = report.rows_scanned / report.seconds if report.seconds else 0
+        typer.echo(
+            f"{report.step:<18} {start}: scanned {report.rows_scanned}, filled "
+            f"{report.rows_filled} in {report.batches} batch(es), {report.seconds:.2f} s "
+            f"({rate:,.0f} rows/s)"
+        )
+    total = sum(r.rows_filled for r in reports)
+    typer.echo(f"backfill finished: {total} row(s) filled in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def fingerprint(
+    ctx: typer.Context,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="table.column to leave out (a column a step drops on purpose)."),
+    ] = None,
+) -> None:
+    """Print the data fingerprint (counts, sums, hashes) and UUID coverage, as JSON."""
+    with _engine(ctx) as engine, engine.connect() as conn:
+        document = {
+            "data": data_fingerprint(conn, exclude=exclude or ()),
+            "uuids": uuid_coverage(conn),
+        }
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))

@@ -1,0 +1,147 @@
+"""The Alembic history on a real database: baseline equals the app, expand is additive,
+every step round-trips without changing a row (SQLite, or PostgreSQL via DATABASE_URL)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from sqlalchemy import MetaData, insert, inspect
+
+from legacy_app import db
+from migrations import history
+from migrations.fingerprint import uuid_coverage
+from migrations.history import HistoryError, schema_differences
+from tests.integration.migrating import cut_over, engine_at, prints, run_backfill, seeded
+
+EXPAND = "0004_expand_service_tables"
+
+
+def reflected(url: str) -> MetaData:
+    with engine_at(url) as engine:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        if "alembic_version" in metadata.tables:
+            metadata.remove(metadata.tables["alembic_version"])
+        return metadata
+
+
+def test_the_baseline_creates_exactly_the_schema_the_legacy_app_creates(
+    new_database: Callable[[], str],
+) -> None:
+    by_app, by_baseline = new_database(), new_database()
+    with engine_at(by_app) as engine:
+        db.create_tables(engine)
+    with engine_at(by_baseline) as engine:
+        history.upgrade(engine, "0001_baseline")
+        with engine.connect() as conn:
+            assert history.current(conn) == "0001_baseline"
+            assert schema_differences(conn, db.metadata) == []
+            assert schema_differences(conn, reflected(by_app)) == []
+    with engine_at(by_app) as engine, engine.connect() as conn:
+        assert schema_differences(conn, reflected(by_baseline)) == []
+
+
+def test_a_database_the_app_made_is_adopted_at_the_baseline_and_upgraded_without_a_row_changing(
+    fresh_database_url: str,
+) -> None:
+    seeded(fresh_database_url)
+    before = prints(fresh_database_url)
+    with engine_at(fresh_database_url) as engine:
+        with pytest.raises(HistoryError, match="strangler migrate adopt"):
+            history.upgrade(engine)
+        history.adopt(engine)
+        history.upgrade(engine, "expand")
+        with engine.connect() as conn:
+            assert history.current(conn) == EXPAND
+    assert prints(fresh_database_url) == before
+
+
+def test_adopting_refuses_a_schema_that_is_not_the_baseline_and_says_what_differs(
+    fresh_database_url: str,
+) -> None:
+    with engine_at(fresh_database_url) as engine:
+        db.create_tables(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN coupon VARCHAR(20)")
+        with pytest.raises(HistoryError, match="coupon"):
+            history.adopt(engine)
+        with engine.connect() as conn:
+            assert history.current(conn) is None
+
+
+def test_expand_only_adds_to_the_legacy_schema(fresh_database_url: str) -> None:
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "expand")
+        with engine.connect() as conn:
+            differences = schema_differences(conn, db.metadata)
+    kinds = {d[0] if isinstance(d, tuple) else d[0][0] for d in differences}
+    # "remove_*": the database has something the legacy schema lacks; nothing else allowed
+    assert kinds <= {"remove_table", "remove_column", "remove_index"}, differences
+    added_columns = {(d[2], d[3].name) for d in differences if d[0] == "remove_column"}
+    assert ("orders", "uuid") in added_columns and ("products", "deleted_at") in added_columns
+    added_tables = {d[1].name for d in differences if d[0] == "remove_table"}
+    assert {"outbox_events", "idempotency_records", "stock_reservations"} <= added_tables
+
+
+def test_rows_the_legacy_code_inserts_after_expand_get_a_uuid_from_the_database(
+    fresh_database_url: str,
+) -> None:
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "expand")
+        now = datetime(2026, 3, 1)
+        with engine.begin() as conn:  # the legacy app's own table objects: no uuid column
+            conn.execute(
+                insert(db.users).values(email="new@example.com", name="New", created_at=now)
+            )
+            conn.execute(
+                insert(db.orders).values(
+                    user_id=1,
+                    status="placed",
+                    subtotal_cents=100,
+                    discount_cents=0,
+                    shipping_cents=0,
+                    tax_cents=8,
+                    total_cents=108,
+                    email_sent=True,
+                    created_at=now,
+                )
+            )
+        with engine.connect() as conn:
+            coverage = uuid_coverage(conn)
+            raw = conn.exec_driver_sql("SELECT uuid FROM orders").scalar_one()
+    assert coverage["users"] == {"rows": 1, "with_uuid": 1, "distinct": 1}
+    assert coverage["orders"] == {"rows": 1, "with_uuid": 1, "distinct": 1}
+    assert uuid.UUID(str(raw)).version == 4
+
+
+def test_every_step_round_trips_and_the_data_fingerprint_stays_equal(
+    fresh_database_url: str,
+) -> None:
+    seeded(fresh_database_url, orders=500)
+    before = prints(fresh_database_url)
+    before_but_the_dropped_flag = prints(fresh_database_url, exclude={"orders.email_sent"})
+    with engine_at(fresh_database_url) as engine:
+        history.adopt(engine)
+        history.upgrade(engine, "expand")
+    at_expand = reflected(fresh_database_url)
+    assert len(run_backfill(fresh_database_url)) == 5
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "head", routes=cut_over)
+        with engine.connect() as conn:
+            assert history.current(conn) == history.head()
+            columns = {c["name"]: c for c in inspect(conn).get_columns("orders")}
+            assert "email_sent" not in columns
+            assert columns["uuid"]["nullable"] is False
+            assert uuid_coverage(conn)["orders"] == {"rows": 500, "with_uuid": 500, "distinct": 500}
+    assert prints(fresh_database_url, exclude={"orders.email_sent"}) == before_but_the_dropped_flag
+    with engine_at(fresh_database_url) as engine:
+        history.downgrade(engine, EXPAND)
+        with engine.connect() as conn:
+            assert schema_differences(conn, at_expand) == []
+        history.downgrade(engine, "0001_baseline")
+        with engine.connect() as conn:
+            assert schema_differences(conn, db.metadata) == []
+    assert prints(fresh_database_url) == before  # seeded orders all had email_sent = true
