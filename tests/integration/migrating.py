@@ -60,5 +60,20 @@ def routes_table(mode: str = "extracted", fallback: bool = False) -> RouteTable:
     )
 
 
-def cut_over() -> RouteTable:
-    return routes_table()
+def store_routes(redis_url: str, namespace: str, table: RouteTable) -> None:
+    """Put `table` where the gateways of `namespace` keep theirs, as a gateway would seed it."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from gateway.changes import seed as seed_routes
+    from gateway.store import RedisRouteStore
+
+    async def write() -> None:
+        redis = Redis.from_url(redis_url)
+        try:
+            await seed_routes(RedisRouteStore(redis, namespace), table)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(write())

@@ -14,7 +14,7 @@ from legacy_app import db
 from migrations import history
 from migrations.fingerprint import uuid_coverage
 from migrations.history import HistoryError, schema_differences
-from tests.integration.migrating import cut_over, engine_at, prints, run_backfill, seeded
+from tests.integration.migrating import engine_at, prints, routes_table, run_backfill, seeded
 
 EXPAND = "0004_expand_service_tables"
 
@@ -129,7 +129,7 @@ def test_every_step_round_trips_and_the_data_fingerprint_stays_equal(
     at_expand = reflected(fresh_database_url)
     assert len(run_backfill(fresh_database_url)) == 5
     with engine_at(fresh_database_url) as engine:
-        history.upgrade(engine, "head", routes=cut_over)
+        history.upgrade(engine, "head", routes=routes_table)
         with engine.connect() as conn:
             assert history.current(conn) == history.head()
             columns = {c["name"]: c for c in inspect(conn).get_columns("orders")}
