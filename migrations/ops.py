@@ -44,6 +44,17 @@ def create_index_online(
     condition = sa.text(where) if where else None
     if dialect() == "postgresql":
         with op.get_context().autocommit_block():
+            # A concurrent build that failed (a lock timeout, a duplicate) leaves an INVALID
+            # index behind; drop it so the rerun builds a real one instead of skipping it.
+            invalid = op.get_bind().execute(
+                sa.text(
+                    "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE c.relname = :name AND NOT i.indisvalid"
+                ),
+                {"name": name},
+            )
+            if invalid.first() is not None:
+                op.drop_index(name, table_name=table, postgresql_concurrently=True)
             op.create_index(
                 name,
                 table,
@@ -51,7 +62,7 @@ def create_index_online(
                 unique=unique,
                 postgresql_concurrently=True,
                 postgresql_where=condition,
-                if_not_exists=True,  # a concurrent build that failed half-way can be rerun
+                if_not_exists=True,
             )
     else:
         op.create_index(name, table, list(columns), unique=unique, sqlite_where=condition)

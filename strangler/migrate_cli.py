@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from migrations import backfill as backfilling
 from migrations import history
 from migrations.database import make_engine
+from migrations.fingerprint import differences as fingerprint_differences
 from migrations.fingerprint import fingerprint as data_fingerprint
 from migrations.fingerprint import uuid_coverage
 from migrations.preconditions import PreconditionFailed, RouteSource, live_route_table
@@ -227,11 +229,29 @@ def fingerprint(
         list[str] | None,
         typer.Option(help="table.column to leave out (a column a step drops on purpose)."),
     ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(help="A fingerprint saved earlier: compare the data, exit 1 if it differs."),
+    ] = None,
 ) -> None:
-    """Print the data fingerprint (counts, sums, hashes) and UUID coverage, as JSON."""
+    """Print the data fingerprint (counts, sums, hashes) and UUID coverage as JSON, or
+    compare the data with a fingerprint saved before a step."""
     with _engine(ctx) as engine, engine.connect() as conn:
-        document = {
-            "data": data_fingerprint(conn, exclude=exclude or ()),
-            "uuids": uuid_coverage(conn),
-        }
-    typer.echo(json.dumps(document, indent=2, sort_keys=True))
+        data = data_fingerprint(conn, exclude=exclude or ())
+        coverage = uuid_coverage(conn)
+    if against is None:
+        typer.echo(json.dumps({"data": data, "uuids": coverage}, indent=2, sort_keys=True))
+        return
+    try:
+        saved = json.loads(against.read_text())["data"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _fail(f"{against} is not a saved fingerprint: {exc}") from exc
+    for name in exclude or ():
+        table, _, column = name.partition(".")
+        saved.get(table, {}).get("columns", {}).pop(column, None)
+    differing = fingerprint_differences(saved, data)
+    for line in differing:
+        typer.echo(f"differs: {line}")
+    if differing:
+        raise typer.Exit(1)
+    typer.echo(f"the data is the same as in {against}")
