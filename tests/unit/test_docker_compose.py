@@ -68,7 +68,21 @@ def test_the_shop_reaches_its_dependencies_by_service_name_and_waits_for_them(
         and env["SMTP_PORT"] == compose["services"]["mail"]["environment"]["MAIL_SMTP_PORT"]
     )
     assert "@postgres:5432/" in env["DATABASE_URL"]
-    assert set(legacy["depends_on"]) == {"postgres", "payments", "mail"}
+    assert set(legacy["depends_on"]) == {"migrate", "payments", "mail"}
+    assert legacy["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_schema_is_expanded_before_the_shop_starts_and_never_contracted_by_itself(
+    compose: dict[str, Any],
+) -> None:
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"] == ["strangler", "migrate", "upgrade", "expand"]
+    assert migrate["restart"] == "no"
+    assert (
+        migrate["environment"]["DATABASE_URL"]
+        == compose["services"]["legacy"]["environment"]["DATABASE_URL"]
+    )
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
 def test_no_secret_is_written_into_the_compose_file(compose: dict[str, Any]) -> None:
@@ -79,5 +93,5 @@ def test_no_secret_is_written_into_the_compose_file(compose: dict[str, Any]) -> 
 def test_the_image_installs_with_the_pinned_constraints() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "-c constraints.txt" in dockerfile
-    for folder in ("legacy_app", "stand_ins", "strangler"):
+    for folder in ("legacy_app", "stand_ins", "strangler", "gateway", "migrations"):
         assert f"COPY {folder} " in dockerfile
