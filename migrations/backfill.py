@@ -11,9 +11,10 @@ running it again after it finished changes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -30,7 +31,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import OperationalError
 
+from migrations.ops import LOCK_ATTEMPTS, LOCK_NOT_AVAILABLE
 from migrations.uuid_sql import uuid4_sql
 
 # The checkpoint table, as `0002_expand_uuids` created it.
@@ -55,7 +58,12 @@ class StepPlan:
     table: str
     resume_after_id: int  # 0 for a fresh start
     rows_left: int  # rows with a larger id: what this run will scan
-    finished: bool
+    finished: bool  # a run went through to the end once
+    missing: int  # rows without a uuid right now
+
+    @property
+    def done(self) -> bool:
+        return self.finished and not self.missing
 
 
 @dataclass(frozen=True)
@@ -99,11 +107,15 @@ def plan(engine: Engine) -> list[StepPlan]:
                 )
             ).first()
             last_id = row.last_id if row else 0
-            left = conn.execute(
-                text(f"SELECT count(*) FROM {table} WHERE id > :last"),  # noqa: S608
+            left, missing = conn.execute(
+                text(
+                    f"SELECT count(*) FILTER (WHERE id > :last), "  # noqa: S608
+                    f"count(*) FILTER (WHERE uuid IS NULL) FROM {table}"
+                ),
                 {"last": last_id},
-            ).scalar_one()
-            plans.append(StepPlan(step, table, last_id, left, bool(row and row.finished_at)))
+            ).one()
+            finished = bool(row and row.finished_at)
+            plans.append(StepPlan(step, table, last_id, left, finished, missing))
         return plans
 
 
@@ -115,6 +127,8 @@ def run_step(
     progress: Progress = lambda _step, _n: None,
 ) -> StepReport:
     started = time.perf_counter()
+    if step.done:  # rows inserted since have their uuid from the database already
+        return StepReport(step.step, step.resume_after_id, 0, 0, 0, 0.0)
     expression = uuid4_sql(engine.dialect.name)
     table = step.table
     next_ids = text(
@@ -142,21 +156,9 @@ def run_step(
             )
     last, scanned, filled, batches = step.resume_after_id, 0, 0, 0
     while True:
-        with engine.begin() as conn:
-            ids = conn.execute(next_ids, {"last": last, "n": batch_size}).scalars().all()
-            if not ids:
-                break
-            count = conn.execute(fill, {"last": last, "high": ids[-1]}).rowcount
-            conn.execute(
-                update(progress_table)
-                .where(checkpoint.step == step.step)
-                .values(
-                    last_id=ids[-1],
-                    rows_filled=checkpoint.rows_filled + count,
-                    batches=checkpoint.batches + 1,
-                    updated_at=_now(),
-                )
-            )
+        ids, count = _batch(engine, step.step, next_ids, fill, last, batch_size)
+        if not ids:
+            break
         last, scanned, filled, batches = ids[-1], scanned + len(ids), filled + count, batches + 1
         progress(step.step, len(ids))
         if pause_s:
@@ -171,6 +173,40 @@ def run_step(
     return StepReport(
         step.step, step.resume_after_id, scanned, filled, batches, time.perf_counter() - started
     )
+
+
+def _batch(
+    engine: Engine, step: str, next_ids: Any, fill: Any, last: int, size: int
+) -> tuple[Sequence[int], int]:
+    """One batch and its checkpoint, in one transaction: both happen or neither does.
+    A batch that waits too long for a row lock (PostgreSQL) is retried after a pause."""
+    checkpoint = progress_table.c
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        try:
+            with engine.begin() as conn:
+                ids = conn.execute(next_ids, {"last": last, "n": size}).scalars().all()
+                if not ids:
+                    return ids, 0
+                count = conn.execute(fill, {"last": last, "high": ids[-1]}).rowcount
+                conn.execute(
+                    update(progress_table)
+                    .where(checkpoint.step == step)
+                    .values(
+                        last_id=ids[-1],
+                        rows_filled=checkpoint.rows_filled + count,
+                        batches=checkpoint.batches + 1,
+                        updated_at=_now(),
+                    )
+                )
+                return ids, count
+        except OperationalError as exc:
+            if (
+                getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE
+                or attempt == LOCK_ATTEMPTS
+            ):
+                raise
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
 
 
 def _sweep(engine: Engine, table: str, expression: str, batch_size: int) -> int:

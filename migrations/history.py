@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, inspect
 
 from migrations.preconditions import RouteSource
@@ -81,23 +82,54 @@ def _summary(script: Script) -> str:
     return (script.doc or "").strip().splitlines()[0] if script.doc else script.revision
 
 
-def plan(conn: Connection, target: str, downgrade: bool = False) -> list[Step]:
-    """The revisions an upgrade (or downgrade) to `target` would run, in order."""
+def _lineage(revision: str | None) -> list[str]:
+    """`revision` and every revision below it, newest first (empty for base)."""
+    if revision is None:
+        return []
+    return [s.revision for s in scripts().iterate_revisions(revision, "base")]
+
+
+def _known(target: str) -> str:
     target = resolve(target)
+    if target in ("head", "base"):
+        return target
+    try:
+        script = scripts().get_revision(target)
+    except CommandError as exc:
+        raise HistoryError(
+            f"no revision {target!r}: `strangler migrate status` lists them"
+        ) from exc
+    if script is None:
+        raise HistoryError(f"no revision {target!r}: `strangler migrate status` lists them")
+    return script.revision
+
+
+def plan(conn: Connection, target: str, downgrade: bool = False) -> list[Step]:
+    """The revisions an upgrade (or downgrade) to `target` would run, in order; empty when
+    there is nothing to do (an upgrade to a revision the database is already past, too)."""
+    target = _known(target)
     here = current(conn)
     if here is None and not downgrade and legacy_tables_present(conn):
         raise HistoryError(
             "the database holds the legacy app's tables but no migration version: "
             "run `strangler migrate adopt` first"
         )
+    below_here = _lineage(here)
     directory = scripts()
     if downgrade:
-        walked: Sequence[Script] = list(
-            directory.iterate_revisions(here or "base", "base" if target == "base" else target)
+        if target == "head" or (target != "base" and target not in below_here):
+            raise HistoryError(
+                f"cannot downgrade to {target}: the database is at {here or 'base'}, below it"
+            )
+        walked: Sequence[Script] = (
+            [s for s in directory.iterate_revisions(here or "base", target) if s.revision != target]
+            if here
+            else []
         )
-        walked = [s for s in walked if s.revision != target]
         attribute = "LOSES_ON_DOWNGRADE"
     else:
+        if target in below_here:
+            return []  # already there, or past it (`upgrade expand` after a contract step)
         walked = list(reversed(list(directory.iterate_revisions(target, here or "base"))))
         walked = [s for s in walked if s.revision != here]
         attribute = "LOSES_ON_UPGRADE"
@@ -150,15 +182,19 @@ def adopt(engine: Engine) -> None:
 
 def upgrade(engine: Engine, target: str = "head", routes: RouteSource | None = None) -> None:
     with engine.connect() as conn:
-        plan(conn, target)  # refuses a database the app made but nobody adopted
+        if not plan(conn, target):  # also refuses a database the app made but nobody adopted
+            return
         conn.rollback()  # Alembic must own the transactions, or it cannot step outside them
-        command.upgrade(config(conn, routes), resolve(target))
+        command.upgrade(config(conn, routes), _known(target))
         conn.commit()
 
 
 def downgrade(engine: Engine, target: str) -> None:
     with engine.connect() as conn:
-        command.downgrade(config(conn), target)
+        if not plan(conn, target, downgrade=True):
+            return
+        conn.rollback()
+        command.downgrade(config(conn), _known(target))
         conn.commit()
 
 
@@ -173,6 +209,9 @@ def failed_preconditions(
         module: Any = directory.get_revision(step.revision).module
         checker = getattr(module, "check", None)
         if checker is None:
+            if getattr(module, "PHASE", None) == "contract":  # destructive, and unguarded
+                failures[step.revision] = ["a contract step must define check(); this one does not"]
+                break
             continue
         if position > 0:  # its checks read columns and tables the earlier steps create
             failures[step.revision] = [

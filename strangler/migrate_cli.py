@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec
 
 import typer
+from alembic.util import CommandError
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from migrations import backfill as backfilling
 from migrations import history
@@ -21,6 +24,8 @@ from migrations.fingerprint import fingerprint as data_fingerprint
 from migrations.fingerprint import uuid_coverage
 from migrations.preconditions import PreconditionFailed, RouteSource, live_route_table
 from strangler.settings import Settings
+
+P = ParamSpec("P")
 
 app = typer.Typer(
     help="Migrate the shop's schema: adopt, upgrade (expand, contract), backfill, check.",
@@ -58,6 +63,25 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _explained(command: Callable[P, None]) -> Callable[P, None]:
+    """Turn the errors an operator can act on into one clear line instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except typer.Exit:  # click's Exit is a RuntimeError too: let it through untouched
+            raise
+        except (history.HistoryError, PreconditionFailed, CommandError, LookupError) as exc:
+            raise _fail(str(exc)) from exc
+        except RuntimeError as exc:  # e.g. gave up after repeated lock timeouts
+            raise _fail(str(exc)) from exc
+        except (OperationalError, ProgrammingError) as exc:
+            raise _fail(f"the database refused: {exc.orig}") from exc
+
+    return run
+
+
 def _confirm(steps: Sequence[history.Step], yes: bool) -> None:
     losing = [s for s in steps if s.loses]
     if not losing or yes:
@@ -79,6 +103,7 @@ def _print_steps(steps: Sequence[history.Step], verb: str) -> None:
 
 
 @app.command()
+@_explained
 def status(ctx: typer.Context) -> None:
     """The database's revision, the steps still to run, and the backfill's progress."""
     with _engine(ctx) as engine, engine.connect() as conn:
@@ -94,14 +119,18 @@ def status(ctx: typer.Context) -> None:
     except LookupError:
         return
     for plan in plans:
-        state = "finished" if plan.finished and not plan.rows_left else "not finished"
-        typer.echo(
-            f"backfill {plan.step}: {state}, "
-            f"{plan.rows_left} row(s) after id {plan.resume_after_id}"
-        )
+        if plan.done:
+            state = "finished: every row has its uuid"
+        else:
+            state = (
+                f"not finished: {plan.missing} row(s) without a uuid, "
+                f"checkpoint at id {plan.resume_after_id}"
+            )
+        typer.echo(f"backfill {plan.step}: {state}")
 
 
 @app.command()
+@_explained
 def adopt(ctx: typer.Context) -> None:
     """Stamp a database the legacy app created at the baseline, after proving its schema
     is exactly the baseline's."""
@@ -114,6 +143,7 @@ def adopt(ctx: typer.Context) -> None:
 
 
 @app.command()
+@_explained
 def upgrade(
     ctx: typer.Context,
     target: Annotated[
@@ -142,6 +172,7 @@ def upgrade(
 
 
 @app.command()
+@_explained
 def downgrade(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="Revision to go back to ('base': nothing).")],
@@ -159,6 +190,7 @@ def downgrade(
 
 
 @app.command()
+@_explained
 def check(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="Revision to reach.")] = "head",
@@ -177,6 +209,7 @@ def check(
 
 
 @app.command()
+@_explained
 def backfill(
     ctx: typer.Context,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per batch.")] = 1000,
@@ -206,7 +239,10 @@ def backfill(
                         progress=lambda _step, rows: bar.update(rows),
                     )
                 )
-    for report in reports:
+    for report, plan in zip(reports, plans, strict=True):
+        if plan.done:
+            typer.echo(f"{report.step:<18} already finished: nothing to fill")
+            continue
         start = (
             f"resumed after id {report.resumed_after_id}"
             if report.resumed_after_id
@@ -223,6 +259,7 @@ def backfill(
 
 
 @app.command()
+@_explained
 def fingerprint(
     ctx: typer.Context,
     exclude: Annotated[

@@ -15,9 +15,13 @@ import sqlalchemy as sa
 from alembic import op
 
 from migrations.ops import (
+    add_column_once,
     create_index_online,
+    create_table_once,
     drop_index_online,
     mint_uuids_for_new_rows,
+    rebuilt,
+    short_transactions,
     stop_minting_uuids,
 )
 
@@ -27,32 +31,39 @@ branch_labels = None
 depends_on = None
 PHASE = "expand"  # additive: the legacy app keeps working
 
+LOSES_ON_DOWNGRADE = (
+    "every row's uuid: an upgrade mints new ones, so a UUID a client was given is unknown"
+)
+
 # Users stay in the legacy app for now, but v2 APIs name them by UUID too.
 OWNED_TABLES = ("users", "products", "cart_items", "orders", "order_items")
 
 
 def upgrade() -> None:
-    op.create_table(
-        "backfill_progress",
-        sa.Column("step", sa.String(100), primary_key=True),
-        sa.Column("last_id", sa.Integer, nullable=False),
-        sa.Column("rows_filled", sa.Integer, nullable=False),
-        sa.Column("batches", sa.Integer, nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sa.DateTime(timezone=True)),
-    )
-    for table in OWNED_TABLES:
-        op.add_column(table, sa.Column("uuid", sa.Uuid(), nullable=True))
-        mint_uuids_for_new_rows(table)
-    for table in OWNED_TABLES:
-        create_index_online(table, ["uuid"], unique=True)
+    with short_transactions():
+        create_table_once(
+            "backfill_progress",
+            sa.Column("step", sa.String(100), primary_key=True),
+            sa.Column("last_id", sa.Integer, nullable=False),
+            sa.Column("rows_filled", sa.Integer, nullable=False),
+            sa.Column("batches", sa.Integer, nullable=False),
+            sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("finished_at", sa.DateTime(timezone=True)),
+        )
+        for table in OWNED_TABLES:
+            add_column_once(table, sa.Column("uuid", sa.Uuid(), nullable=True))
+            mint_uuids_for_new_rows(table)
+        for table in OWNED_TABLES:
+            create_index_online(table, ["uuid"], unique=True)
 
 
 def downgrade() -> None:
+    with short_transactions():
+        for table in OWNED_TABLES:
+            drop_index_online(table, ["uuid"], unique=True)
+            stop_minting_uuids(table)
     for table in OWNED_TABLES:
-        drop_index_online(table, ["uuid"], unique=True)
-        stop_minting_uuids(table)
-        with op.batch_alter_table(table) as batch:
+        with rebuilt(table) as batch:
             batch.drop_column("uuid")
     op.drop_table("backfill_progress")

@@ -14,15 +14,26 @@ Revises: 0002_expand_uuids
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
-from migrations.ops import create_index_online, document, drop_index_online
+from migrations.ops import (
+    add_column_once,
+    create_index_online,
+    document,
+    drop_index_online,
+    rebuilt,
+    short_transactions,
+)
 
 revision = "0003_expand_soft_delete_indexes"
 down_revision = "0002_expand_uuids"
 branch_labels = None
 depends_on = None
 PHASE = "expand"  # additive: the legacy app keeps working
+
+LOSES_ON_DOWNGRADE = (
+    "deleted_at (soft-deleted products and orders come back as live) and the metadata "
+    "documents of products and orders"
+)
 
 SOFT_DELETED = ("products", "orders")
 WITH_METADATA = ("products", "orders")
@@ -35,19 +46,21 @@ INDEXES = (
 
 
 def upgrade() -> None:
-    for table in SOFT_DELETED:
-        op.add_column(table, sa.Column("deleted_at", sa.DateTime(timezone=True)))
-    for table in WITH_METADATA:
-        op.add_column(table, sa.Column("metadata", document()))
-    for table, columns in INDEXES:
-        create_index_online(table, columns)
+    with short_transactions():
+        for table in SOFT_DELETED:
+            add_column_once(table, sa.Column("deleted_at", sa.DateTime(timezone=True)))
+        for table in WITH_METADATA:
+            add_column_once(table, sa.Column("metadata", document()))
+        for table, columns in INDEXES:
+            create_index_online(table, columns)
 
 
 def downgrade() -> None:
-    for table, columns in reversed(INDEXES):
-        drop_index_online(table, columns)
+    with short_transactions():
+        for table, columns in reversed(INDEXES):
+            drop_index_online(table, columns)
     for table in sorted(set(SOFT_DELETED) | set(WITH_METADATA)):
-        with op.batch_alter_table(table) as batch:
+        with rebuilt(table) as batch:
             if table in WITH_METADATA:
                 batch.drop_column("metadata")
             if table in SOFT_DELETED:

@@ -17,7 +17,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from migrations.ops import create_index_online, document, drop_index_online
+from migrations.ops import (
+    create_index_online,
+    create_table_once,
+    document,
+    drop_index_online,
+    short_transactions,
+)
 
 revision = "0004_expand_service_tables"
 down_revision = "0003_expand_soft_delete_indexes"
@@ -29,55 +35,56 @@ LOSES_ON_DOWNGRADE = "the outbox, idempotency records and stock reservations (wi
 
 
 def upgrade() -> None:
-    op.create_table(
-        "outbox_events",
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("topic", sa.String(100), nullable=False),  # e.g. order.placed
-        sa.Column("aggregate_id", sa.String(64), nullable=False),
-        sa.Column("payload", document(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True)),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("last_error", sa.Text),
-    )
-    create_index_online("outbox_events", ["created_at"], where="published_at IS NULL")
-    op.create_table(
-        "idempotency_records",
-        sa.Column("scope", sa.String(200), primary_key=True),  # e.g. "POST /v2/orders"
-        sa.Column("key", sa.String(255), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("response_status", sa.Integer),
-        sa.Column("response_headers", document()),
-        sa.Column("response_body", sa.LargeBinary),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("state IN ('in_flight', 'completed')", name="state"),
-    )
-    create_index_online("idempotency_records", ["expires_at"])
-    op.create_table(
-        "stock_reservations",
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        # No foreign key: the legacy app still hard-deletes products, and a key would turn
-        # that into an error the legacy code does not expect.
-        sa.Column("product_id", sa.Integer, nullable=False),
-        sa.Column("order_uuid", sa.Uuid()),
-        sa.Column("quantity", sa.Integer, nullable=False),
-        sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
-        sa.CheckConstraint("state IN ('held', 'committed', 'released')", name="state"),
-    )
-    create_index_online("stock_reservations", ["product_id", "state"])
-    create_index_online("stock_reservations", ["expires_at"], where="state = 'held'")
+    with short_transactions():
+        create_table_once(
+            "outbox_events",
+            sa.Column("id", sa.Uuid(), primary_key=True),
+            sa.Column("topic", sa.String(100), nullable=False),  # e.g. order.placed
+            sa.Column("aggregate_id", sa.String(64), nullable=False),
+            sa.Column("payload", document(), nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("published_at", sa.DateTime(timezone=True)),
+            sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("last_error", sa.Text),
+        )
+        create_index_online("outbox_events", ["created_at"], where="published_at IS NULL")
+        create_table_once(
+            "idempotency_records",
+            sa.Column("scope", sa.String(200), primary_key=True),  # e.g. "POST /v2/orders"
+            sa.Column("key", sa.String(255), primary_key=True),
+            sa.Column("request_hash", sa.String(64), nullable=False),
+            sa.Column("state", sa.String(16), nullable=False),
+            sa.Column("response_status", sa.Integer),
+            sa.Column("response_headers", document()),
+            sa.Column("response_body", sa.LargeBinary),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+            sa.CheckConstraint("state IN ('in_flight', 'completed')", name="state"),
+        )
+        create_index_online("idempotency_records", ["expires_at"])
+        create_table_once(
+            "stock_reservations",
+            sa.Column("id", sa.Uuid(), primary_key=True),
+            # No foreign key: the legacy app still hard-deletes products, and a key would turn
+            # that into an error the legacy code does not expect.
+            sa.Column("product_id", sa.Integer, nullable=False),
+            sa.Column("order_uuid", sa.Uuid()),
+            sa.Column("quantity", sa.Integer, nullable=False),
+            sa.Column("state", sa.String(16), nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+            sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+            sa.CheckConstraint("state IN ('held', 'committed', 'released')", name="state"),
+        )
+        create_index_online("stock_reservations", ["product_id", "state"])
+        create_index_online("stock_reservations", ["expires_at"], where="state = 'held'")
 
 
 def downgrade() -> None:
-    drop_index_online("stock_reservations", ["expires_at"])
-    drop_index_online("stock_reservations", ["product_id", "state"])
-    op.drop_table("stock_reservations")
-    drop_index_online("idempotency_records", ["expires_at"])
-    op.drop_table("idempotency_records")
-    drop_index_online("outbox_events", ["created_at"])
-    op.drop_table("outbox_events")
+    with short_transactions():
+        drop_index_online("stock_reservations", ["expires_at"])
+        drop_index_online("stock_reservations", ["product_id", "state"])
+        drop_index_online("idempotency_records", ["expires_at"])
+        drop_index_online("outbox_events", ["created_at"])
+    for table in ("stock_reservations", "idempotency_records", "outbox_events"):
+        op.drop_table(table)

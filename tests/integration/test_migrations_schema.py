@@ -3,15 +3,18 @@ every step round-trips without changing a row (SQLite, or PostgreSQL via DATABAS
 
 from __future__ import annotations
 
+import itertools
+import os
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from sqlalchemy import MetaData, insert, inspect
+from sqlalchemy import MetaData, insert, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from legacy_app import db
-from migrations import history
+from migrations import database, history, ops
 from migrations.fingerprint import uuid_coverage
 from migrations.history import HistoryError, schema_differences
 from tests.integration.migrating import engine_at, prints, routes_table, run_backfill, seeded
@@ -145,3 +148,126 @@ def test_every_step_round_trips_and_the_data_fingerprint_stays_equal(
         with engine.connect() as conn:
             assert schema_differences(conn, db.metadata) == []
     assert prints(fresh_database_url) == before  # seeded orders all had email_sent = true
+
+
+def triggers(url: str) -> set[str]:
+    """SQLite's triggers (PostgreSQL mints UUIDs with column defaults, which compare_metadata
+    sees through compare_server_default)."""
+    if not url.startswith("sqlite"):
+        return set()
+    with engine_at(url) as engine, engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        return {row[0] for row in rows}
+
+
+def a_legacy_order_gets_a_uuid(url: str) -> bool:
+    """Insert an order the way the legacy app does and say whether the database minted
+    its UUID (False when the schema has no uuid column yet)."""
+    with engine_at(url) as engine:
+        with engine.begin() as conn:
+            new_id = conn.execute(
+                insert(db.orders).values(
+                    user_id=1,
+                    status="placed",
+                    subtotal_cents=100,
+                    discount_cents=0,
+                    shipping_cents=0,
+                    tax_cents=8,
+                    total_cents=108,
+                    email_sent=True,
+                    created_at=datetime(2026, 3, 1),
+                )
+            ).inserted_primary_key[0]
+        with engine.connect() as conn:
+            if "uuid" not in {c["name"] for c in inspect(conn).get_columns("orders")}:
+                return False
+            minted = conn.execute(text("SELECT uuid FROM orders WHERE id = :id"), {"id": new_id})
+            return minted.scalar_one() is not None
+
+
+def test_each_step_down_and_up_again_restores_schema_triggers_and_uuid_minting(
+    fresh_database_url: str,
+) -> None:
+    url = fresh_database_url
+    steps = [s.revision for s in reversed(list(history.scripts().walk_revisions()))]
+    seeded(url, orders=40)
+    with engine_at(url) as engine:
+        history.adopt(engine)
+    for below, step in itertools.pairwise(steps[:-1]):  # each step up to the last expand
+        with engine_at(url) as engine:
+            history.upgrade(engine, step)
+        at_step, minting = reflected(url), triggers(url)
+        assert a_legacy_order_gets_a_uuid(url)
+        with engine_at(url) as engine:
+            history.downgrade(engine, below)
+            history.upgrade(engine, step)
+            with engine.connect() as conn:
+                assert schema_differences(conn, at_step) == [], step
+        assert triggers(url) == minting, step
+        assert a_legacy_order_gets_a_uuid(url), f"no uuid for a new order after redoing {step}"
+
+
+def test_upgrading_to_expand_after_the_contract_step_is_a_no_op(fresh_database_url: str) -> None:
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "expand")
+    run_backfill(fresh_database_url)
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "head", routes=routes_table)
+        with engine.connect() as conn:
+            assert history.plan(conn, "expand") == []
+        history.upgrade(engine, "expand")  # what docker-compose's migrate service runs
+        with engine.connect() as conn:
+            assert history.current(conn) == history.head()
+
+
+@pytest.mark.skipif(
+    (os.environ.get("DATABASE_URL") or "sqlite").startswith("sqlite"),
+    reason="SQLite runs a revision as one transaction; see the test below",
+)
+def test_an_expand_that_gave_up_on_a_busy_table_finishes_when_run_again(
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, new_database: Callable[[], str]
+) -> None:
+    monkeypatch.setattr(database, "LOCK_TIMEOUT", "100ms")
+    monkeypatch.setattr(ops, "LOCK_ATTEMPTS", 2)
+    seeded(fresh_database_url, orders=20)
+    with engine_at(fresh_database_url) as engine:
+        history.adopt(engine)
+        with engine.connect() as blocker:  # a long transaction that has read orders
+            blocker.exec_driver_sql("SELECT count(*) FROM orders")
+            with pytest.raises(RuntimeError, match="lock timeouts"):
+                history.upgrade(engine, "expand")
+            blocker.rollback()
+        with engine.connect() as conn:
+            assert history.current(conn) == "0001_baseline"
+            half_done = {c["name"] for c in inspect(conn).get_columns("users")}
+        assert "uuid" in half_done  # the tables before orders were already expanded
+        history.upgrade(engine, "expand")
+    clean = new_database()
+    with engine_at(clean) as engine:
+        history.upgrade(engine, "expand")
+    with engine_at(fresh_database_url) as engine, engine.connect() as conn:
+        assert history.current(conn) == EXPAND
+        assert schema_differences(conn, reflected(clean)) == []
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("DATABASE_URL") or "sqlite").startswith("sqlite"),
+    reason="PostgreSQL commits expand statement by statement; see the test above",
+)
+def test_a_revision_that_fails_on_sqlite_leaves_nothing_behind(fresh_database_url: str) -> None:
+    seeded(fresh_database_url, orders=20)
+    with engine_at(fresh_database_url) as engine:
+        history.adopt(engine)
+        with engine.begin() as conn:  # takes the name 0002's last index wants
+            conn.exec_driver_sql("CREATE VIEW uq_order_items_uuid AS SELECT 1")
+        with pytest.raises(OperationalError, match="uq_order_items_uuid"):
+            history.upgrade(engine, "expand")
+        with engine.connect() as conn:
+            assert history.current(conn) == "0001_baseline"
+            assert schema_differences(conn, db.metadata) == []  # no column, table or trigger
+            assert not inspect(conn).has_table("backfill_progress")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP VIEW uq_order_items_uuid")
+        history.upgrade(engine, "expand")
+        with engine.connect() as conn:
+            assert history.current(conn) == EXPAND
