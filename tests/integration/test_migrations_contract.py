@@ -23,7 +23,7 @@ from tests.integration.migrating import (
     store_routes,
 )
 
-EXPAND = "0004_expand_service_tables"
+EXPAND = "0005_expand_payments"  # the expand head
 STRANGLER = str(Path(sys.executable).with_name("strangler"))
 
 
@@ -118,7 +118,7 @@ def test_the_cli_checks_the_live_route_table_and_asks_before_dropping_data(
     store_routes(redis_url, f"{namespace}:gateway", routes_table(mode="legacy"))
     checked = strangler("check")
     assert checked.returncode == 1
-    assert "0005_contract_orders would refuse to run" in checked.stdout
+    assert "0006_contract_orders would refuse to run" in checked.stdout
     assert "in legacy mode" in checked.stdout
 
     refused = strangler("upgrade")

@@ -70,9 +70,9 @@ def test_a_table_that_cannot_be_read_is_a_failed_precondition_not_a_pass() -> No
 
 def test_require_lists_every_failure_under_the_step_name() -> None:
     with pytest.raises(PreconditionFailed) as failed:
-        require("0005_contract_orders", ["first reason", "second reason"])
+        require("0006_contract_orders", ["first reason", "second reason"])
     assert failed.value.reasons == ("first reason", "second reason")
     assert str(failed.value) == (
-        "0005_contract_orders refuses to run:\n  - first reason\n  - second reason"
+        "0006_contract_orders refuses to run:\n  - first reason\n  - second reason"
     )
-    require("0005_contract_orders", [])  # nothing failed: no exception
+    require("0006_contract_orders", [])  # nothing failed: no exception

@@ -13,8 +13,8 @@ because after this step the legacy code that reads and writes `email_sent` would
 Other domains (users, catalog, cart) get their own contract step once their routes are
 cut over; until then their UUIDs stay nullable with a default.
 
-Revision ID: 0005_contract_orders
-Revises: 0004_expand_service_tables
+Revision ID: 0006_contract_orders
+Revises: 0005_expand_payments
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from migrations.ops import (
 )
 from migrations.uuid_sql import SQLITE_UUID4
 
-revision = "0005_contract_orders"
-down_revision = "0004_expand_service_tables"
+revision = "0006_contract_orders"
+down_revision = "0005_expand_payments"
 branch_labels = None
 depends_on = None
 PHASE = "contract"  # destructive: checks its preconditions first

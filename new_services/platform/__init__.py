@@ -1,0 +1,1 @@
+"""What every extracted service shares and no domain owns: errors, HTTP edge, idempotency."""

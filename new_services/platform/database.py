@@ -1,0 +1,43 @@
+"""One way to connect to the shop's database, for the services and the migration tools.
+
+SQLite: WAL, a 30 s busy timeout, and real transactions (`BEGIN IMMEDIATE`: pysqlite
+otherwise sends no BEGIN before DDL and takes the write lock late, where a concurrent
+writer makes it fail at once instead of waiting). PostgreSQL: a pool, and optionally a
+`lock_timeout` so a statement stuck behind a long transaction gives up instead of
+queueing everyone behind it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def make_engine(url: str, lock_timeout: str | None = None) -> Engine:
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None  # we send BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if lock_timeout is not None:
+
+        @event.listens_for(engine, "connect")
+        def _postgres(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
+            cursor.close()
+            dbapi_connection.commit()
+
+    return engine

@@ -1,0 +1,97 @@
+"""The HTTP edge's small tools: bounded JSON bodies, ETags, cursors and page sizes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from new_services.platform.problems import InvalidRequest, PayloadTooLarge
+
+MAX_BODY_BYTES = 64 * 1024
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, refused as soon as it passes `limit` rather than held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    return bytes(body)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest("the body must be a JSON object") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return value
+
+
+def canonical_hash(raw: bytes) -> str:
+    """SHA-256 of the body's canonical JSON: key order and spacing are not a change."""
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        canonical = raw
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def cached_json(
+    request: Request, payload: Any, headers: Mapping[str, str] | None = None
+) -> Response:
+    """200 with an ETag, or 304 when the client's If-None-Match already names it."""
+    body = json_bytes(payload)
+    etag = etag_of(body)
+    all_headers = {"ETag": etag, **(headers or {})}
+    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in wanted or "*" in wanted:
+        return Response(status_code=304, headers=all_headers)
+    return Response(body, media_type="application/json", headers=all_headers)
+
+
+def encode_cursor(position: Mapping[str, Any]) -> str:
+    """An opaque cursor: clients pass it back, never build it."""
+    return base64.urlsafe_b64encode(json_bytes(dict(position))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = json.loads(raw)
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidRequest("cursor is not one this service gave out") from exc
+    if not isinstance(position, dict):
+        raise InvalidRequest("cursor is not one this service gave out")
+    return position
+
+
+def page_size(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return DEFAULT_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
+    return int(raw)

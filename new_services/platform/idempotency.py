@@ -1,0 +1,188 @@
+"""Idempotency-Key on POST, as the IETF draft (draft-ietf-httpapi-idempotency-key-header) has it.
+
+- The first request with a key claims it and runs; its answer is stored with the key.
+- A retry with the same key and the same body gets the stored answer, not a second run.
+- The same key with another body: 422. A retry while the first is still running: 409.
+- A 5xx answer is not stored: the key is released so the client's retry runs again.
+- A claim whose process died is taken over once its lease has run out.
+
+Records live in `idempotency_records` (migrations/versions/0004), so every instance of a
+service sees the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from new_services.platform.http import canonical_hash, read_body
+from new_services.platform.problems import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    Problem,
+    problem_response,
+)
+
+MAX_KEY_CHARS = 255
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+records = Table(  # as 0004_expand_service_tables created it
+    "idempotency_records",
+    MetaData(),
+    Column("scope", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("response_status", Integer),
+    Column("response_headers", JSON),
+    Column("response_body", LargeBinary),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def to_response(self, replayed: bool = False) -> Response:
+        headers = {**self.headers, **({REPLAYED_HEADER: "true"} if replayed else {})}
+        return Response(self.body, status_code=self.status, headers=headers)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class IdempotencyStore:
+    """Claims, answers and releases keys in the database (blocking: call from a thread)."""
+
+    def __init__(self, engine: Engine, lease_s: float = 60.0, keep_s: float = 24 * 3600):
+        self._engine = engine
+        self._lease = timedelta(seconds=lease_s)
+        self._keep = timedelta(seconds=keep_s)
+
+    def claim(self, scope: str, key: str, request_hash: str) -> StoredResponse | None:
+        """None: the caller now owns the key and must `complete` or `release` it.
+        A StoredResponse: replay it. Raises IdempotencyKeyReused / IdempotencyKeyInUse."""
+        now = _now()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(records).values(
+                        scope=scope,
+                        key=key,
+                        request_hash=request_hash,
+                        state="in_flight",
+                        created_at=now,
+                        expires_at=now + self._lease,
+                    )
+                )
+            return None
+        except IntegrityError:
+            pass  # the key is known: decide from its record
+        where = and_(records.c.scope == scope, records.c.key == key)
+        with self._engine.begin() as conn:
+            row = conn.execute(select(records).where(where)).first()
+            if row is None:  # released between our insert and this read: try again
+                return self.claim(scope, key, request_hash)
+            if row.request_hash != request_hash:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used with a different request body"
+                )
+            if row.state == "completed":
+                return StoredResponse(
+                    row.response_status, dict(row.response_headers or {}), row.response_body
+                )
+            taken = conn.execute(  # an abandoned claim: take it over once its lease ran out
+                update(records)
+                .where(where, records.c.state == "in_flight", records.c.expires_at < now)
+                .values(expires_at=now + self._lease)
+            ).rowcount
+        if taken:
+            return None
+        raise IdempotencyKeyInUse(
+            "a request with this Idempotency-Key is still being processed; retry later"
+        )
+
+    def complete(self, scope: str, key: str, response: StoredResponse) -> None:
+        now = _now()
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(records)
+                .where(records.c.scope == scope, records.c.key == key)
+                .values(
+                    state="completed",
+                    response_status=response.status,
+                    response_headers=response.headers,
+                    response_body=response.body,
+                    expires_at=now + self._keep,
+                )
+            )
+
+    def release(self, scope: str, key: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(records).where(records.c.scope == scope, records.c.key == key))
+
+
+Handler = Callable[[bytes], Awaitable[Response]]
+KEPT_HEADERS = ("content-type", "location", "etag")
+
+
+async def idempotent(
+    request: Request, store: IdempotencyStore, handler: Handler, *, dry_run: bool = False
+) -> Response:
+    """Run `handler(body)` at most once per Idempotency-Key (required) and this route."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        raise InvalidRequest("this endpoint needs an Idempotency-Key header")
+    if not 1 <= len(key) <= MAX_KEY_CHARS:
+        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters")
+    body = await read_body(request)
+    if dry_run:  # a dry run claims nothing: it must leave no trace, not even a key
+        return await handler(body)
+    scope = f"{request.method} {request.url.path}"
+    stored = await run_in_threadpool(store.claim, scope, key, canonical_hash(body))
+    if stored is not None:
+        return stored.to_response(replayed=True)
+    try:
+        try:
+            response = await handler(body)
+        except Problem as problem:
+            response = problem_response(problem)
+    except BaseException:
+        await run_in_threadpool(store.release, scope, key)
+        raise
+    if response.status_code >= 500:
+        await run_in_threadpool(store.release, scope, key)
+        return response
+    kept = {k: v for k, v in response.headers.items() if k.lower() in KEPT_HEADERS}
+    await run_in_threadpool(
+        store.complete, scope, key, StoredResponse(response.status_code, kept, bytes(response.body))
+    )
+    return response
