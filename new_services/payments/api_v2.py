@@ -1,0 +1,105 @@
+"""HTTP edge, v2: payments by UUID, cursor pages, ETags, problem+json, Idempotency-Key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from new_services.payments.errors import PaymentNotFound
+from new_services.payments.model import ChargeOrder, RefundPayment, payment_id_for
+from new_services.payments.service import PaymentService
+from new_services.platform.http import (
+    cached_json,
+    decode_cursor,
+    encode_cursor,
+    json_object,
+    page_size,
+)
+from new_services.platform.idempotency import IdempotencyStore, idempotent
+from new_services.platform.problems import InvalidRequest
+
+DRY_RUN_HEADER = "x-strangler-shadow"  # set by the gateway on mirrored requests
+
+
+def _payment_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["payment_id"])
+    except ValueError as exc:
+        raise PaymentNotFound(f"no payment {request.path_params['payment_id']}") from exc
+
+
+class Wiring:
+    """What the composition root builds in the lifespan, for the handlers to use."""
+
+    service: PaymentService
+    keys: IdempotencyStore
+
+
+class PaymentsApi:
+    def __init__(self, wiring: Wiring) -> None:
+        self._wiring = wiring
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v2/payments", self.charge, methods=["POST"]),
+            Route("/v2/payments", self.list_payments, methods=["GET"]),
+            Route("/v2/payments/{payment_id}", self.get_payment, methods=["GET"]),
+            Route("/v2/payments/{payment_id}/refunds", self.refund, methods=["POST"]),
+        ]
+
+    async def charge(self, request: Request) -> Response:
+        dry_run = request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
+
+        async def run(body: bytes) -> Response:
+            command = ChargeOrder.parse(json_object(body))
+            key = request.headers["idempotency-key"]
+            payment = await self._wiring.service.charge(
+                command, payment_id_for(key), dry_run=dry_run
+            )
+            headers = {"Location": f"/v2/payments/{payment.id}"}
+            if dry_run:
+                headers["X-Strangler-Dry-Run"] = "true"
+            return JSONResponse(payment.as_json(), status_code=201, headers=headers)
+
+        return await idempotent(request, self._wiring.keys, run, dry_run=dry_run)
+
+    async def refund(self, request: Request) -> Response:
+        payment_id = _payment_id(request)
+
+        async def run(body: bytes) -> Response:
+            command = RefundPayment.parse(payment_id, json_object(body))
+            refund, payment = await self._wiring.service.refund(
+                command, request.headers["idempotency-key"]
+            )
+            return JSONResponse({**refund.as_json(), "payment": payment.as_json()}, status_code=201)
+
+        return await idempotent(request, self._wiring.keys, run)
+
+    async def get_payment(self, request: Request) -> Response:
+        payment = await self._wiring.service.get(_payment_id(request))
+        return cached_json(request, payment.as_json())
+
+    async def list_payments(self, request: Request) -> Response:
+        """Newest first, `limit` per page (at most 100); `next` is the cursor of the next."""
+        limit = page_size(request)
+        after = None
+        cursor = request.query_params.get("cursor")
+        if cursor is not None:
+            position = decode_cursor(cursor)
+            try:
+                after = (datetime.fromisoformat(position["at"]), uuid.UUID(position["id"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InvalidRequest("cursor is not one this service gave out") from exc
+        page = await self._wiring.service.page(after, limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        body: dict[str, Any] = {"payments": [p.as_json() for p in page], "next": None}
+        if more:
+            last = page[-1]
+            body["next"] = encode_cursor({"at": last.created_at.isoformat(), "id": str(last.id)})
+        return cached_json(request, body)

@@ -1,0 +1,34 @@
+"""What payments answers instead of a payment, as problems (new_services/platform/problems.py).
+
+Problem
+├── InvalidRequest           400 invalid-request (platform)
+├── CardDeclined             402 card-declined
+├── PaymentNotFound          404 payment-not-found
+├── OrderAlreadyPaid         409 order-already-paid
+├── RefundTooLarge           409 refund-too-large
+└── ProviderUnavailable      502 provider-unavailable
+"""
+
+from __future__ import annotations
+
+from new_services.platform.problems import Problem
+
+
+class CardDeclined(Problem):
+    status, slug, title = 402, "card-declined", "The card was declined"
+
+
+class PaymentNotFound(Problem):
+    status, slug, title = 404, "payment-not-found", "No such payment"
+
+
+class OrderAlreadyPaid(Problem):
+    status, slug, title = 409, "order-already-paid", "The order is already paid"
+
+
+class RefundTooLarge(Problem):
+    status, slug, title = 409, "refund-too-large", "More than is left to refund"
+
+
+class ProviderUnavailable(Problem):
+    status, slug, title = 502, "provider-unavailable", "The payment provider did not answer"

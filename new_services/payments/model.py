@@ -1,0 +1,150 @@
+"""Payments and refunds, and the commands that make them: pure data and rules, no I/O."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from new_services.platform.problems import InvalidRequest
+
+MAX_AMOUNT_CENTS = 100_000_000
+_CURRENCY = re.compile(r"[a-z]{3}")
+_ORDER_REF = re.compile(r"[A-Za-z0-9_\-:]{1,64}")
+# Payment ids are derived from the client's Idempotency-Key: a retry after a lost answer
+# names the same payment, and so the same provider key: the provider cannot charge twice.
+_IDS = uuid.UUID("5b3f8a4e-2f0e-4d6a-9f53-7c1d0e9a4b21")
+
+
+class PaymentStatus(StrEnum):
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: uuid.UUID
+    order_ref: str
+    amount_cents: int
+    currency: str
+    status: PaymentStatus
+    provider_charge_id: str | None  # None only in a dry run
+    refunded_cents: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def refundable_cents(self) -> int:
+        return self.amount_cents - self.refunded_cents
+
+    def refunded(self, amount_cents: int, at: datetime) -> Payment:
+        total = self.refunded_cents + amount_cents
+        status = (
+            PaymentStatus.REFUNDED
+            if total == self.amount_cents
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        return replace(self, refunded_cents=total, status=status, updated_at=at)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "order_ref": self.order_ref,
+            "amount_cents": self.amount_cents,
+            "currency": self.currency,
+            "status": self.status.value,
+            "provider_charge_id": self.provider_charge_id,
+            "refunded_cents": self.refunded_cents,
+            "created_at": timestamp(self.created_at),
+            "updated_at": timestamp(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: uuid.UUID
+    payment_id: uuid.UUID
+    amount_cents: int
+    provider_refund_id: str
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "payment_id": str(self.payment_id),
+            "amount_cents": self.amount_cents,
+            "provider_refund_id": self.provider_refund_id,
+            "created_at": timestamp(self.created_at),
+        }
+
+
+def _fields(body: dict[str, Any], allowed: set[str], required: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
+    missing = sorted(required - set(body))
+    if missing:
+        raise InvalidRequest(f"missing field(s): {', '.join(missing)}")
+
+
+def _amount(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_AMOUNT_CENTS:
+        raise InvalidRequest(f"{name} must be an integer from 1 to {MAX_AMOUNT_CENTS}")
+    return value
+
+
+@dataclass(frozen=True)
+class ChargeOrder:
+    """Take `amount_cents` for an order from a card."""
+
+    order_ref: str
+    amount_cents: int
+    currency: str
+    card_token: str
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ChargeOrder:
+        _fields(
+            body,
+            {"order_ref", "amount_cents", "currency", "card_token"},
+            {"order_ref", "amount_cents", "card_token"},
+        )
+        order_ref, currency = body["order_ref"], body.get("currency", "usd")
+        if not isinstance(order_ref, str) or not _ORDER_REF.fullmatch(order_ref):
+            raise InvalidRequest("order_ref must be 1-64 characters of A-Z a-z 0-9 _ - :")
+        if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+            raise InvalidRequest("currency must be three lowercase letters, like 'usd'")
+        token = body["card_token"]
+        if not isinstance(token, str) or not 1 <= len(token) <= 255:
+            raise InvalidRequest("card_token must be a string of 1 to 255 characters")
+        return cls(order_ref, _amount(body["amount_cents"], "amount_cents"), currency, token)
+
+
+@dataclass(frozen=True)
+class RefundPayment:
+    """Give back `amount_cents` of a payment (all that is left when None)."""
+
+    payment_id: uuid.UUID
+    amount_cents: int | None
+
+    @classmethod
+    def parse(cls, payment_id: uuid.UUID, body: dict[str, Any]) -> RefundPayment:
+        _fields(body, {"amount_cents"}, set())
+        amount = body.get("amount_cents")
+        return cls(payment_id, None if amount is None else _amount(amount, "amount_cents"))
+
+
+def payment_id_for(idempotency_key: str) -> uuid.UUID:
+    return uuid.uuid5(_IDS, f"payment:{idempotency_key}")
+
+
+def refund_id_for(payment_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
+    return uuid.uuid5(_IDS, f"refund:{payment_id}:{idempotency_key}")

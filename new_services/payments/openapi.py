@@ -1,0 +1,147 @@
+"""The payments service's OpenAPI document (served at /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "Same key and body: the stored answer. Same key, other body: 422. "
+    "While the first request runs: 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_ID = {
+    "name": "payment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "strangler kit: payments", "version": "2"},
+    "paths": {
+        "/v2/payments": {
+            "post": {
+                "summary": "Charge an order once",
+                "parameters": [_KEY],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ChargeOrder"}}
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "charged",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Payment"}}
+                        },
+                    },
+                    "400": _PROBLEM,
+                    "402": _PROBLEM,
+                    "409": _PROBLEM,
+                    "413": _PROBLEM,
+                    "422": _PROBLEM,
+                    "502": _PROBLEM,
+                },
+            },
+            "get": {
+                "summary": "Payments, newest first",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    },
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "a page; `next` is the cursor of the next one"},
+                    "400": _PROBLEM,
+                },
+            },
+        },
+        "/v2/payments/{payment_id}": {
+            "get": {
+                "summary": "One payment (ETag, If-None-Match)",
+                "parameters": [_ID],
+                "responses": {
+                    "200": {"description": "the payment"},
+                    "304": {"description": "unchanged"},
+                    "404": _PROBLEM,
+                },
+            }
+        },
+        "/v2/payments/{payment_id}/refunds": {
+            "post": {
+                "summary": "Refund part or all of a payment",
+                "parameters": [_ID, _KEY],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"amount_cents": {"type": "integer", "minimum": 1}},
+                                "additionalProperties": False,
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "201": {"description": "refunded"},
+                    "400": _PROBLEM,
+                    "404": _PROBLEM,
+                    "409": _PROBLEM,
+                    "422": _PROBLEM,
+                    "502": _PROBLEM,
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "ChargeOrder": {
+                "type": "object",
+                "required": ["order_ref", "amount_cents", "card_token"],
+                "additionalProperties": False,
+                "properties": {
+                    "order_ref": {"type": "string", "pattern": "^[A-Za-z0-9_\\-:]{1,64}$"},
+                    "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100000000},
+                    "currency": {"type": "string", "pattern": "^[a-z]{3}$", "default": "usd"},
+                    "card_token": {"type": "string", "minLength": 1, "maxLength": 255},
+                },
+            },
+            "Payment": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "order_ref": {"type": "string"},
+                    "amount_cents": {"type": "integer"},
+                    "currency": {"type": "string"},
+                    "status": {"enum": ["captured", "partially_refunded", "refunded"]},
+                    "provider_charge_id": {"type": ["string", "null"]},
+                    "refunded_cents": {"type": "integer"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
+        "responses": {
+            "Problem": {
+                "description": "RFC 9457 problem; `type` is stable: urn:strangler-kit:problem:*",
+                "content": {
+                    "application/problem+json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["type", "title", "status", "detail"],
+                        }
+                    }
+                },
+            }
+        },
+    },
+}

@@ -1,0 +1,79 @@
+"""The payment provider, behind a port: charges and refunds, each with an Idempotency-Key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from new_services.payments.errors import CardDeclined, ProviderUnavailable
+from new_services.platform.problems import InvalidRequest
+
+
+@dataclass(frozen=True)
+class ProviderCharge:
+    id: str
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    id: str
+    amount_cents: int
+
+
+class Provider(Protocol):
+    async def charge(
+        self, amount_cents: int, currency: str, card_token: str, description: str, key: str
+    ) -> ProviderCharge: ...
+
+    async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund: ...
+
+
+class HttpProvider:
+    """The provider's HTTP API (stand_ins/payments, or a real one with the same shape).
+
+    Timeouts are short on purpose: a slow provider makes checkouts fail fast with 502,
+    and the client's retry, carrying the same key, cannot charge twice."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def charge(
+        self, amount_cents: int, currency: str, card_token: str, description: str, key: str
+    ) -> ProviderCharge:
+        body = {
+            "amount_cents": amount_cents,
+            "currency": currency,
+            "card_token": card_token,
+            "description": description,
+        }
+        answer = await self._post("/v1/charges", body, key)
+        return ProviderCharge(str(answer["id"]))
+
+    async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund:
+        body = {"charge_id": charge_id, "amount_cents": amount_cents}
+        answer = await self._post("/v1/refunds", body, key)
+        return ProviderRefund(str(answer["id"]), int(answer["amount_cents"]))
+
+    async def _post(self, path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        try:
+            response = await self._client.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"the provider did not answer: {type(exc).__name__}") from exc
+        if response.status_code == 402:
+            raise CardDeclined("the card was declined by its issuer")
+        if response.status_code in (400, 409, 422):
+            error = _error(response)
+            raise InvalidRequest(f"the provider refused the request: {error}")
+        if response.status_code >= 300:
+            raise ProviderUnavailable(f"the provider answered {response.status_code}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]

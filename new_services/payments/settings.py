@@ -1,0 +1,24 @@
+"""The payments service's settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PaymentsSettings:
+    database_url: str
+    provider_url: str
+    provider_timeout_s: float = 5.0
+    idempotency_lease_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> PaymentsSettings:
+        return cls(
+            database_url=environ.get("DATABASE_URL") or "sqlite:///shop.db",
+            provider_url=environ.get("PAYMENTS_PROVIDER_URL", "http://127.0.0.1:8002"),
+            provider_timeout_s=float(environ.get("PAYMENTS_PROVIDER_TIMEOUT_S", "5")),
+            idempotency_lease_s=float(environ.get("PAYMENTS_IDEMPOTENCY_LEASE_S", "60")),
+        )
