@@ -140,7 +140,7 @@ class InMemoryPaymentRepository:
         self.refunds: list[Refund] = []
 
     def add(self, payment: Payment) -> None:
-        if self.for_order(payment.order_ref) is not None:
+        if any(p.order_ref == payment.order_ref for p in self.payments.values()):  # unique
             raise DuplicateOrder(payment.order_ref)
         self.payments[payment.id] = payment
 

@@ -1,0 +1,255 @@
+"""The payments service as a real process, in front of the real provider stand-in, on a
+migrated database: Idempotency-Key semantics, no double charge, problems, pages, ETags."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from migrations import history
+from strangler.parts import Part
+from strangler.runner import running
+from tests.conftest import free_port_base
+from tests.integration.migrating import engine_at
+
+PROBLEM = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Services:
+    payments: httpx.Client
+    provider: httpx.Client
+
+
+def uvicorn_part(name: str, factory: str, port: int, env: dict[str, str]) -> Part:
+    url = f"http://127.0.0.1:{port}"
+    return Part(
+        name=name,
+        argv=(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            factory,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ),
+        ports=(port,),
+        url=url,
+        health=url + "/healthz",
+        env=env,
+    )
+
+
+@pytest.fixture
+def services(fresh_database_url: str, tmp_path: Path) -> Iterator[Services]:
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "expand")
+    base = free_port_base()
+    provider = uvicorn_part(
+        "provider",
+        "stand_ins.payments.app:create_app",
+        base + 2,
+        {"PAYMENTS_DB_PATH": str(tmp_path / "provider.db")},
+    )
+    payments = uvicorn_part(
+        "payments-service",
+        "new_services.payments.app:create_app",
+        base + 8,
+        {
+            "DATABASE_URL": fresh_database_url,
+            "PAYMENTS_PROVIDER_URL": provider.url,
+            "PAYMENTS_PROVIDER_TIMEOUT_S": "0.5",
+        },
+    )
+    with ExitStack() as stack:
+        stack.enter_context(running(provider, tmp_path))
+        stack.enter_context(running(payments, tmp_path))
+        yield Services(
+            stack.enter_context(httpx.Client(base_url=payments.url, timeout=10)),
+            stack.enter_context(httpx.Client(base_url=provider.url, timeout=10)),
+        )
+
+
+def charge(
+    services: Services, key: str, token: str, order: str | None = None, amount: int = 1500
+) -> httpx.Response:
+    body = {
+        "order_ref": order or f"order-{uuid.uuid4().hex[:8]}",
+        "amount_cents": amount,
+        "card_token": token,
+    }
+    return services.payments.post("/v2/payments", json=body, headers={"Idempotency-Key": key})
+
+
+def token() -> str:
+    return f"tok_visa_{uuid.uuid4().hex[:10]}"
+
+
+def charges_at_the_provider(services: Services, card_token: str) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = services.provider.get(
+        "/v1/charges", params={"card_token": card_token}
+    ).json()["charges"]
+    return found
+
+
+def test_a_retry_with_the_same_key_replays_the_answer_and_charges_once(
+    services: Services,
+) -> None:
+    card = token()
+    first = charge(services, "key-1", card, order="order-1")
+    assert first.status_code == 201, first.text
+    assert first.headers["location"] == f"/v2/payments/{first.json()['id']}"
+    again = charge(services, "key-1", card, order="order-1")
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(charges_at_the_provider(services, card)) == 1
+
+
+def test_a_timeout_at_the_provider_then_a_retry_with_the_same_key_charges_once(
+    services: Services,
+) -> None:
+    card = token()
+    services.provider.put("/_admin/config", json={"latency_ms": 1200}).raise_for_status()
+    timed_out = charge(services, "key-slow", card, order="order-slow")
+    assert timed_out.status_code == 502
+    assert timed_out.json()["type"] == "urn:strangler-kit:problem:provider-unavailable"
+    services.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
+    time.sleep(1.0)  # the provider finishes (and records) the first charge meanwhile
+    retried = charge(services, "key-slow", card, order="order-slow")
+    assert retried.status_code == 201, retried.text
+    assert len(charges_at_the_provider(services, card)) == 1  # legacy would have charged twice
+
+
+def test_the_key_with_another_body_is_422_and_a_missing_key_is_400(services: Services) -> None:
+    assert charge(services, "key-2", token(), order="order-2").status_code == 201
+    reused = charge(services, "key-2", token(), order="order-2")
+    assert reused.status_code == 422 and reused.headers["content-type"] == PROBLEM
+    assert reused.json()["type"] == "urn:strangler-kit:problem:idempotency-key-reused"
+    no_key = services.payments.post("/v2/payments", json={"order_ref": "o"})
+    assert no_key.status_code == 400 and "Idempotency-Key" in no_key.json()["detail"]
+
+
+def test_a_request_whose_key_is_still_in_flight_gets_409(services: Services) -> None:
+    services.provider.put("/_admin/config", json={"latency_ms": 300}).raise_for_status()
+    card = token()
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        answers.append(charge(services, "key-race", card, order="order-race"))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    busy = next(a for a in answers if a.status_code == 409)
+    assert busy.json()["type"] == "urn:strangler-kit:problem:idempotency-key-in-use"
+    assert len(charges_at_the_provider(services, card)) == 1
+
+
+def test_an_order_is_paid_once_whatever_the_keys(services: Services) -> None:
+    card = token()
+    paid = charge(services, "key-a", card, order="order-once")
+    again = charge(services, "key-b", card, order="order-once")
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:strangler-kit:problem:order-already-paid"
+    assert again.json()["payment_id"] == paid.json()["id"]
+    assert len(charges_at_the_provider(services, card)) == 1
+
+
+def test_a_declined_card_is_402_and_records_nothing(services: Services) -> None:
+    declined = charge(services, "key-d", "tok_declined_1", order="order-d")
+    assert declined.status_code == 402
+    assert declined.json()["type"] == "urn:strangler-kit:problem:card-declined"
+    assert services.payments.get("/v2/payments").json()["payments"] == []
+
+
+def test_a_dry_run_answers_like_a_charge_and_leaves_no_trace(services: Services) -> None:
+    card = token()
+    answer = services.payments.post(
+        "/v2/payments",
+        json={"order_ref": "order-dry", "amount_cents": 900, "card_token": card},
+        headers={"Idempotency-Key": "key-dry", "X-Strangler-Shadow": "dry-run"},
+    )
+    assert answer.status_code == 201 and answer.headers["x-strangler-dry-run"] == "true"
+    assert answer.json()["amount_cents"] == 900 and answer.json()["provider_charge_id"] is None
+    assert charges_at_the_provider(services, card) == []
+    assert services.payments.get("/v2/payments").json()["payments"] == []
+    real = charge(services, "key-dry", card, order="order-dry", amount=900)
+    assert real.status_code == 201 and "idempotent-replayed" not in real.headers  # no key kept
+
+
+def test_pages_follow_the_cursor_newest_first_and_a_payment_has_an_etag(
+    services: Services,
+) -> None:
+    made = [charge(services, f"key-p{n}", token()).json()["id"] for n in range(5)]
+    seen: list[str] = []
+    url: str | None = "/v2/payments?limit=2"
+    while url:
+        page = services.payments.get(url).json()
+        assert len(page["payments"]) <= 2
+        seen += [p["id"] for p in page["payments"]]
+        url = f"/v2/payments?limit=2&cursor={page['next']}" if page["next"] else None
+    assert seen == list(reversed(made))
+    one = services.payments.get(f"/v2/payments/{made[0]}")
+    unchanged = services.payments.get(
+        f"/v2/payments/{made[0]}", headers={"If-None-Match": one.headers["etag"]}
+    )
+    assert unchanged.status_code == 304
+    bad = services.payments.get("/v2/payments?limit=101")
+    assert bad.status_code == 400 and bad.headers["content-type"] == PROBLEM
+
+
+def test_refunds_go_to_the_provider_and_stop_at_the_amount(services: Services) -> None:
+    card = token()
+    payment = charge(services, "key-r", card, amount=1000).json()
+    refunds = f"/v2/payments/{payment['id']}/refunds"
+    part = services.payments.post(
+        refunds, json={"amount_cents": 400}, headers={"Idempotency-Key": "r-1"}
+    )
+    assert part.status_code == 201, part.text
+    assert part.json()["payment"]["status"] == "partially_refunded"
+    too_much = services.payments.post(
+        refunds, json={"amount_cents": 601}, headers={"Idempotency-Key": "r-2"}
+    )
+    assert too_much.status_code == 409 and too_much.json()["refundable_cents"] == 600
+    rest = services.payments.post(refunds, json={}, headers={"Idempotency-Key": "r-3"})
+    assert rest.json()["payment"]["status"] == "refunded"
+    at_provider = services.provider.get(
+        "/v1/refunds", params={"charge_id": payment["provider_charge_id"]}
+    ).json()["refunds"]
+    assert sorted(r["amount_cents"] for r in at_provider) == [400, 600]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "slug"),
+    [
+        ("GET", "/v2/payments/not-a-uuid", 404, "payment-not-found"),
+        ("GET", f"/v2/payments/{uuid.uuid4()}", 404, "payment-not-found"),
+        ("GET", "/v2/nothing-here", 404, "not-found"),
+        ("DELETE", "/v2/payments", 405, "method-not-allowed"),
+        ("GET", "/v2/payments?cursor=%%%", 400, "invalid-request"),
+    ],
+)
+def test_every_error_is_a_problem_with_a_stable_type(
+    services: Services, method: str, path: str, status: int, slug: str
+) -> None:
+    answer = services.payments.request(method, path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json()["type"] == f"urn:strangler-kit:problem:{slug}"
+    assert answer.json()["status"] == status

@@ -1,0 +1,174 @@
+"""The payments use cases with an in-memory repository and a fake provider: one charge per
+order and per key, compensation when an order turns out paid, refunds within bounds."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+from new_services.payments.errors import (
+    CardDeclined,
+    OrderAlreadyPaid,
+    PaymentNotFound,
+    ProviderUnavailable,
+    RefundTooLarge,
+)
+from new_services.payments.model import ChargeOrder, PaymentStatus, RefundPayment, payment_id_for
+from new_services.payments.provider import ProviderCharge, ProviderRefund
+from new_services.payments.repository import InMemoryPaymentRepository
+from new_services.payments.service import PaymentService
+from new_services.platform.problems import InvalidRequest
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class FakeProvider:
+    """Charges keyed like a real provider: the same key returns the same charge."""
+
+    charges: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (id, amount)
+    refunds: list[tuple[str, int, str]] = field(default_factory=list)  # (charge, amount, key)
+    down: bool = False
+
+    async def charge(
+        self, amount_cents: int, currency: str, card_token: str, description: str, key: str
+    ) -> ProviderCharge:
+        if self.down:
+            raise ProviderUnavailable("down")
+        if card_token.startswith("tok_declined"):
+            raise CardDeclined("declined")
+        if key not in self.charges:
+            self.charges[key] = (f"ch_{len(self.charges) + 1}", amount_cents)
+        return ProviderCharge(self.charges[key][0])
+
+    async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund:
+        if not any(refund[2] == key for refund in self.refunds):
+            self.refunds.append((charge_id, amount_cents, key))
+        return ProviderRefund(f"re_{key}", amount_cents)
+
+
+def order(ref: str = "order-1", amount: int = 1500) -> ChargeOrder:
+    return ChargeOrder.parse({"order_ref": ref, "amount_cents": amount, "card_token": "tok_visa"})
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def repository() -> InMemoryPaymentRepository:
+    return InMemoryPaymentRepository()
+
+
+@pytest.fixture
+def service(repository: InMemoryPaymentRepository, provider: FakeProvider) -> PaymentService:
+    return PaymentService(repository, provider)
+
+
+async def test_a_charge_is_recorded_with_the_providers_charge(
+    service: PaymentService, provider: FakeProvider
+) -> None:
+    payment = await service.charge(order(), payment_id_for("key-1"))
+    assert payment.status is PaymentStatus.CAPTURED and payment.amount_cents == 1500
+    assert payment.provider_charge_id == "ch_1"
+    assert await service.get(payment.id) == payment
+    assert list(provider.charges) == [f"payment-{payment.id}"]
+
+
+async def test_a_retry_with_the_same_key_is_the_same_payment_and_charges_once(
+    service: PaymentService, provider: FakeProvider
+) -> None:
+    first = await service.charge(order(), payment_id_for("key-1"))
+    again = await service.charge(order(), payment_id_for("key-1"))
+    assert again == first and len(provider.charges) == 1
+
+
+async def test_a_second_payment_for_a_paid_order_is_refused_and_charges_nothing(
+    service: PaymentService, provider: FakeProvider
+) -> None:
+    first = await service.charge(order(), payment_id_for("key-1"))
+    with pytest.raises(OrderAlreadyPaid) as refused:
+        await service.charge(order(), payment_id_for("key-2"))
+    assert refused.value.extensions == {"payment_id": str(first.id)}
+    assert len(provider.charges) == 1
+
+
+async def test_an_order_paid_meanwhile_gets_the_new_charge_refunded(
+    repository: InMemoryPaymentRepository, provider: FakeProvider
+) -> None:
+    class PaidWhileCharging(InMemoryPaymentRepository):
+        """Answers "not paid yet" to the check, as a race would."""
+
+        def for_order(self, order_ref: str) -> None:
+            return None
+
+    racing = PaidWhileCharging()
+    service = PaymentService(racing, provider)
+    await service.charge(order(), payment_id_for("key-1"))
+    with pytest.raises(OrderAlreadyPaid, match="refunded"):
+        await service.charge(order(), payment_id_for("key-2"))
+    second_charge = provider.charges[f"payment-{payment_id_for('key-2')}"]
+    assert provider.refunds == [(second_charge[0], 1500, f"compensate-{payment_id_for('key-2')}")]
+    assert len(racing.payments) == 1
+
+
+async def test_a_declined_card_or_a_provider_outage_records_nothing(
+    service: PaymentService, provider: FakeProvider, repository: InMemoryPaymentRepository
+) -> None:
+    declined = ChargeOrder.parse(
+        {"order_ref": "o-2", "amount_cents": 100, "card_token": "tok_declined"}
+    )
+    with pytest.raises(CardDeclined):
+        await service.charge(declined, payment_id_for("k-2"))
+    provider.down = True
+    with pytest.raises(ProviderUnavailable):
+        await service.charge(order("o-3"), payment_id_for("k-3"))
+    assert repository.payments == {}
+
+
+async def test_a_dry_run_validates_and_checks_but_charges_and_stores_nothing(
+    service: PaymentService, provider: FakeProvider, repository: InMemoryPaymentRepository
+) -> None:
+    payment = await service.charge(order(), payment_id_for("k"), dry_run=True)
+    assert payment.provider_charge_id is None and payment.amount_cents == 1500
+    assert provider.charges == {} and repository.payments == {}
+    await service.charge(order(), payment_id_for("real"))
+    with pytest.raises(OrderAlreadyPaid):  # the dry run checks what the real one would
+        await service.charge(order(), payment_id_for("other"), dry_run=True)
+
+
+async def test_refunds_add_up_to_the_payment_and_no_further(service: PaymentService) -> None:
+    payment = await service.charge(order(amount=1000), payment_id_for("k"))
+    _, part = await service.refund(RefundPayment(payment.id, 300), "r-1")
+    assert part.status is PaymentStatus.PARTIALLY_REFUNDED and part.refunded_cents == 300
+    with pytest.raises(RefundTooLarge) as too_much:
+        await service.refund(RefundPayment(payment.id, 701), "r-2")
+    assert too_much.value.extensions == {"refundable_cents": 700}
+    refund, rest = await service.refund(RefundPayment(payment.id, None), "r-3")
+    assert refund.amount_cents == 700
+    assert rest.status is PaymentStatus.REFUNDED and rest.refundable_cents == 0
+    with pytest.raises(PaymentNotFound):
+        await service.refund(RefundPayment(uuid.uuid4(), None), "r-4")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"amount_cents": 1, "card_token": "t"}, "missing field(s): order_ref"),
+        ({"order_ref": "o", "amount_cents": 0, "card_token": "t"}, "amount_cents must be"),
+        ({"order_ref": "o", "amount_cents": True, "card_token": "t"}, "amount_cents must be"),
+        ({"order_ref": "o w", "amount_cents": 1, "card_token": "t"}, "order_ref must be"),
+        ({"order_ref": "o", "amount_cents": 1, "card_token": ""}, "card_token must be"),
+        ({"order_ref": "o", "amount_cents": 1, "card_token": "t", "currency": "EUR"}, "currency"),
+        ({"order_ref": "o", "amount_cents": 1, "card_token": "t", "tip": 1}, "unknown field"),
+    ],
+)
+def test_an_invalid_charge_is_refused_with_what_is_wrong(
+    body: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        ChargeOrder.parse(body)
