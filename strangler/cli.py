@@ -1,4 +1,4 @@
-"""The kit's one command line: `strangler up|down|status|seed|demo|routes|compare|migrate`."""
+"""The kit's one command line: `strangler up|down|status|seed|demo|routes|compare|migrate|jobs`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from strangler import demo as demo_walk
-from strangler import migrate_cli, routes_cli
+from strangler import jobs_cli, migrate_cli, routes_cli
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
 
@@ -165,4 +165,5 @@ def demo(ctx: typer.Context) -> None:
 
 app.add_typer(routes_cli.app, name="routes")
 app.add_typer(migrate_cli.app, name="migrate")
+app.add_typer(jobs_cli.app, name="jobs")
 app.command("compare")(routes_cli.compare)

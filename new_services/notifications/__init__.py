@@ -1,0 +1,1 @@
+"""Notifications: e-mail the customer when something happened to their order, once."""

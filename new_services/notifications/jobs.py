@@ -1,0 +1,36 @@
+"""RQ jobs: one per event topic the notifications domain reacts to.
+
+The outbox relay enqueues them by import path (`new_services.notifications.jobs.on_order_placed`)
+with the event's message as the only argument. A job that raises is retried with backoff
+(platform/outbox.py RETRY) and, when it keeps failing, parked in RQ's failed registry
+(`strangler jobs failed`, `strangler jobs requeue`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis import Redis
+
+from new_services.notifications import mail
+from new_services.notifications.once import Once
+from new_services.notifications.settings import NotificationsSettings
+
+log = logging.getLogger(__name__)
+
+
+def on_order_placed(event: dict[str, Any]) -> str:
+    """E-mail the order confirmation, once per event whatever happens."""
+    settings = NotificationsSettings.from_env()
+    once = Once(Redis.from_url(settings.redis_url), settings.namespace, settings.lease_s)
+    if not once.claim("order-confirmation", event["id"]):
+        log.info("event %s: confirmation already sent", event["id"])
+        return "already sent"
+    try:
+        mail.send(settings, mail.order_confirmation(settings, event))
+    except BaseException:
+        once.release("order-confirmation", event["id"])
+        raise
+    once.done("order-confirmation", event["id"])
+    return "sent"

@@ -1,0 +1,45 @@
+"""At most one side effect per event, across retries, duplicates and several workers.
+
+A handler claims the event (a Redis key set only if absent, with a lease), does its side
+effect, then marks it done for a month. A duplicate finds it done and does nothing; one
+that arrives while the first still runs is told to retry later; one that arrives after
+the first died mid-way (its lease ran out) claims it again. What is left is one narrow
+window, a crash between the SMTP server's "250 OK" and the mark, where a message can
+go twice: e-mails carry the event id as Message-ID, so mail systems can drop the copy.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+
+DONE_FOR_S = 30 * 24 * 3600
+
+
+class StillRunning(Exception):
+    """Another worker holds this event; raising lets RQ retry the job later."""
+
+
+class Once:
+    def __init__(self, redis: Redis, namespace: str, lease_s: int) -> None:
+        self._redis = redis
+        self._prefix = f"{namespace}:once:"
+        self._lease_s = lease_s
+
+    def claim(self, consumer: str, event_id: str) -> bool:
+        """True: go ahead. False: already done. Raises StillRunning."""
+        key = f"{self._prefix}{consumer}:{event_id}"
+        if self._redis.set(key, "running", nx=True, ex=self._lease_s):
+            return True
+        state = self._redis.get(key)
+        if state == b"done":
+            return False
+        if state is None:  # the lease ran out between our two calls: try again
+            return self.claim(consumer, event_id)
+        raise StillRunning(f"{consumer} is handling event {event_id} elsewhere")
+
+    def done(self, consumer: str, event_id: str) -> None:
+        self._redis.set(f"{self._prefix}{consumer}:{event_id}", "done", ex=DONE_FOR_S)
+
+    def release(self, consumer: str, event_id: str) -> None:
+        """The side effect failed: let the next try claim it at once."""
+        self._redis.delete(f"{self._prefix}{consumer}:{event_id}")
