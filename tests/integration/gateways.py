@@ -16,6 +16,7 @@ import pytest
 from strangler.parts import Part
 from strangler.runner import running
 from tests.conftest import free_port_base
+from tests.integration.processes import uvicorn_part
 
 ADMIN_TOKEN = "integration-admin-token-0123456789"
 INTERNAL_TOKEN = "integration-internal-token-0123456789"
@@ -24,25 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def echo_part(name: str, port: int) -> Part:
-    url = f"http://127.0.0.1:{port}"
-    return Part(
-        name=f"echo-{name}",
-        argv=(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "tests.support.echo:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ),
-        ports=(port,),
-        url=url,
-        health=f"{url}/_echo/health",
-        env={"ECHO_NAME": name, "PYTHONPATH": str(ROOT)},
+    return uvicorn_part(
+        f"echo-{name}",
+        "tests.support.echo:create_app",
+        port,
+        {"ECHO_NAME": name},
+        health="/_echo/health",
     )
 
 

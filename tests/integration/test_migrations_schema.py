@@ -94,27 +94,16 @@ def test_rows_the_legacy_code_inserts_after_expand_get_a_uuid_from_the_database(
 ) -> None:
     with engine_at(fresh_database_url) as engine:
         history.upgrade(engine, "expand")
-        now = datetime(2026, 3, 1)
         with engine.begin() as conn:  # the legacy app's own table objects: no uuid column
             conn.execute(
-                insert(db.users).values(email="new@example.com", name="New", created_at=now)
-            )
-            conn.execute(
-                insert(db.orders).values(
-                    user_id=1,
-                    status="placed",
-                    subtotal_cents=100,
-                    discount_cents=0,
-                    shipping_cents=0,
-                    tax_cents=8,
-                    total_cents=108,
-                    email_sent=True,
-                    created_at=now,
+                insert(db.users).values(
+                    email="new@example.com", name="New", created_at=datetime(2026, 3, 1)
                 )
             )
-        with engine.connect() as conn:
-            coverage = uuid_coverage(conn)
-            raw = conn.exec_driver_sql("SELECT uuid FROM orders").scalar_one()
+    assert a_legacy_order_gets_a_uuid(fresh_database_url)
+    with engine_at(fresh_database_url) as engine, engine.connect() as conn:
+        coverage = uuid_coverage(conn)
+        raw = conn.exec_driver_sql("SELECT uuid FROM orders").scalar_one()
     assert coverage["users"] == {"rows": 1, "with_uuid": 1, "distinct": 1}
     assert coverage["orders"] == {"rows": 1, "with_uuid": 1, "distinct": 1}
     assert uuid.UUID(str(raw)).version == 4

@@ -21,10 +21,10 @@ from sqlalchemy import Engine, func, select
 
 from migrations import history
 from new_services.platform.outbox import Destination, Event, Relay, append, outbox_events
-from strangler.parts import Part
 from strangler.runner import running
 from tests.conftest import free_port_base
 from tests.integration.migrating import engine_at
+from tests.integration.processes import uvicorn_part
 
 HANDLER = "new_services.notifications.jobs.on_order_placed"
 ROUTES = {"order.placed": [Destination("notifications", HANDLER)]}
@@ -45,24 +45,12 @@ def world(
     fresh_database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
     base = free_port_base()
-    mail = Part(
-        name="mail",
-        argv=(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "stand_ins.mail.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(base + 3),
-            "--no-access-log",
-        ),
-        ports=(base + 3, base + 4),
-        url=f"http://127.0.0.1:{base + 3}",
-        health=f"http://127.0.0.1:{base + 3}/healthz",
-        env={"MAIL_DB_PATH": str(tmp_path / "mail.db"), "MAIL_SMTP_PORT": str(base + 4)},
+    mail = uvicorn_part(
+        "mail",
+        "stand_ins.mail.app:create_app",
+        base + 3,
+        {"MAIL_DB_PATH": str(tmp_path / "mail.db"), "MAIL_SMTP_PORT": str(base + 4)},
+        more_ports=(base + 4,),
     )
     namespace = f"test-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("REDIS_URL", redis_url)  # what the worker's jobs read

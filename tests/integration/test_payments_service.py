@@ -3,7 +3,6 @@ migrated database: Idempotency-Key semantics, no double charge, problems, pages,
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -16,10 +15,10 @@ import httpx
 import pytest
 
 from migrations import history
-from strangler.parts import Part
 from strangler.runner import running
 from tests.conftest import free_port_base
 from tests.integration.migrating import engine_at
+from tests.integration.processes import uvicorn_part
 
 PROBLEM = "application/problem+json"
 
@@ -28,29 +27,6 @@ PROBLEM = "application/problem+json"
 class Services:
     payments: httpx.Client
     provider: httpx.Client
-
-
-def uvicorn_part(name: str, factory: str, port: int, env: dict[str, str]) -> Part:
-    url = f"http://127.0.0.1:{port}"
-    return Part(
-        name=name,
-        argv=(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            factory,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ),
-        ports=(port,),
-        url=url,
-        health=url + "/healthz",
-        env=env,
-    )
 
 
 @pytest.fixture
