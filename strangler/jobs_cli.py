@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from redis import Redis
 from rq import Queue
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -49,10 +50,21 @@ def requeue(
 ) -> None:
     """Put parked jobs back on their queue (after fixing what made them fail)."""
     _redis, registry = _registry(ctx, queue)
-    wanted = registry.get_job_ids() if every else (job_ids or [])
-    if not wanted:
+    if not every and not job_ids:
         typer.secho("error: name the jobs to requeue, or pass --all", err=True, fg="red")
         raise typer.Exit(2)
+    wanted = registry.get_job_ids() if every else (job_ids or [])
+    if not wanted:
+        typer.echo(f"no failed jobs on {queue}")
+        return
+    refused = 0
     for job_id in wanted:
-        registry.requeue(job_id)
+        try:
+            registry.requeue(job_id)
+        except (NoSuchJobError, InvalidJobOperation) as exc:
+            typer.secho(f"error: {job_id}: not a failed job of {queue} ({exc})", err=True, fg="red")
+            refused += 1
+            continue
         typer.echo(f"requeued {job_id}")
+    if refused:
+        raise typer.Exit(1)

@@ -54,6 +54,7 @@ def upgrade() -> None:
             sa.Column("key", sa.String(255), primary_key=True),
             sa.Column("request_hash", sa.String(64), nullable=False),
             sa.Column("state", sa.String(16), nullable=False),
+            sa.Column("claim_token", sa.String(36)),  # who may answer for an in-flight key
             sa.Column("response_status", sa.Integer),
             sa.Column("response_headers", document()),
             sa.Column("response_body", sa.LargeBinary),

@@ -1,8 +1,10 @@
 """Expand: the payments service's own tables.
 
-`payments` holds one captured charge per order (the unique `order_ref` is the last guard
-against charging an order twice, whatever the keys); `payment_refunds` the refunds made
-against it. Nothing of the legacy app reads or writes them.
+`payments` holds one payment per order: the row is written `pending` before the provider
+is called, so the unique `order_ref` stops a second charge for the order whatever key it
+carries, and a retry after a timeout resumes the same payment. `payment_refunds` works
+the same way: the amount is reserved on the payment (within its bounds) before the
+provider refunds it. Nothing of the legacy app reads or writes these tables.
 
 Revision ID: 0005_expand_payments
 Revises: 0004_expand_service_tables
@@ -33,7 +35,7 @@ def upgrade() -> None:
             sa.Column("amount_cents", sa.Integer, nullable=False),
             sa.Column("currency", sa.String(3), nullable=False),
             sa.Column("status", sa.String(20), nullable=False),
-            sa.Column("provider_charge_id", sa.String(64), nullable=False, unique=True),
+            sa.Column("provider_charge_id", sa.String(64), unique=True),  # None while pending
             sa.Column("refunded_cents", sa.Integer, nullable=False),
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
             sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -48,7 +50,8 @@ def upgrade() -> None:
             sa.Column("id", sa.Uuid(), primary_key=True),
             sa.Column("payment_id", sa.Uuid(), sa.ForeignKey("payments.id"), nullable=False),
             sa.Column("amount_cents", sa.Integer, nullable=False),
-            sa.Column("provider_refund_id", sa.String(64), nullable=False, unique=True),
+            sa.Column("status", sa.String(20), nullable=False),
+            sa.Column("provider_refund_id", sa.String(64), unique=True),  # None while pending
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
             sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         )

@@ -24,13 +24,14 @@ def on_order_placed(event: dict[str, Any]) -> str:
     """E-mail the order confirmation, once per event whatever happens."""
     settings = NotificationsSettings.from_env()
     once = Once(Redis.from_url(settings.redis_url), settings.namespace, settings.lease_s)
-    if not once.claim("order-confirmation", event["id"]):
+    token = once.claim("order-confirmation", event["id"])
+    if token is None:
         log.info("event %s: confirmation already sent", event["id"])
         return "already sent"
     try:
         mail.send(settings, mail.order_confirmation(settings, event))
     except BaseException:
-        once.release("order-confirmation", event["id"])
+        once.release("order-confirmation", event["id"], token)
         raise
-    once.done("order-confirmation", event["id"])
+    once.done("order-confirmation", event["id"], token)
     return "sent"

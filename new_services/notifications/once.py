@@ -10,6 +10,8 @@ go twice: e-mails carry the event id as Message-ID, so mail systems can drop the
 
 from __future__ import annotations
 
+import uuid
+
 from redis import Redis
 
 DONE_FOR_S = 30 * 24 * 3600
@@ -19,27 +21,43 @@ class StillRunning(Exception):
     """Another worker holds this event; raising lets RQ retry the job later."""
 
 
+_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end
+  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return 0
+"""
+
+
 class Once:
+    """Claims carry a token: only the worker that claimed an event can mark it done or
+    release it, even after its lease ran out and another worker claimed it."""
+
     def __init__(self, redis: Redis, namespace: str, lease_s: int) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:once:"
         self._lease_s = lease_s
+        self._if_mine = redis.register_script(_IF_MINE)
 
-    def claim(self, consumer: str, event_id: str) -> bool:
-        """True: go ahead. False: already done. Raises StillRunning."""
-        key = f"{self._prefix}{consumer}:{event_id}"
-        if self._redis.set(key, "running", nx=True, ex=self._lease_s):
-            return True
+    def claim(self, consumer: str, event_id: str) -> str | None:
+        """A token: go ahead, then `done` or `release` with it. None: already done.
+        Raises StillRunning."""
+        key, token = f"{self._prefix}{consumer}:{event_id}", f"running:{uuid.uuid4()}"
+        if self._redis.set(key, token, nx=True, ex=self._lease_s):
+            return token
         state = self._redis.get(key)
         if state == b"done":
-            return False
+            return None
         if state is None:  # the lease ran out between our two calls: try again
             return self.claim(consumer, event_id)
         raise StillRunning(f"{consumer} is handling event {event_id} elsewhere")
 
-    def done(self, consumer: str, event_id: str) -> None:
-        self._redis.set(f"{self._prefix}{consumer}:{event_id}", "done", ex=DONE_FOR_S)
+    def done(self, consumer: str, event_id: str, token: str) -> None:
+        self._if_mine(
+            keys=[f"{self._prefix}{consumer}:{event_id}"], args=[token, "done", DONE_FOR_S]
+        )
 
-    def release(self, consumer: str, event_id: str) -> None:
+    def release(self, consumer: str, event_id: str, token: str) -> None:
         """The side effect failed: let the next try claim it at once."""
-        self._redis.delete(f"{self._prefix}{consumer}:{event_id}")
+        self._if_mine(keys=[f"{self._prefix}{consumer}:{event_id}"], args=[token, "", 0])

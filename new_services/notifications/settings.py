@@ -26,4 +26,5 @@ class NotificationsSettings:
             sender=environ.get("SHOP_FROM_EMAIL", "shop@example.com"),
             smtp_timeout_s=float(environ.get("SMTP_TIMEOUT_S", "10")),
             namespace=environ.get("STRANGLER_NAMESPACE", "strangler"),
+            lease_s=int(environ.get("NOTIFICATIONS_LEASE_S", "120")),
         )

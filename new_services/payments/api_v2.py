@@ -26,6 +26,10 @@ from new_services.platform.problems import InvalidRequest
 DRY_RUN_HEADER = "x-strangler-shadow"  # set by the gateway on mirrored requests
 
 
+def _dry_run(request: Request) -> bool:
+    return request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
+
+
 def _payment_id(request: Request) -> uuid.UUID:
     try:
         return uuid.UUID(request.path_params["payment_id"])
@@ -46,14 +50,19 @@ class PaymentsApi:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/v2/payments", self.charge, methods=["POST"]),
-            Route("/v2/payments", self.list_payments, methods=["GET"]),
+            # one route per path, so a wrong method gets 405 with the full Allow header
+            Route("/v2/payments", self.payments, methods=["GET", "POST"]),
             Route("/v2/payments/{payment_id}", self.get_payment, methods=["GET"]),
             Route("/v2/payments/{payment_id}/refunds", self.refund, methods=["POST"]),
         ]
 
+    async def payments(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.charge(request)
+        return await self.list_payments(request)
+
     async def charge(self, request: Request) -> Response:
-        dry_run = request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
+        dry_run = _dry_run(request)
 
         async def run(body: bytes) -> Response:
             command = ChargeOrder.parse(json_object(body))
@@ -66,19 +75,25 @@ class PaymentsApi:
                 headers["X-Strangler-Dry-Run"] = "true"
             return JSONResponse(payment.as_json(), status_code=201, headers=headers)
 
-        return await idempotent(request, self._wiring.keys, run, dry_run=dry_run)
+        return await idempotent(
+            request, self._wiring.keys, run, scope="POST /v2/payments", dry_run=dry_run
+        )
 
     async def refund(self, request: Request) -> Response:
         payment_id = _payment_id(request)
+        dry_run = _dry_run(request)
 
         async def run(body: bytes) -> Response:
             command = RefundPayment.parse(payment_id, json_object(body))
             refund, payment = await self._wiring.service.refund(
-                command, request.headers["idempotency-key"]
+                command, request.headers["idempotency-key"], dry_run=dry_run
             )
-            return JSONResponse({**refund.as_json(), "payment": payment.as_json()}, status_code=201)
+            headers = {"X-Strangler-Dry-Run": "true"} if dry_run else None
+            body_json = {**refund.as_json(), "payment": payment.as_json()}
+            return JSONResponse(body_json, status_code=201, headers=headers)
 
-        return await idempotent(request, self._wiring.keys, run)
+        scope = f"POST /v2/payments/{payment_id}/refunds"  # the parsed id: one key per refund
+        return await idempotent(request, self._wiring.keys, run, scope=scope, dry_run=dry_run)
 
     async def get_payment(self, request: Request) -> Response:
         payment = await self._wiring.service.get(_payment_id(request))
@@ -92,7 +107,10 @@ class PaymentsApi:
         if cursor is not None:
             position = decode_cursor(cursor)
             try:
-                after = (datetime.fromisoformat(position["at"]), uuid.UUID(position["id"]))
+                at, last = position["at"], position["id"]
+                if not isinstance(at, str) or not isinstance(last, str):
+                    raise TypeError("cursor fields are strings")
+                after = (datetime.fromisoformat(at), uuid.UUID(last))
             except (KeyError, TypeError, ValueError) as exc:
                 raise InvalidRequest("cursor is not one this service gave out") from exc
         page = await self._wiring.service.page(after, limit + 1)

@@ -38,14 +38,25 @@ class CountResponses:
             await self._app(scope, receive, send)
             return
 
+        started = False
+
+        def count(status: int) -> None:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self._counter.labels(scope["method"], template, str(status)).inc()
+
         async def counted(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                route = scope.get("route")
-                template = getattr(route, "path", "unmatched")
-                self._counter.labels(scope["method"], template, str(message["status"])).inc()
+                started = True
+                count(message["status"])
             await send(message)
 
-        await self._app(scope, receive, counted)
+        try:
+            await self._app(scope, receive, counted)
+        except Exception:
+            if not started:  # the error middleware outside us will answer 500
+                count(500)
+            raise
 
 
 def create_app(settings: PaymentsSettings | None = None) -> Starlette:

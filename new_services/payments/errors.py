@@ -32,3 +32,9 @@ class RefundTooLarge(Problem):
 
 class ProviderUnavailable(Problem):
     status, slug, title = 502, "provider-unavailable", "The payment provider did not answer"
+
+
+class ProviderBusy(Problem):
+    """The provider is still working on this key: not stored, so the retry asks again."""
+
+    status, slug, title = 503, "provider-busy", "The payment provider is still working on it"

@@ -20,6 +20,7 @@ _IDS = uuid.UUID("5b3f8a4e-2f0e-4d6a-9f53-7c1d0e9a4b21")
 
 
 class PaymentStatus(StrEnum):
+    PENDING = "pending"  # written before the provider is called; resumed by a retry
     CAPTURED = "captured"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
@@ -36,7 +37,7 @@ class Payment:
     amount_cents: int
     currency: str
     status: PaymentStatus
-    provider_charge_id: str | None  # None only in a dry run
+    provider_charge_id: str | None  # None while pending, and in a dry run
     refunded_cents: int
     created_at: datetime
     updated_at: datetime
@@ -68,12 +69,18 @@ class Payment:
         }
 
 
+class RefundStatus(StrEnum):
+    PENDING = "pending"  # the amount is reserved on the payment; the provider was asked
+    SUCCEEDED = "succeeded"
+
+
 @dataclass(frozen=True)
 class Refund:
     id: uuid.UUID
     payment_id: uuid.UUID
     amount_cents: int
-    provider_refund_id: str
+    status: RefundStatus
+    provider_refund_id: str | None
     created_at: datetime
 
     def as_json(self) -> dict[str, Any]:
@@ -81,6 +88,7 @@ class Refund:
             "id": str(self.id),
             "payment_id": str(self.payment_id),
             "amount_cents": self.amount_cents,
+            "status": self.status.value,
             "provider_refund_id": self.provider_refund_id,
             "created_at": timestamp(self.created_at),
         }
@@ -138,8 +146,9 @@ class RefundPayment:
     @classmethod
     def parse(cls, payment_id: uuid.UUID, body: dict[str, Any]) -> RefundPayment:
         _fields(body, {"amount_cents"}, set())
-        amount = body.get("amount_cents")
-        return cls(payment_id, None if amount is None else _amount(amount, "amount_cents"))
+        if "amount_cents" not in body:  # all that is left; an explicit null is a mistake
+            return cls(payment_id, None)
+        return cls(payment_id, _amount(body["amount_cents"], "amount_cents"))
 
 
 def payment_id_for(idempotency_key: str) -> uuid.UUID:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
-from new_services.payments.errors import CardDeclined, ProviderUnavailable
+from new_services.payments.errors import CardDeclined, ProviderBusy, ProviderUnavailable
 from new_services.platform.problems import InvalidRequest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,21 @@ class HttpProvider:
             response = await self._client.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"the provider did not answer: {type(exc).__name__}") from exc
-        if response.status_code == 402:
+        status = response.status_code
+        if status == 402:
             raise CardDeclined("the card was declined by its issuer")
-        if response.status_code in (400, 409, 422):
-            error = _error(response)
-            raise InvalidRequest(f"the provider refused the request: {error}")
-        if response.status_code >= 300:
-            raise ProviderUnavailable(f"the provider answered {response.status_code}")
-        answer: dict[str, Any] = response.json()
+        if status == 409:  # our key is still being worked on there: ask again later
+            raise ProviderBusy("the provider is still processing this payment; retry")
+        if status == 400:
+            raise InvalidRequest(f"the provider refused the request: {_error(response)}")
+        if status >= 300:  # 422 (a key reused with another body) would be our bug: say so
+            log.error("provider answered %s to %s: %s", status, path, _error(response))
+            raise ProviderUnavailable(f"the provider answered {status}")
+        try:
+            answer: dict[str, Any] = response.json()
+            answer["id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderUnavailable("the provider's answer could not be read") from exc
         return answer
 
 

@@ -1,22 +1,33 @@
-"""Where payments are kept: a port, its SQL implementation and an in-memory one for tests."""
+"""Where payments are kept: a port, its SQL implementation and an in-memory one for tests.
+
+Both write a payment `pending` before the provider is called and confirm it after, and
+reserve a refund's amount on its payment before the provider refunds it: the database,
+not the timing of requests, decides that an order is paid once and refunded at most in
+full.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, case, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from new_services.payments.model import Payment, PaymentStatus, Refund
+from new_services.payments.model import Payment, PaymentStatus, Refund, RefundStatus
 from new_services.payments.tables import payment_refunds, payments
 
 Position = tuple[datetime, uuid.UUID]  # (created_at, id) of the last payment on a page
 
 
-class DuplicateOrder(Exception):
-    """The order already has a payment (the unique order_ref said so)."""
+class OrderHasPayment(Exception):
+    """The order already has a payment (pending or captured): `existing`."""
+
+    def __init__(self, existing: Payment) -> None:
+        super().__init__(str(existing.id))
+        self.existing = existing
 
 
 class Overrefund(Exception):
@@ -24,8 +35,14 @@ class Overrefund(Exception):
 
 
 class PaymentRepository(Protocol):
-    def add(self, payment: Payment) -> None:
-        """Raises DuplicateOrder when the order already has a payment."""
+    def reserve(self, payment: Payment) -> None:
+        """Write a pending payment; raises OrderHasPayment."""
+        ...
+
+    def capture(self, payment_id: uuid.UUID, charge_id: str, at: datetime) -> Payment: ...
+
+    def forget(self, payment_id: uuid.UUID) -> None:
+        """Drop a pending payment the provider definitely did not charge (declined)."""
         ...
 
     def get(self, payment_id: uuid.UUID) -> Payment | None: ...
@@ -34,9 +51,15 @@ class PaymentRepository(Protocol):
 
     def newest_first(self, after: Position | None, limit: int) -> list[Payment]: ...
 
-    def add_refund(self, refund: Refund, at: datetime) -> Payment:
-        """Store the refund and add it to its payment, together and atomically (two refunds
-        at once cannot both count against the same cents); raises Overrefund."""
+    def reserve_refund(self, refund: Refund) -> Refund:
+        """Record a pending refund and count it against its payment, atomically; a refund
+        with this id already recorded is returned as it is. Raises Overrefund."""
+        ...
+
+    def confirm_refund(self, refund_id: uuid.UUID, provider_refund_id: str) -> Refund: ...
+
+    def revert_refund(self, refund_id: uuid.UUID) -> None:
+        """The provider definitely refused: give the reserved amount back."""
         ...
 
 
@@ -58,11 +81,30 @@ def _payment(row: Any) -> Payment:
     )
 
 
+def _refund(row: Any) -> Refund:
+    return Refund(
+        id=row.id,
+        payment_id=row.payment_id,
+        amount_cents=row.amount_cents,
+        status=RefundStatus(row.status),
+        provider_refund_id=row.provider_refund_id,
+        created_at=_utc(row.created_at),
+    )
+
+
+def _refund_status(refunded: Any) -> Any:
+    return case(
+        (refunded == 0, PaymentStatus.CAPTURED.value),
+        (refunded == payments.c.amount_cents, PaymentStatus.REFUNDED.value),
+        else_=PaymentStatus.PARTIALLY_REFUNDED.value,
+    )
+
+
 class SqlPaymentRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add(self, payment: Payment) -> None:
+    def reserve(self, payment: Payment) -> None:
         try:
             with self._engine.begin() as conn:
                 conn.execute(
@@ -71,25 +113,46 @@ class SqlPaymentRepository:
                         order_ref=payment.order_ref,
                         amount_cents=payment.amount_cents,
                         currency=payment.currency,
-                        status=payment.status.value,
-                        provider_charge_id=payment.provider_charge_id,
-                        refunded_cents=payment.refunded_cents,
+                        status=PaymentStatus.PENDING.value,
+                        provider_charge_id=None,
+                        refunded_cents=0,
                         created_at=payment.created_at,
                         updated_at=payment.updated_at,
                     )
                 )
         except IntegrityError as exc:
-            raise DuplicateOrder(payment.order_ref) from exc
+            existing = self._one(payments.c.order_ref == payment.order_ref)
+            if existing is None:  # the id itself was taken: the same payment, retried
+                existing = self._one(payments.c.id == payment.id)
+            if existing is None:
+                raise
+            raise OrderHasPayment(existing) from exc
+
+    def capture(self, payment_id: uuid.UUID, charge_id: str, at: datetime) -> Payment:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(payments)
+                .where(payments.c.id == payment_id, payments.c.status == "pending")
+                .values(status="captured", provider_charge_id=charge_id, updated_at=at)
+            )
+            return _payment(conn.execute(select(payments).where(payments.c.id == payment_id)).one())
+
+    def forget(self, payment_id: uuid.UUID) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(payments).where(payments.c.id == payment_id, payments.c.status == "pending")
+            )
+
+    def _one(self, condition: Any) -> Payment | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(payments).where(condition)).first()
+        return _payment(row) if row else None
 
     def get(self, payment_id: uuid.UUID) -> Payment | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(payments).where(payments.c.id == payment_id)).first()
-        return _payment(row) if row else None
+        return self._one(payments.c.id == payment_id)
 
     def for_order(self, order_ref: str) -> Payment | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(payments).where(payments.c.order_ref == order_ref)).first()
-        return _payment(row) if row else None
+        return self._one(payments.c.order_ref == order_ref)
 
     def newest_first(self, after: Position | None, limit: int) -> list[Payment]:
         query = select(payments).order_by(payments.c.created_at.desc(), payments.c.id.desc())
@@ -104,45 +167,91 @@ class SqlPaymentRepository:
         with self._engine.connect() as conn:
             return [_payment(row) for row in conn.execute(query.limit(limit))]
 
-    def add_refund(self, refund: Refund, at: datetime) -> Payment:
-        after = payments.c.refunded_cents + refund.amount_cents
+    def _refund_row(self, conn: Connection, refund_id: uuid.UUID) -> Refund | None:
+        row = conn.execute(select(payment_refunds).where(payment_refunds.c.id == refund_id)).first()
+        return _refund(row) if row else None
+
+    def reserve_refund(self, refund: Refund) -> Refund:
+        refunded = payments.c.refunded_cents + refund.amount_cents
         with self._engine.begin() as conn:
-            changed = conn.execute(
+            known = self._refund_row(conn, refund.id)
+            if known is not None:
+                return known
+            counted = conn.execute(
                 update(payments)
-                .where(payments.c.id == refund.payment_id, after <= payments.c.amount_cents)
+                .where(
+                    payments.c.id == refund.payment_id,
+                    payments.c.status != PaymentStatus.PENDING.value,
+                    refunded <= payments.c.amount_cents,
+                )
                 .values(
-                    refunded_cents=after,
-                    status=case(
-                        (after == payments.c.amount_cents, PaymentStatus.REFUNDED.value),
-                        else_=PaymentStatus.PARTIALLY_REFUNDED.value,
-                    ),
-                    updated_at=at,
+                    refunded_cents=refunded,
+                    status=_refund_status(refunded),
+                    updated_at=refund.created_at,
                 )
             ).rowcount
-            if not changed:
+            if not counted:
                 raise Overrefund(str(refund.payment_id))
             conn.execute(
                 insert(payment_refunds).values(
                     id=refund.id,
                     payment_id=refund.payment_id,
                     amount_cents=refund.amount_cents,
-                    provider_refund_id=refund.provider_refund_id,
+                    status=RefundStatus.PENDING.value,
+                    provider_refund_id=None,
                     created_at=refund.created_at,
                 )
             )
-            row = conn.execute(select(payments).where(payments.c.id == refund.payment_id)).one()
-        return _payment(row)
+        return refund
+
+    def confirm_refund(self, refund_id: uuid.UUID, provider_refund_id: str) -> Refund:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(payment_refunds)
+                .where(payment_refunds.c.id == refund_id)
+                .values(status=RefundStatus.SUCCEEDED.value, provider_refund_id=provider_refund_id)
+            )
+            found = self._refund_row(conn, refund_id)
+        assert found is not None
+        return found
+
+    def revert_refund(self, refund_id: uuid.UUID) -> None:
+        with self._engine.begin() as conn:
+            refund = self._refund_row(conn, refund_id)
+            if refund is None or refund.status is not RefundStatus.PENDING:
+                return
+            refunded = payments.c.refunded_cents - refund.amount_cents
+            conn.execute(
+                update(payments)
+                .where(payments.c.id == refund.payment_id)
+                .values(refunded_cents=refunded, status=_refund_status(refunded))
+            )
+            conn.execute(delete(payment_refunds).where(payment_refunds.c.id == refund_id))
 
 
 class InMemoryPaymentRepository:
     def __init__(self) -> None:
         self.payments: dict[uuid.UUID, Payment] = {}
-        self.refunds: list[Refund] = []
+        self.refunds: dict[uuid.UUID, Refund] = {}
 
-    def add(self, payment: Payment) -> None:
-        if any(p.order_ref == payment.order_ref for p in self.payments.values()):  # unique
-            raise DuplicateOrder(payment.order_ref)
-        self.payments[payment.id] = payment
+    def reserve(self, payment: Payment) -> None:
+        for known in self.payments.values():
+            if known.order_ref == payment.order_ref or known.id == payment.id:  # unique
+                raise OrderHasPayment(known)
+        self.payments[payment.id] = replace(payment, status=PaymentStatus.PENDING)
+
+    def capture(self, payment_id: uuid.UUID, charge_id: str, at: datetime) -> Payment:
+        payment = self.payments[payment_id]
+        if payment.status is PaymentStatus.PENDING:
+            payment = replace(
+                payment, status=PaymentStatus.CAPTURED, provider_charge_id=charge_id, updated_at=at
+            )
+            self.payments[payment_id] = payment
+        return payment
+
+    def forget(self, payment_id: uuid.UUID) -> None:
+        if self.payments[payment_id].status is PaymentStatus.PENDING:
+            del self.payments[payment_id]
 
     def get(self, payment_id: uuid.UUID) -> Payment | None:
         return self.payments.get(payment_id)
@@ -156,10 +265,32 @@ class InMemoryPaymentRepository:
             ordered = [p for p in ordered if (p.created_at, p.id) < after]
         return ordered[:limit]
 
-    def add_refund(self, refund: Refund, at: datetime) -> Payment:
+    def reserve_refund(self, refund: Refund) -> Refund:
+        if refund.id in self.refunds:
+            return self.refunds[refund.id]
         payment = self.payments[refund.payment_id]
-        if refund.amount_cents > payment.refundable_cents:
+        if (
+            payment.status is PaymentStatus.PENDING
+            or refund.amount_cents > payment.refundable_cents
+        ):
             raise Overrefund(str(refund.payment_id))
-        self.refunds.append(refund)
-        self.payments[payment.id] = payment.refunded(refund.amount_cents, at)
-        return self.payments[payment.id]
+        self.payments[payment.id] = payment.refunded(refund.amount_cents, refund.created_at)
+        self.refunds[refund.id] = refund
+        return refund
+
+    def confirm_refund(self, refund_id: uuid.UUID, provider_refund_id: str) -> Refund:
+        refund = replace(
+            self.refunds[refund_id],
+            status=RefundStatus.SUCCEEDED,
+            provider_refund_id=provider_refund_id,
+        )
+        self.refunds[refund_id] = refund
+        return refund
+
+    def revert_refund(self, refund_id: uuid.UUID) -> None:
+        refund = self.refunds.pop(refund_id, None)
+        if refund is not None and refund.status is RefundStatus.PENDING:
+            payment = self.payments[refund.payment_id]
+            total = payment.refunded_cents - refund.amount_cents
+            status = PaymentStatus.CAPTURED if total == 0 else PaymentStatus.PARTIALLY_REFUNDED
+            self.payments[payment.id] = replace(payment, refunded_cents=total, status=status)

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
 
-from new_services.payments.errors import OrderAlreadyPaid, PaymentNotFound, RefundTooLarge
+from new_services.payments.errors import (
+    CardDeclined,
+    OrderAlreadyPaid,
+    PaymentNotFound,
+    RefundTooLarge,
+)
 from new_services.payments.model import (
     ChargeOrder,
     Payment,
     PaymentStatus,
     Refund,
     RefundPayment,
+    RefundStatus,
     refund_id_for,
 )
 from new_services.payments.provider import Provider
 from new_services.payments.repository import (
-    DuplicateOrder,
+    OrderHasPayment,
     Overrefund,
     PaymentRepository,
     Position,
 )
+from new_services.platform.problems import InvalidRequest
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -53,71 +59,105 @@ class PaymentService:
     async def charge(
         self, command: ChargeOrder, payment_id: uuid.UUID, dry_run: bool = False
     ) -> Payment:
-        """Charge the card once for the order. `payment_id` comes from the client's key, so
-        a retry names the same payment and the provider, keyed by it, charges once."""
-        existing = await self._db(self._repository.for_order, command.order_ref)
-        if existing is not None:
-            if existing.id == payment_id:  # our own earlier attempt got this far: same answer
-                return existing
-            raise OrderAlreadyPaid(
-                f"order {command.order_ref} is already paid", payment_id=str(existing.id)
-            )
+        """Charge the card once for the order.
+
+        The payment is written `pending` before the provider is called, and the provider
+        call is keyed by the payment. So a second request for the order, whatever its
+        key, gets 409 even while the first is still out; and a retry of the same payment
+        (same client key, so same id) after a timeout or a crash resumes it, and the
+        provider, seeing the same key, charges once."""
         now = self._clock()
         payment = Payment(
             id=payment_id,
             order_ref=command.order_ref,
             amount_cents=command.amount_cents,
             currency=command.currency,
-            status=PaymentStatus.CAPTURED,
+            status=PaymentStatus.PENDING,
             provider_charge_id=None,
             refunded_cents=0,
             created_at=now,
             updated_at=now,
         )
-        if dry_run:  # validated and checked; no charge, no row
-            return payment
-        charge = await self._provider.charge(
-            command.amount_cents,
-            command.currency,
-            command.card_token,
-            description=f"order {command.order_ref}",
-            key=f"payment-{payment_id}",
-        )
-        payment = replace(payment, provider_charge_id=charge.id)
+        if dry_run:  # checks what the real one would, then stops: no row, no charge
+            existing = await self._db(self._repository.for_order, command.order_ref)
+            if existing is not None and existing.id != payment_id:
+                raise self._paid(command.order_ref, existing)
+            return existing or payment
         try:
-            await self._db(self._repository.add, payment)
-        except DuplicateOrder:
-            # Another payment for this order committed while we were charging: the money
-            # we just took has no order to belong to, so it goes straight back.
-            await self._provider.refund(
-                charge.id, command.amount_cents, key=f"compensate-{payment_id}"
+            await self._db(self._repository.reserve, payment)
+        except OrderHasPayment as taken:
+            if taken.existing.id != payment_id:
+                raise self._paid(command.order_ref, taken.existing) from None
+            payment = taken.existing  # our own earlier attempt: resume it
+            if payment.status is not PaymentStatus.PENDING:
+                return payment
+        try:
+            charge = await self._provider.charge(
+                command.amount_cents,
+                command.currency,
+                command.card_token,
+                description=f"order {command.order_ref}",
+                key=f"payment-{payment_id}",
             )
-            raise OrderAlreadyPaid(
-                f"order {command.order_ref} was paid by another request meanwhile; "
-                "this charge was refunded"
-            ) from None
-        return payment
+        except (CardDeclined, InvalidRequest):
+            # Definitely not charged: free the order for another card.
+            await self._db(self._repository.forget, payment_id)
+            raise
+        # Any other failure (a timeout, a 5xx) leaves the payment pending: the provider may
+        # have charged, and only a retry with the same key can find out safely.
+        return await self._db(self._repository.capture, payment_id, charge.id, self._clock())
 
-    async def refund(self, command: RefundPayment, key: str) -> tuple[Refund, Payment]:
+    @staticmethod
+    def _paid(order_ref: str, existing: Payment) -> OrderAlreadyPaid:
+        state = "being paid" if existing.status is PaymentStatus.PENDING else "already paid"
+        return OrderAlreadyPaid(
+            f"order {order_ref} is {state} by payment {existing.id}",
+            payment_id=str(existing.id),
+            payment_status=existing.status.value,
+        )
+
+    async def refund(
+        self, command: RefundPayment, key: str, dry_run: bool = False
+    ) -> tuple[Refund, Payment]:
+        """Reserve the amount on the payment first (so two refunds can never take back
+        more than was paid), then ask the provider, keyed by the refund."""
         payment = await self.get(command.payment_id)
+        if payment.status is PaymentStatus.PENDING:
+            raise RefundTooLarge("the payment is still pending", refundable_cents=0)
         amount = payment.refundable_cents if command.amount_cents is None else command.amount_cents
-        if amount <= 0 or amount > payment.refundable_cents:
+        refund = Refund(
+            refund_id_for(payment.id, key),
+            payment.id,
+            amount,
+            RefundStatus.PENDING,
+            None,
+            self._clock(),
+        )
+        if amount <= 0 or amount > payment.refundable_cents:  # 0: nothing is left
             raise RefundTooLarge(
                 f"{amount} cents asked, {payment.refundable_cents} left to refund",
                 refundable_cents=payment.refundable_cents,
             )
-        assert payment.provider_charge_id is not None  # stored payments were charged
-        refund_id = refund_id_for(payment.id, key)
-        made = await self._provider.refund(
-            payment.provider_charge_id, amount, key=f"refund-{refund_id}"
-        )
-        now = self._clock()
-        refund = Refund(refund_id, payment.id, made.amount_cents, made.id, now)
+        if dry_run:
+            return refund, payment
         try:
-            updated = await self._db(self._repository.add_refund, refund, now)
+            refund = await self._db(self._repository.reserve_refund, refund)
         except Overrefund:
-            raise RefundTooLarge("another refund took the rest of this payment meanwhile") from None
-        return refund, updated
+            left = (await self.get(payment.id)).refundable_cents
+            raise RefundTooLarge(
+                f"{amount} cents asked, {left} left to refund", refundable_cents=left
+            ) from None
+        if refund.status is RefundStatus.PENDING:
+            assert payment.provider_charge_id is not None  # captured payments have one
+            try:
+                made = await self._provider.refund(
+                    payment.provider_charge_id, refund.amount_cents, key=f"refund-{refund.id}"
+                )
+            except InvalidRequest:
+                await self._db(self._repository.revert_refund, refund.id)
+                raise
+            refund = await self._db(self._repository.confirm_refund, refund.id, made.id)
+        return refund, await self.get(payment.id)
 
     async def get(self, payment_id: uuid.UUID) -> Payment:
         payment = await self._db(self._repository.get, payment_id)

@@ -14,7 +14,7 @@ payments = Table(
     Column("amount_cents", Integer, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", String(20), nullable=False),
-    Column("provider_charge_id", String(64), nullable=False, unique=True),
+    Column("provider_charge_id", String(64), unique=True),
     Column("refunded_cents", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -26,6 +26,7 @@ payment_refunds = Table(
     Column("id", Uuid, primary_key=True),
     Column("payment_id", Uuid, ForeignKey("payments.id"), nullable=False),
     Column("amount_cents", Integer, nullable=False),
-    Column("provider_refund_id", String(64), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),
+    Column("provider_refund_id", String(64), unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -22,7 +22,7 @@ MAX_PAGE = 100
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The raw body, refused as soon as it passes `limit` rather than held in memory."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -66,7 +66,11 @@ def cached_json(
     body = json_bytes(payload)
     etag = etag_of(body)
     all_headers = {"ETag": etag, **(headers or {})}
-    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    # weak comparison (RFC 9110 13.1.2): W/"x" matches "x"
+    wanted = {
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("if-none-match", "").split(",")
+    }
     if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=all_headers)
     return Response(body, media_type="application/json", headers=all_headers)
@@ -92,6 +96,6 @@ def page_size(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
     return int(raw)

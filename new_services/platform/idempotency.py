@@ -3,8 +3,11 @@
 - The first request with a key claims it and runs; its answer is stored with the key.
 - A retry with the same key and the same body gets the stored answer, not a second run.
 - The same key with another body: 422. A retry while the first is still running: 409.
-- A 5xx answer is not stored: the key is released so the client's retry runs again.
-- A claim whose process died is taken over once its lease has run out.
+- An answer that did nothing is not stored: 5xx, 400 and 413 release the key, so the
+  client's retry (or corrected request) runs again.
+- A claim whose process died is taken over once its lease has run out. Each claim has a
+  token, and only its holder can answer for the key; a handler that runs longer than the
+  lease is cut off (503) before anyone else may take the key over.
 
 Records live in `idempotency_records` (migrations/versions/0004), so every instance of a
 service sees the same keys.
@@ -12,10 +15,13 @@ service sees the same keys.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import anyio
 from sqlalchemy import (
     JSON,
     Column,
@@ -56,6 +62,7 @@ records = Table(  # as 0004_expand_service_tables created it
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("state", String(16), nullable=False),
+    Column("claim_token", String(36)),
     Column("response_status", Integer),
     Column("response_headers", JSON),
     Column("response_body", LargeBinary),
@@ -79,18 +86,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+Claim = str  # the token of one claim on a key
+
+
 class IdempotencyStore:
     """Claims, answers and releases keys in the database (blocking: call from a thread)."""
 
     def __init__(self, engine: Engine, lease_s: float = 60.0, keep_s: float = 24 * 3600):
         self._engine = engine
+        self.lease_s = lease_s
         self._lease = timedelta(seconds=lease_s)
         self._keep = timedelta(seconds=keep_s)
 
-    def claim(self, scope: str, key: str, request_hash: str) -> StoredResponse | None:
-        """None: the caller now owns the key and must `complete` or `release` it.
+    def claim(self, scope: str, key: str, request_hash: str) -> Claim | StoredResponse:
+        """A Claim: the caller now owns the key and must `complete` or `release` it.
         A StoredResponse: replay it. Raises IdempotencyKeyReused / IdempotencyKeyInUse."""
-        now = _now()
+        now, token = _now(), str(uuid.uuid4())
         try:
             with self._engine.begin() as conn:
                 conn.execute(
@@ -99,11 +110,12 @@ class IdempotencyStore:
                         key=key,
                         request_hash=request_hash,
                         state="in_flight",
+                        claim_token=token,
                         created_at=now,
                         expires_at=now + self._lease,
                     )
                 )
-            return None
+            return token
         except IntegrityError:
             pass  # the key is known: decide from its record
         where = and_(records.c.scope == scope, records.c.key == key)
@@ -122,42 +134,60 @@ class IdempotencyStore:
             taken = conn.execute(  # an abandoned claim: take it over once its lease ran out
                 update(records)
                 .where(where, records.c.state == "in_flight", records.c.expires_at < now)
-                .values(expires_at=now + self._lease)
+                .values(claim_token=token, expires_at=now + self._lease)
             ).rowcount
         if taken:
-            return None
+            return token
         raise IdempotencyKeyInUse(
             "a request with this Idempotency-Key is still being processed; retry later"
         )
 
-    def complete(self, scope: str, key: str, response: StoredResponse) -> None:
-        now = _now()
+    def complete(self, scope: str, key: str, claim: Claim, response: StoredResponse) -> bool:
+        """Store the answer, if `claim` still holds the key (False: someone took it over)."""
         with self._engine.begin() as conn:
-            conn.execute(
-                update(records)
-                .where(records.c.scope == scope, records.c.key == key)
-                .values(
-                    state="completed",
-                    response_status=response.status,
-                    response_headers=response.headers,
-                    response_body=response.body,
-                    expires_at=now + self._keep,
-                )
+            return bool(
+                conn.execute(
+                    update(records)
+                    .where(*self._held(scope, key, claim))
+                    .values(
+                        state="completed",
+                        response_status=response.status,
+                        response_headers=response.headers,
+                        response_body=response.body,
+                        expires_at=_now() + self._keep,
+                    )
+                ).rowcount
             )
 
-    def release(self, scope: str, key: str) -> None:
+    def release(self, scope: str, key: str, claim: Claim) -> None:
         with self._engine.begin() as conn:
-            conn.execute(delete(records).where(records.c.scope == scope, records.c.key == key))
+            conn.execute(delete(records).where(*self._held(scope, key, claim)))
+
+    @staticmethod
+    def _held(scope: str, key: str, claim: Claim) -> tuple[Any, ...]:
+        return (
+            records.c.scope == scope,
+            records.c.key == key,
+            records.c.state == "in_flight",
+            records.c.claim_token == claim,
+        )
 
 
 Handler = Callable[[bytes], Awaitable[Response]]
 KEPT_HEADERS = ("content-type", "location", "etag")
+NOT_KEPT = frozenset({400, 413})  # nothing happened: a corrected retry must be able to run
 
 
 async def idempotent(
-    request: Request, store: IdempotencyStore, handler: Handler, *, dry_run: bool = False
+    request: Request,
+    store: IdempotencyStore,
+    handler: Handler,
+    *,
+    scope: str,
+    dry_run: bool = False,
 ) -> Response:
-    """Run `handler(body)` at most once per Idempotency-Key (required) and this route."""
+    """Run `handler(body)` at most once per Idempotency-Key (required) and `scope` (the
+    route with its parameters normalised, e.g. "POST /v2/payments/<uuid>/refunds")."""
     key = request.headers.get("idempotency-key")
     if key is None:
         raise InvalidRequest("this endpoint needs an Idempotency-Key header")
@@ -166,23 +196,31 @@ async def idempotent(
     body = await read_body(request)
     if dry_run:  # a dry run claims nothing: it must leave no trace, not even a key
         return await handler(body)
-    scope = f"{request.method} {request.url.path}"
-    stored = await run_in_threadpool(store.claim, scope, key, canonical_hash(body))
-    if stored is not None:
-        return stored.to_response(replayed=True)
+    claim = await run_in_threadpool(store.claim, scope, key, canonical_hash(body))
+    if isinstance(claim, StoredResponse):
+        return claim.to_response(replayed=True)
     try:
         try:
-            response = await handler(body)
+            with anyio.fail_after(store.lease_s * 0.8):  # answer before the lease runs out
+                response = await handler(body)
+        except TimeoutError:
+            response = problem_response(
+                RequestTimedOut("this took too long; retry with the same Idempotency-Key")
+            )
         except Problem as problem:
             response = problem_response(problem)
     except BaseException:
-        await run_in_threadpool(store.release, scope, key)
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(store.release, scope, key, claim)
         raise
-    if response.status_code >= 500:
-        await run_in_threadpool(store.release, scope, key)
+    if response.status_code >= 500 or response.status_code in NOT_KEPT:
+        await run_in_threadpool(store.release, scope, key, claim)
         return response
     kept = {k: v for k, v in response.headers.items() if k.lower() in KEPT_HEADERS}
-    await run_in_threadpool(
-        store.complete, scope, key, StoredResponse(response.status_code, kept, bytes(response.body))
-    )
+    stored = StoredResponse(response.status_code, kept, bytes(response.body))
+    await run_in_threadpool(store.complete, scope, key, claim, stored)
     return response
+
+
+class RequestTimedOut(Problem):
+    status, slug, title = 503, "request-timed-out", "The request took too long"

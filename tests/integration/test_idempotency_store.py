@@ -24,13 +24,14 @@ def database(fresh_database_url: str) -> str:
 def test_a_completed_key_replays_its_answer_and_refuses_another_body(database: str) -> None:
     with engine_at(database) as engine:
         store = IdempotencyStore(engine)
-        assert store.claim(SCOPE, "k", "hash-a") is None  # ours to run
+        claim = store.claim(SCOPE, "k", "hash-a")
+        assert isinstance(claim, str)  # ours to run
         answer = StoredResponse(201, {"content-type": "application/json"}, b'{"id": 1}')
-        store.complete(SCOPE, "k", answer)
+        assert store.complete(SCOPE, "k", claim, answer)
         assert store.claim(SCOPE, "k", "hash-a") == answer
         with pytest.raises(IdempotencyKeyReused):
             store.claim(SCOPE, "k", "hash-b")
-        assert store.claim("POST /v2/others", "k", "hash-b") is None  # keys are per route
+        assert isinstance(store.claim("POST /v2/others", "k", "hash-b"), str)  # per route
 
 
 def test_a_key_in_flight_is_refused_until_its_lease_runs_out_then_taken_over(
@@ -38,18 +39,26 @@ def test_a_key_in_flight_is_refused_until_its_lease_runs_out_then_taken_over(
 ) -> None:
     with engine_at(database) as engine:
         store = IdempotencyStore(engine, lease_s=0.3)
-        assert store.claim(SCOPE, "k", "h") is None
+        first = store.claim(SCOPE, "k", "h")
+        assert isinstance(first, str)
         with pytest.raises(IdempotencyKeyInUse):
             store.claim(SCOPE, "k", "h")
-        time.sleep(0.4)  # the first claimant died without answering
-        assert store.claim(SCOPE, "k", "h") is None
+        time.sleep(0.4)  # the first claimant seems dead
+        second = store.claim(SCOPE, "k", "h")
+        assert isinstance(second, str) and second != first
         with pytest.raises(IdempotencyKeyInUse):  # and the new claim holds in turn
             store.claim(SCOPE, "k", "h")
+        late = StoredResponse(409, {}, b"late")  # the first claimant answers after all
+        assert not store.complete(SCOPE, "k", first, late)
+        store.release(SCOPE, "k", first)  # nor can it free the key under the new holder
+        assert store.complete(SCOPE, "k", second, StoredResponse(201, {}, b"ok"))
+        assert store.claim(SCOPE, "k", "h") == StoredResponse(201, {}, b"ok")
 
 
 def test_a_released_key_runs_again(database: str) -> None:
     with engine_at(database) as engine:
         store = IdempotencyStore(engine)
-        assert store.claim(SCOPE, "k", "h") is None
-        store.release(SCOPE, "k")  # a 5xx: the client is meant to retry
-        assert store.claim(SCOPE, "k", "h") is None
+        claim = store.claim(SCOPE, "k", "h")
+        assert isinstance(claim, str)
+        store.release(SCOPE, "k", claim)  # a 5xx: the client is meant to retry
+        assert isinstance(store.claim(SCOPE, "k", "h"), str)

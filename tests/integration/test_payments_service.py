@@ -103,10 +103,31 @@ def test_a_timeout_at_the_provider_then_a_retry_with_the_same_key_charges_once(
     assert timed_out.status_code == 502
     assert timed_out.json()["type"] == "urn:strangler-kit:problem:provider-unavailable"
     services.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
+    other_key = charge(services, "key-other", card, order="order-slow")  # a client that gave up
+    assert other_key.status_code == 409
+    assert other_key.json()["payment_status"] == "pending"
     time.sleep(1.0)  # the provider finishes (and records) the first charge meanwhile
     retried = charge(services, "key-slow", card, order="order-slow")
     assert retried.status_code == 201, retried.text
+    assert retried.json()["status"] == "captured"
     assert len(charges_at_the_provider(services, card)) == 1  # legacy would have charged twice
+
+
+def test_two_keys_racing_for_one_order_charge_it_once(services: Services) -> None:
+    services.provider.put("/_admin/config", json={"latency_ms": 300}).raise_for_status()
+    card = token()
+    answers: list[httpx.Response] = []
+
+    def send(key: str) -> None:
+        answers.append(charge(services, key, card, order="order-contested"))
+
+    threads = [threading.Thread(target=send, args=(f"key-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    assert len(charges_at_the_provider(services, card)) == 1
 
 
 def test_the_key_with_another_body_is_422_and_a_missing_key_is_400(services: Services) -> None:
@@ -203,6 +224,10 @@ def test_refunds_go_to_the_provider_and_stop_at_the_amount(services: Services) -
         refunds, json={"amount_cents": 601}, headers={"Idempotency-Key": "r-2"}
     )
     assert too_much.status_code == 409 and too_much.json()["refundable_cents"] == 600
+    dry = services.payments.post(
+        refunds, json={}, headers={"Idempotency-Key": "r-dry", "X-Strangler-Shadow": "dry-run"}
+    )
+    assert dry.status_code == 201 and dry.json()["amount_cents"] == 600
     rest = services.payments.post(refunds, json={}, headers={"Idempotency-Key": "r-3"})
     assert rest.json()["payment"]["status"] == "refunded"
     at_provider = services.provider.get(
@@ -229,3 +254,62 @@ def test_every_error_is_a_problem_with_a_stable_type(
     assert answer.headers["content-type"] == PROBLEM
     assert answer.json()["type"] == f"urn:strangler-kit:problem:{slug}"
     assert answer.json()["status"] == status
+
+
+def test_concurrent_refunds_never_give_back_more_than_was_paid(services: Services) -> None:
+    services.provider.put("/_admin/config", json={"latency_ms": 200}).raise_for_status()
+    payment = charge(services, "key-cr", token(), amount=1000).json()
+    answers: list[httpx.Response] = []
+
+    def refund_all(key: str) -> None:
+        answers.append(
+            services.payments.post(
+                f"/v2/payments/{payment['id']}/refunds", json={}, headers={"Idempotency-Key": key}
+            )
+        )
+
+    threads = [threading.Thread(target=refund_all, args=(f"r-{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [201, 409, 409]
+    at_provider = services.provider.get(
+        "/v1/refunds", params={"charge_id": payment["provider_charge_id"]}
+    ).json()["refunds"]
+    assert sum(r["amount_cents"] for r in at_provider) == 1000
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "detail"),
+    [
+        ("/v2/payments", b"not json", "JSON object"),
+        ("/v2/payments", b"[1, 2]", "JSON object"),
+        ("/v2/payments", b'{"order_ref": "o", "amount_cents": "9", "card_token": "t"}', "amount"),
+        ("/v2/payments", b"x" * 70_000, "limited to"),
+    ],
+)
+def test_bad_bodies_are_problems_and_a_corrected_retry_with_the_key_runs(
+    services: Services, path: str, body: bytes, detail: str
+) -> None:
+    key = f"key-bad-{uuid.uuid4().hex[:6]}"
+    bad = services.payments.post(path, content=body, headers={"Idempotency-Key": key})
+    assert bad.status_code in (400, 413) and bad.headers["content-type"] == PROBLEM
+    assert detail in bad.json()["detail"]
+    fixed = charge(services, key, token())  # nothing happened, so the key is still free
+    assert fixed.status_code == 201, fixed.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=%C2%B2", "limit=0", "cursor=eyJhdCI6MSwiaWQiOjJ9", "cursor=bm90IGpzb24"],
+)
+def test_bad_page_requests_are_400_problems(services: Services, query: str) -> None:
+    answer = services.payments.get(f"/v2/payments?{query}")
+    assert answer.status_code == 400 and answer.headers["content-type"] == PROBLEM
+
+
+def test_a_wrong_method_says_which_ones_are_allowed(services: Services) -> None:
+    answer = services.payments.delete("/v2/payments")
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
