@@ -1,0 +1,1 @@
+"""Orders: checkout as named steps (reserve, charge, commit with its events, compensate)."""

@@ -1,0 +1,71 @@
+"""The shop's pricing rules, as data and one pure function (legacy: `SMELL(hardcoded-rules)`,
+where they live inside the web module). legacy_app/API.md, "Pricing", is the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+
+class DiscountKind(Enum):
+    PERCENT = "percent"  # of the subtotal, rounded down
+    FIXED = "fixed"  # cents, at most the subtotal
+
+
+@dataclass(frozen=True)
+class Discount:
+    kind: DiscountKind
+    amount: int
+
+    def cents(self, subtotal: int) -> int:
+        if self.kind is DiscountKind.PERCENT:
+            return subtotal * self.amount // 100
+        return min(self.amount, subtotal)
+
+
+@dataclass(frozen=True)
+class Rules:
+    discounts: Mapping[str, Discount]
+    tax_percent: int = 8
+    free_shipping_from_cents: int = 5000
+    shipping_cents: int = 499
+
+
+SHOP_RULES = Rules(
+    discounts={
+        "SAVE10": Discount(DiscountKind.PERCENT, 10),
+        "WELCOME5": Discount(DiscountKind.FIXED, 500),
+    }
+)
+
+
+class UnknownDiscountCode(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Price:
+    subtotal_cents: int
+    discount_code: str | None  # upper-cased
+    discount_cents: int
+    shipping_cents: int
+    tax_cents: int
+    total_cents: int
+
+
+def price(
+    line_totals: Sequence[int], discount_code: str | None, rules: Rules = SHOP_RULES
+) -> Price:
+    """Subtotal, then discount, then shipping and tax on what is left, all in cents."""
+    subtotal = sum(line_totals)
+    code = discount_code.upper() if discount_code else None
+    discount = 0
+    if code is not None:
+        if code not in rules.discounts:
+            raise UnknownDiscountCode(discount_code)
+        discount = rules.discounts[code].cents(subtotal)
+    taxable = subtotal - discount
+    shipping = rules.shipping_cents if taxable < rules.free_shipping_from_cents else 0
+    tax = (taxable * rules.tax_percent + 50) // 100  # half up
+    return Price(subtotal, code, discount, shipping, tax, taxable + shipping + tax)

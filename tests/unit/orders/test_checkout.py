@@ -1,0 +1,172 @@
+"""Checkout's steps with in-memory fakes of its ports: what is held, charged, placed and
+given back on each path."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from new_services.orders.checkout import Checkout, order_uuid_for
+from new_services.orders.errors import (
+    CartEmpty,
+    InvalidDiscountCode,
+    OutOfStock,
+    PaymentDeclined,
+    PaymentFailed,
+    ProductUnavailable,
+    UserNotFound,
+)
+from new_services.orders.model import CartLine, Customer, Order, OrderPlaced, PlaceOrder, Product
+from new_services.orders.ports import Declined, NotEnoughStock, Unavailable
+
+pytestmark = pytest.mark.anyio
+
+ADA = Customer(7, "ada@example.com", "Ada")
+
+
+@dataclass
+class FakeShop:
+    """Customers, carts, catalog, payments and the order book, in memory."""
+
+    carts: dict[int, list[CartLine]] = field(default_factory=dict)
+    stock: dict[int, int] = field(default_factory=dict)
+    catalog: dict[int, Product] = field(default_factory=dict)
+    held: dict[uuid.UUID, Sequence[CartLine]] = field(default_factory=dict)
+    charges: dict[uuid.UUID, int] = field(default_factory=dict)
+    refunded: list[uuid.UUID] = field(default_factory=list)
+    placed: list[tuple[Order, list[OrderPlaced]]] = field(default_factory=list)
+    payments_say: Exception | None = None
+    book_fails: bool = False
+
+    async def get(self, user_id: int) -> Customer | None:
+        return ADA if user_id == ADA.id else None
+
+    async def lines(self, user_id: int) -> Sequence[CartLine]:
+        return self.carts.get(user_id, [])
+
+    async def products(self, ids: Sequence[int]) -> dict[int, Product]:
+        return {i: self.catalog[i] for i in ids if i in self.catalog}
+
+    async def reserve(self, reservation: uuid.UUID, lines: Sequence[CartLine]) -> None:
+        for line in lines:
+            if self.stock[line.product_id] < line.quantity:
+                raise NotEnoughStock(line.product_id)
+        for line in lines:
+            self.stock[line.product_id] -= line.quantity
+        self.held[reservation] = lines
+
+    async def release(self, reservation: uuid.UUID) -> None:
+        for line in self.held.pop(reservation, []):
+            self.stock[line.product_id] += line.quantity
+
+    async def charge(self, order: uuid.UUID, amount_cents: int, card_token: str, key: str) -> str:
+        if self.payments_say is not None:
+            raise self.payments_say
+        self.charges[order] = amount_cents
+        return f"ch_{order.hex[:6]}"
+
+    async def refund(self, order: uuid.UUID, key: str) -> None:
+        self.refunded.append(order)
+
+    async def place(
+        self, order: Order, reservation: uuid.UUID, events: Sequence[OrderPlaced]
+    ) -> Order:
+        if self.book_fails:
+            raise RuntimeError("the database went away")
+        self.held.pop(reservation)  # final: the stock stays taken
+        self.carts.pop(order.customer.id)
+        placed = Order(**{**order.__dict__, "id": len(self.placed) + 1})
+        self.placed.append((placed, list(events)))
+        return placed
+
+
+@pytest.fixture
+def shop() -> FakeShop:
+    return FakeShop(
+        carts={ADA.id: [CartLine(1, 2), CartLine(2, 1)]},
+        stock={1: 10, 2: 1},
+        catalog={1: Product(1, "Teapot", 1999), 2: Product(2, "Cups", 450)},
+    )
+
+
+@pytest.fixture
+def checkout(shop: FakeShop) -> Checkout:
+    return Checkout(shop, shop, shop, shop, shop)
+
+
+async def test_a_checkout_holds_stock_charges_once_and_places_the_order_with_its_event(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    order = await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k1")
+    assert order.id == 1 and order.uuid == order_uuid_for("k1")
+    assert order.price.total_cents == 5303  # 4448 + 499 + 356 (legacy_app/API.md pricing)
+    assert shop.charges == {order.uuid: 5303}
+    assert shop.stock == {1: 8, 2: 0} and shop.held == {}
+    ((placed, events),) = shop.placed
+    assert placed == order
+    assert [e.topic for e in events] == ["order.placed"]
+    assert events[0].payload()["email"] == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda s: s.carts.clear(), CartEmpty),
+        (lambda s: s.catalog.pop(2), ProductUnavailable),
+        (lambda s: s.stock.update({2: 0}), OutOfStock),
+    ],
+)
+async def test_a_checkout_that_cannot_go_ahead_changes_nothing(
+    checkout: Checkout, shop: FakeShop, change: object, error: type[Exception]
+) -> None:
+    change(shop)  # type: ignore[operator]
+    stock_before = dict(shop.stock)
+    with pytest.raises(error):
+        await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    assert shop.stock == stock_before and shop.charges == {} and shop.placed == []
+
+
+async def test_an_unknown_user_or_discount_code_is_refused_before_anything_is_held(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    with pytest.raises(UserNotFound):
+        await checkout(PlaceOrder(99, "tok_visa"), key="k")
+    with pytest.raises(InvalidDiscountCode):
+        await checkout(PlaceOrder(ADA.id, "tok_visa", "FREE"), key="k")
+    assert shop.held == {} and shop.stock == {1: 10, 2: 1}
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"), [(Declined(), PaymentDeclined), (Unavailable(), PaymentFailed)]
+)
+async def test_a_failed_payment_gives_the_stock_back(
+    checkout: Checkout, shop: FakeShop, failure: Exception, error: type[Exception]
+) -> None:
+    shop.payments_say = failure
+    with pytest.raises(error):
+        await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    assert shop.stock == {1: 10, 2: 1} and shop.held == {} and shop.placed == []
+
+
+async def test_an_order_that_cannot_be_committed_after_the_charge_is_refunded_and_released(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    shop.book_fails = True
+    with pytest.raises(RuntimeError):
+        await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    assert shop.refunded == [order_uuid_for("k")]
+    assert shop.stock == {1: 10, 2: 1} and shop.placed == []
+
+
+async def test_a_dry_run_checks_everything_and_keeps_nothing(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    preview = await checkout(PlaceOrder(ADA.id, "tok_visa", "save10"), key="k", dry_run=True)
+    assert preview.price.discount_code == "SAVE10" and preview.charge_id is None
+    assert shop.stock == {1: 10, 2: 1} and shop.charges == {} and shop.placed == []
+    shop.stock[2] = 0
+    with pytest.raises(OutOfStock):  # a dry run finds what the real one would
+        await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k", dry_run=True)
