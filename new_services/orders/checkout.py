@@ -149,4 +149,3 @@ class Checkout:
 
     def _order(self, draft: Draft, charge_id: str | None) -> Order:
         return Order(draft.uuid, draft.customer, draft.lines, draft.price, charge_id, self._clock())
-
