@@ -35,6 +35,8 @@ def upgrade() -> None:
             sa.Column("amount_cents", sa.Integer, nullable=False),
             sa.Column("currency", sa.String(3), nullable=False),
             sa.Column("status", sa.String(20), nullable=False),
+            # what the client asked, card included: a resumed payment must be the same one
+            sa.Column("request_hash", sa.String(64), nullable=False),
             sa.Column("provider_charge_id", sa.String(64), unique=True),  # None while pending
             sa.Column("refunded_cents", sa.Integer, nullable=False),
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

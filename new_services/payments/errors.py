@@ -26,6 +26,21 @@ class OrderAlreadyPaid(Problem):
     status, slug, title = 409, "order-already-paid", "The order is already paid"
 
 
+class OrderBeingPaid(Problem):
+    status, slug, title = 409, "order-being-paid", "Another payment for the order is under way"
+    lasting = False
+
+
+class PaymentPending(Problem):
+    status, slug, title = 409, "payment-pending", "The payment is not settled yet"
+    lasting = False
+
+
+class KeyUsedForOtherPayment(Problem):
+    status, slug, title = 422, "idempotency-key-reused", "The key belongs to another payment"
+    lasting = False  # the key stays the first payment's, and its retry must still get in
+
+
 class RefundTooLarge(Problem):
     status, slug, title = 409, "refund-too-large", "More than is left to refund"
 

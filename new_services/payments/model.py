@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ class Payment:
     refunded_cents: int
     created_at: datetime
     updated_at: datetime
+    request_hash: str = ""  # of the ChargeOrder that made it (ChargeOrder.fingerprint)
 
     @property
     def refundable_cents(self) -> int:
@@ -134,6 +136,11 @@ class ChargeOrder:
         if not isinstance(token, str) or not 1 <= len(token) <= 255:
             raise InvalidRequest("card_token must be a string of 1 to 255 characters")
         return cls(order_ref, _amount(body["amount_cents"], "amount_cents"), currency, token)
+
+    def fingerprint(self) -> str:
+        """Names this exact request, card included, without storing the card token."""
+        raw = f"{self.order_ref}|{self.amount_cents}|{self.currency}|{self.card_token}"
+        return hashlib.sha256(raw.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

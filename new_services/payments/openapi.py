@@ -47,6 +47,7 @@ OPENAPI: dict[str, Any] = {
                     "413": _PROBLEM,
                     "422": _PROBLEM,
                     "502": _PROBLEM,
+                    "503": _PROBLEM,
                 },
             },
             "get": {
@@ -122,7 +123,7 @@ OPENAPI: dict[str, Any] = {
                     "order_ref": {"type": "string"},
                     "amount_cents": {"type": "integer"},
                     "currency": {"type": "string"},
-                    "status": {"enum": ["captured", "partially_refunded", "refunded"]},
+                    "status": {"enum": ["pending", "captured", "partially_refunded", "refunded"]},
                     "provider_charge_id": {"type": ["string", "null"]},
                     "refunded_cents": {"type": "integer"},
                     "created_at": {"type": "string", "format": "date-time"},

@@ -51,6 +51,8 @@ class PaymentRepository(Protocol):
 
     def newest_first(self, after: Position | None, limit: int) -> list[Payment]: ...
 
+    def get_refund(self, refund_id: uuid.UUID) -> Refund | None: ...
+
     def reserve_refund(self, refund: Refund) -> Refund:
         """Record a pending refund and count it against its payment, atomically; a refund
         with this id already recorded is returned as it is. Raises Overrefund."""
@@ -78,6 +80,7 @@ def _payment(row: Any) -> Payment:
         refunded_cents=row.refunded_cents,
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
+        request_hash=row.request_hash,
     )
 
 
@@ -114,6 +117,7 @@ class SqlPaymentRepository:
                         amount_cents=payment.amount_cents,
                         currency=payment.currency,
                         status=PaymentStatus.PENDING.value,
+                        request_hash=payment.request_hash,
                         provider_charge_id=None,
                         refunded_cents=0,
                         created_at=payment.created_at,
@@ -166,6 +170,10 @@ class SqlPaymentRepository:
             )
         with self._engine.connect() as conn:
             return [_payment(row) for row in conn.execute(query.limit(limit))]
+
+    def get_refund(self, refund_id: uuid.UUID) -> Refund | None:
+        with self._engine.connect() as conn:
+            return self._refund_row(conn, refund_id)
 
     def _refund_row(self, conn: Connection, refund_id: uuid.UUID) -> Refund | None:
         row = conn.execute(select(payment_refunds).where(payment_refunds.c.id == refund_id)).first()
@@ -264,6 +272,9 @@ class InMemoryPaymentRepository:
         if after is not None:
             ordered = [p for p in ordered if (p.created_at, p.id) < after]
         return ordered[:limit]
+
+    def get_refund(self, refund_id: uuid.UUID) -> Refund | None:
+        return self.refunds.get(refund_id)
 
     def reserve_refund(self, refund: Refund) -> Refund:
         if refund.id in self.refunds:

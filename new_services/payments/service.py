@@ -11,8 +11,11 @@ import anyio.to_thread
 
 from new_services.payments.errors import (
     CardDeclined,
+    KeyUsedForOtherPayment,
     OrderAlreadyPaid,
+    OrderBeingPaid,
     PaymentNotFound,
+    PaymentPending,
     RefundTooLarge,
 )
 from new_services.payments.model import (
@@ -77,6 +80,7 @@ class PaymentService:
             refunded_cents=0,
             created_at=now,
             updated_at=now,
+            request_hash=command.fingerprint(),
         )
         if dry_run:  # checks what the real one would, then stops: no row, no charge
             existing = await self._db(self._repository.for_order, command.order_ref)
@@ -88,6 +92,13 @@ class PaymentService:
         except OrderHasPayment as taken:
             if taken.existing.id != payment_id:
                 raise self._paid(command.order_ref, taken.existing) from None
+            if taken.existing.request_hash != payment.request_hash:
+                # The key's first attempt failed without an answer worth keeping, and the
+                # client now sends something else under it: that is another payment.
+                raise KeyUsedForOtherPayment(
+                    "this Idempotency-Key belongs to a payment with other details "
+                    f"(payment {payment_id}); use a new key for a new payment"
+                ) from None
             payment = taken.existing  # our own earlier attempt: resume it
             if payment.status is not PaymentStatus.PENDING:
                 return payment
@@ -108,10 +119,15 @@ class PaymentService:
         return await self._db(self._repository.capture, payment_id, charge.id, self._clock())
 
     @staticmethod
-    def _paid(order_ref: str, existing: Payment) -> OrderAlreadyPaid:
-        state = "being paid" if existing.status is PaymentStatus.PENDING else "already paid"
+    def _paid(order_ref: str, existing: Payment) -> OrderAlreadyPaid | OrderBeingPaid:
+        if existing.status is PaymentStatus.PENDING:  # may still fail: not a final answer
+            return OrderBeingPaid(
+                f"order {order_ref} is being paid by payment {existing.id}; retry later",
+                payment_id=str(existing.id),
+                payment_status=existing.status.value,
+            )
         return OrderAlreadyPaid(
-            f"order {order_ref} is {state} by payment {existing.id}",
+            f"order {order_ref} is already paid by payment {existing.id}",
             payment_id=str(existing.id),
             payment_status=existing.status.value,
         )
@@ -120,35 +136,23 @@ class PaymentService:
         self, command: RefundPayment, key: str, dry_run: bool = False
     ) -> tuple[Refund, Payment]:
         """Reserve the amount on the payment first (so two refunds can never take back
-        more than was paid), then ask the provider, keyed by the refund."""
+        more than was paid), then ask the provider, keyed by the refund. A retry with the
+        same key resumes the same refund, whatever is left to refund by then."""
         payment = await self.get(command.payment_id)
-        if payment.status is PaymentStatus.PENDING:
-            raise RefundTooLarge("the payment is still pending", refundable_cents=0)
-        amount = payment.refundable_cents if command.amount_cents is None else command.amount_cents
-        refund = Refund(
-            refund_id_for(payment.id, key),
-            payment.id,
-            amount,
-            RefundStatus.PENDING,
-            None,
-            self._clock(),
-        )
-        if amount <= 0 or amount > payment.refundable_cents:  # 0: nothing is left
-            raise RefundTooLarge(
-                f"{amount} cents asked, {payment.refundable_cents} left to refund",
-                refundable_cents=payment.refundable_cents,
-            )
-        if dry_run:
-            return refund, payment
-        try:
-            refund = await self._db(self._repository.reserve_refund, refund)
-        except Overrefund:
-            left = (await self.get(payment.id)).refundable_cents
-            raise RefundTooLarge(
-                f"{amount} cents asked, {left} left to refund", refundable_cents=left
-            ) from None
+        refund_id = refund_id_for(payment.id, key)
+        refund = await self._db(self._repository.get_refund, refund_id)
+        if refund is not None:
+            if command.amount_cents not in (None, refund.amount_cents):
+                raise KeyUsedForOtherPayment(
+                    f"this Idempotency-Key refunded {refund.amount_cents} cents, not "
+                    f"{command.amount_cents}; use a new key for a new refund"
+                )
+        else:
+            refund = await self._new_refund(payment, refund_id, command, dry_run)
+            if dry_run:
+                return refund, payment
         if refund.status is RefundStatus.PENDING:
-            assert payment.provider_charge_id is not None  # captured payments have one
+            assert payment.provider_charge_id is not None  # only captured payments refund
             try:
                 made = await self._provider.refund(
                     payment.provider_charge_id, refund.amount_cents, key=f"refund-{refund.id}"
@@ -158,6 +162,28 @@ class PaymentService:
                 raise
             refund = await self._db(self._repository.confirm_refund, refund.id, made.id)
         return refund, await self.get(payment.id)
+
+    async def _new_refund(
+        self, payment: Payment, refund_id: uuid.UUID, command: RefundPayment, dry_run: bool
+    ) -> Refund:
+        if payment.status is PaymentStatus.PENDING:
+            raise PaymentPending("the payment is not settled yet; retry later")
+        amount = payment.refundable_cents if command.amount_cents is None else command.amount_cents
+        if amount <= 0 or amount > payment.refundable_cents:  # 0: nothing is left
+            raise RefundTooLarge(
+                f"{amount} cents asked, {payment.refundable_cents} left to refund",
+                refundable_cents=payment.refundable_cents,
+            )
+        refund = Refund(refund_id, payment.id, amount, RefundStatus.PENDING, None, self._clock())
+        if dry_run:
+            return refund
+        try:
+            return await self._db(self._repository.reserve_refund, refund)
+        except Overrefund:
+            left = (await self.get(payment.id)).refundable_cents
+            raise RefundTooLarge(
+                f"{amount} cents asked, {left} left to refund", refundable_cents=left
+            ) from None
 
     async def get(self, payment_id: uuid.UUID) -> Payment:
         payment = await self._db(self._repository.get, payment_id)

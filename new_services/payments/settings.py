@@ -14,6 +14,16 @@ class PaymentsSettings:
     provider_timeout_s: float = 5.0
     idempotency_lease_s: float = 60.0
 
+    def __post_init__(self) -> None:
+        # A request is cut off at 80% of its key's lease (platform/idempotency.py): the
+        # provider's timeout must fit well inside, or no retry could ever finish a charge.
+        if self.provider_timeout_s * 2 + 5 > self.idempotency_lease_s * 0.8:
+            raise ValueError(
+                f"PAYMENTS_IDEMPOTENCY_LEASE_S ({self.idempotency_lease_s}) is too short for "
+                f"PAYMENTS_PROVIDER_TIMEOUT_S ({self.provider_timeout_s}): make the lease at "
+                "least (2 x timeout + 5) / 0.8 seconds"
+            )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> PaymentsSettings:
         return cls(

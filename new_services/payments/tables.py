@@ -14,6 +14,7 @@ payments = Table(
     Column("amount_cents", Integer, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", String(20), nullable=False),
+    Column("request_hash", String(64), nullable=False),
     Column("provider_charge_id", String(64), unique=True),
     Column("refunded_cents", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -85,7 +85,7 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         position = json.loads(raw)
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, RecursionError) as exc:
         raise InvalidRequest("cursor is not one this service gave out") from exc
     if not isinstance(position, dict):
         raise InvalidRequest("cursor is not one this service gave out")

@@ -15,6 +15,7 @@ service sees the same keys.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ from new_services.platform.problems import (
     Problem,
     problem_response,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_KEY_CHARS = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -209,6 +212,9 @@ async def idempotent(
             )
         except Problem as problem:
             response = problem_response(problem)
+            if not problem.lasting:
+                await run_in_threadpool(store.release, scope, key, claim)
+                return response
     except BaseException:
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(store.release, scope, key, claim)
@@ -218,7 +224,8 @@ async def idempotent(
         return response
     kept = {k: v for k, v in response.headers.items() if k.lower() in KEPT_HEADERS}
     stored = StoredResponse(response.status_code, kept, bytes(response.body))
-    await run_in_threadpool(store.complete, scope, key, claim, stored)
+    if not await run_in_threadpool(store.complete, scope, key, claim, stored):
+        log.warning("answer to %s %s not stored: another request took the key over", scope, key)
     return response
 
 

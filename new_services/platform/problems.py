@@ -35,6 +35,9 @@ class Problem(Exception):
     status = 500
     slug = "internal-error"
     title = "Internal error"
+    # False for a passing condition ("still being paid"): an Idempotency-Key must not
+    # replay it once the condition has passed
+    lasting = True
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)

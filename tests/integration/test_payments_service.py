@@ -105,12 +105,36 @@ def test_a_timeout_at_the_provider_then_a_retry_with_the_same_key_charges_once(
     services.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
     other_key = charge(services, "key-other", card, order="order-slow")  # a client that gave up
     assert other_key.status_code == 409
-    assert other_key.json()["payment_status"] == "pending"
+    assert other_key.json()["type"] == "urn:strangler-kit:problem:order-being-paid"
+    changed = charge(services, "key-slow", card, order="order-slow", amount=5000)
+    assert changed.status_code == 422  # the key names the pending 1500 payment, not this one
     time.sleep(1.0)  # the provider finishes (and records) the first charge meanwhile
     retried = charge(services, "key-slow", card, order="order-slow")
     assert retried.status_code == 201, retried.text
     assert retried.json()["status"] == "captured"
     assert len(charges_at_the_provider(services, card)) == 1  # legacy would have charged twice
+    settled = charge(services, "key-other", card, order="order-slow")  # "being paid" passed:
+    assert settled.json()["type"] == "urn:strangler-kit:problem:order-already-paid"
+    assert "idempotent-replayed" not in settled.headers  # it was not stored
+
+
+def test_a_refund_that_timed_out_is_finished_by_a_retry_with_the_same_key(
+    services: Services,
+) -> None:
+    payment = charge(services, "key-rt", token(), amount=1000).json()
+    refunds = f"/v2/payments/{payment['id']}/refunds"
+    services.provider.put("/_admin/config", json={"latency_ms": 1200}).raise_for_status()
+    timed_out = services.payments.post(refunds, json={}, headers={"Idempotency-Key": "r-slow"})
+    assert timed_out.status_code == 502
+    services.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
+    time.sleep(1.0)
+    retried = services.payments.post(refunds, json={}, headers={"Idempotency-Key": "r-slow"})
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["status"] == "succeeded" and retried.json()["amount_cents"] == 1000
+    at_provider = services.provider.get(
+        "/v1/refunds", params={"charge_id": payment["provider_charge_id"]}
+    ).json()["refunds"]
+    assert [r["amount_cents"] for r in at_provider] == [1000]
 
 
 def test_two_keys_racing_for_one_order_charge_it_once(services: Services) -> None:

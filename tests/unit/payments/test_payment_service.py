@@ -11,7 +11,9 @@ import pytest
 
 from new_services.payments.errors import (
     CardDeclined,
+    KeyUsedForOtherPayment,
     OrderAlreadyPaid,
+    OrderBeingPaid,
     PaymentNotFound,
     ProviderUnavailable,
     RefundTooLarge,
@@ -110,9 +112,12 @@ async def test_after_an_outage_only_the_same_key_can_finish_paying_the_order(
     with pytest.raises(ProviderUnavailable):
         await service.charge(order(), payment_id_for("key-1"))
     provider.down = False
-    with pytest.raises(OrderAlreadyPaid) as refused:  # the client gave up on its key
+    with pytest.raises(OrderBeingPaid) as refused:  # the client gave up on its key
         await service.charge(order(), payment_id_for("key-2"))
     assert refused.value.extensions["payment_status"] == "pending"
+    assert not refused.value.lasting  # the key must not replay it once it has passed
+    with pytest.raises(KeyUsedForOtherPayment):  # the same key, other details
+        await service.charge(order(amount=9999), payment_id_for("key-1"))
     resumed = await service.charge(order(), payment_id_for("key-1"))
     assert resumed.status is PaymentStatus.CAPTURED
     assert len(provider.charges) == 1 and provider.refunds == []
@@ -154,6 +159,8 @@ async def test_refunds_add_up_to_the_payment_and_no_further(service: PaymentServ
     assert rest.status is PaymentStatus.REFUNDED and rest.refundable_cents == 0
     with pytest.raises(PaymentNotFound):
         await service.refund(RefundPayment(uuid.uuid4(), None), "r-4")
+    again, _ = await service.refund(RefundPayment(payment.id, None), "r-3")  # the same refund
+    assert again == refund
 
 
 async def test_a_refund_the_provider_refuses_gives_the_reserved_amount_back(
