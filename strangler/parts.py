@@ -21,6 +21,7 @@ class Part:
     health: str  # an http(s) URL answering 200, or a redis:// URL answering PING
     env: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None  # created when the part is started, not when it is planned
+    needs_schema: bool = False  # an extracted service: runs on the migrated schema only
 
 
 SECRETS = {
@@ -153,6 +154,21 @@ def plan(settings: Settings) -> list[Part]:
                 "PAYMENTS_LATENCY_MS": str(settings.payments_latency_ms),
                 "PAYMENTS_FAILURE_RATE": str(settings.payments_failure_rate),
             },
+        )
+    )
+    service_port = settings.port("payments-service")
+    parts.append(
+        Part(
+            name="payments-service",
+            argv=_uvicorn("new_services.payments.app:create_app", host, service_port),
+            ports=(service_port,),
+            url=settings.url("payments-service"),
+            health=settings.url("payments-service") + "/healthz",
+            env={
+                "DATABASE_URL": settings.shop_database_url,
+                "PAYMENTS_PROVIDER_URL": settings.url("payments"),
+            },
+            needs_schema=True,
         )
     )
     legacy_env = {

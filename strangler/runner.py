@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from strangler import schema
 from strangler.parts import Part, ensure_secrets, plan
 from strangler.settings import Settings
 
@@ -154,6 +155,7 @@ class Stack:
         self.settings = settings
         self.say = say
         self._children: dict[str, subprocess.Popen[bytes]] = {}  # started by this object
+        self.skipped: list[str] = []  # parts `up` left down, and said why
 
     def _state_file(self, name: str) -> Path:
         return self.settings.run_dir / f"{name}.json"
@@ -183,9 +185,13 @@ class Stack:
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_secrets(self.settings)
+        schema_ready = schema.prepare(self.settings, self.say)
         started: list[str] = []
         try:
             for part in plan(self.settings):
+                if part.needs_schema and not schema_ready:
+                    self.skipped.append(part.name)
+                    continue
                 if self._running_pid(part.name) is not None:
                     self.say(f"{part.name}: already running at {part.url}")
                     continue

@@ -59,12 +59,8 @@ def seed(
 ) -> SeedReport:
     """Create the schema if needed and insert users, products, orders and their lines."""
     if reset:
-        # Every table, not only the legacy ones: a migrated database also holds the
-        # services' tables and alembic_version, and a half-reset one would lie about both.
-        everything = MetaData()
-        everything.reflect(engine)
-        everything.drop_all(engine)
-    db.create_tables(engine)
+        drop_everything(engine)
+    db.create_tables(engine)  # a no-op on a migrated database
     rng = random.Random(seed_value)
     with engine.begin() as conn:
         for table in (db.users, db.products, db.orders):
@@ -171,6 +167,14 @@ def seed(
         order_items=len(item_rows),
         revenue_cents=sum(order["total_cents"] for order in order_rows),
     )
+
+
+def drop_everything(engine: Engine) -> None:
+    """Every table, not only the legacy ones: a migrated database also holds the services'
+    tables and alembic_version, and a half-reset one would lie about both."""
+    everything = MetaData()
+    everything.reflect(engine)
+    everything.drop_all(engine)
 
 
 def _insert_returning_ids(conn: Any, table: Any, rows: Sequence[dict[str, Any]]) -> list[int]:

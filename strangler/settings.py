@@ -18,6 +18,7 @@ PORT_OFFSETS = {
     "redis": 5,
     "gateway-admin": 6,
     "legacy-clone": 7,
+    "payments-service": 8,
 }
 
 

@@ -15,8 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from migrations import backfill, history
-from migrations.database import make_engine
 from strangler.parts import admin_token, redis_part
 from strangler.runner import Stack, port_is_free, running
 from strangler.settings import PORT_OFFSETS, Settings
@@ -100,28 +98,12 @@ def targets_served(settings: Settings) -> dict[str, float]:
     return served
 
 
-def expand_schema(database_url: str) -> None:
-    """Adopt the database the legacy app made, expand it and backfill, while the app runs:
-    the contract suite then proves the legacy app keeps its contract on the expanded schema."""
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            adopted = history.current(conn) is not None
-        if not adopted:
-            history.adopt(engine)
-        history.upgrade(engine, "expand")
-        for plan in backfill.plan(engine):
-            backfill.run_step(engine, plan)
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="session", params=contract_modes())
 def stack_urls(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StackUrls]:
-    """The shop behind the gateway, on the expanded schema: in legacy mode, or with a
-    legacy clone as the "extracted" upstream in canary and extracted modes."""
+    """The shop behind the gateway, on the expanded schema (`up` migrates): in legacy mode,
+    or with a legacy clone as the "extracted" upstream in canary and extracted modes."""
     mode: str = request.param
     if mode == "external":
         yield StackUrls(
@@ -138,7 +120,6 @@ def stack_urls(
     stack = Stack(settings)
     stack.up()
     try:
-        expand_schema(settings.shop_database_url)
         if mode != "legacy":
             route_everything(settings, mode)
         yield StackUrls(

@@ -8,7 +8,15 @@ from strangler.settings import Settings
 
 def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> None:
     parts = plan(Settings(home=tmp_path, port_base=9100))
-    assert [p.name for p in parts] == ["redis", "mail", "payments", "legacy", "gateway"]
+    assert [p.name for p in parts] == [
+        "redis",
+        "mail",
+        "payments",
+        "payments-service",
+        "legacy",
+        "gateway",
+    ]
+    assert [p.name for p in parts if p.needs_schema] == ["payments-service"]
     assert parts[0].url == "redis://127.0.0.1:9105/0"
     assert "--daemonize" in parts[0].argv and "no" in parts[0].argv
 
