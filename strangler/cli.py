@@ -172,10 +172,10 @@ def demo(ctx: typer.Context) -> None:
         raise typer.Exit(1) from exc
     typer.echo("\nthe stack stays up:")
     for name, url in stack.urls().items():
-        typer.echo(f"  {name:<9} {url}")
+        typer.echo(f"  {name:<16} {url}")
     _print_entry_points(settings)
-    typer.echo(f"  e-mails   {settings.url('mail')}/messages")
-    typer.echo(f"  charges   {settings.url('payments')}/v1/charges")
+    typer.echo(f"  {'e-mails':<16} {settings.url('mail')}/messages")
+    typer.echo(f"  {'charges':<16} {settings.url('payments')}/v1/charges")
     typer.echo("stop it with `.venv/bin/strangler down`")
 
 
