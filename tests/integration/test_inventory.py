@@ -1,0 +1,104 @@
+"""Stock holds on a real database: 200 concurrent checkouts for 10 units get exactly 10
+holds (the legacy read-modify-write sells more, tests/contract/test_stock_race.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+
+from legacy_app import db
+from migrations import history
+from new_services.catalog.inventory import Inventory, Line, NotEnoughStock
+from new_services.catalog.tables import products, stock_reservations
+from tests.integration.migrating import engine_at
+
+
+@pytest.fixture
+def engine(fresh_database_url: str) -> Iterator[Engine]:
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "expand")
+        yield engine
+
+
+def a_product(engine: Engine, stock: int) -> int:
+    now = datetime(2026, 1, 1)
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                insert(db.products).values(
+                    sku=f"SKU-{uuid.uuid4().hex[:8]}",
+                    name="Teapot",
+                    price_cents=1999,
+                    stock=stock,
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]
+        )
+
+
+def stock_of(engine: Engine, product_id: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(products.c.stock).where(products.c.id == product_id)).scalar_one()
+        )
+
+
+def holds(engine: Engine, state: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(stock_reservations.c.state == state)
+            ).scalar_one()
+        )
+
+
+def test_two_hundred_concurrent_checkouts_for_ten_units_get_exactly_ten(engine: Engine) -> None:
+    teapot = a_product(engine, stock=10)
+    inventory = Inventory(engine)
+
+    def checkout(_: int) -> bool:
+        try:
+            inventory.reserve(uuid.uuid4(), [Line(teapot, 1)])
+        except NotEnoughStock:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        won = sum(pool.map(checkout, range(200)))
+    assert won == 10
+    assert stock_of(engine, teapot) == 0
+    assert holds(engine, "held") == 10
+
+
+def test_a_hold_is_all_lines_or_none_and_released_or_committed(engine: Engine) -> None:
+    teapot, cups = a_product(engine, stock=5), a_product(engine, stock=1)
+    inventory = Inventory(engine)
+    with pytest.raises(NotEnoughStock) as short:
+        inventory.reserve(uuid.uuid4(), [Line(teapot, 2), Line(cups, 2)])
+    assert short.value.product_id == cups
+    assert (stock_of(engine, teapot), stock_of(engine, cups)) == (5, 1)  # nothing kept
+
+    paid, failed = uuid.uuid4(), uuid.uuid4()
+    inventory.reserve(paid, [Line(teapot, 2), Line(cups, 1)])
+    inventory.reserve(paid, [Line(teapot, 2), Line(cups, 1)])  # a retry holds nothing more
+    inventory.reserve(failed, [Line(teapot, 3)])
+    assert (stock_of(engine, teapot), stock_of(engine, cups)) == (0, 0)
+    assert inventory.release(failed) == 1  # the payment failed: its units go back
+    assert inventory.release(failed) == 0  # and only once
+    inventory.commit(paid)
+    assert inventory.release(paid) == 0  # a placed order's units stay sold
+    assert (stock_of(engine, teapot), stock_of(engine, cups)) == (3, 0)
+
+
+def test_holds_of_checkouts_that_never_finished_are_released(engine: Engine) -> None:
+    teapot = a_product(engine, stock=4)
+    Inventory(engine, hold_for=timedelta(seconds=-1)).reserve(uuid.uuid4(), [Line(teapot, 3)])
+    Inventory(engine).reserve(uuid.uuid4(), [Line(teapot, 1)])
+    assert Inventory(engine).release_expired() == 1
+    assert stock_of(engine, teapot) == 3 and holds(engine, "held") == 1
