@@ -18,7 +18,7 @@ class Part:
     argv: tuple[str, ...]
     ports: tuple[int, ...]
     url: str
-    health: str  # an http(s) URL answering 200, or a redis:// URL answering PING
+    health: str  # what runner.is_healthy checks: an http(s) URL, a redis:// URL, a worker
     env: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None  # created when the part is started, not when it is planned
     needs_schema: bool = False  # an extracted service: runs on the migrated schema only
@@ -169,6 +169,22 @@ def plan(settings: Settings) -> list[Part]:
                 "PAYMENTS_PROVIDER_URL": settings.url("payments"),
             },
             needs_schema=True,
+        )
+    )
+    queue = f"{settings.namespace}-notifications"
+    parts.append(
+        Part(
+            name="notifications",
+            argv=(sys.executable, "-m", "new_services.notifications"),
+            ports=(),  # a worker: it listens on a queue, not on a port
+            url=f"{settings.shop_redis_url} (queue {queue})",
+            health=f"{settings.shop_redis_url}#workers:{queue}",
+            env={
+                "REDIS_URL": settings.shop_redis_url,
+                "SMTP_HOST": host,
+                "SMTP_PORT": str(smtp_port),
+                "STRANGLER_NAMESPACE": settings.namespace,
+            },
         )
     )
     legacy_env = {

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import redis
+from rq import Queue, Worker
 
 from strangler import schema
 from strangler.parts import Part, ensure_secrets, plan
@@ -46,12 +47,18 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def is_healthy(target: str, timeout: float = 1.0) -> bool:
+    """`target`: an http(s) URL that answers 200; a redis:// URL that answers PING; or
+    `redis://...#workers:QUEUE`, healthy while an RQ worker listens on QUEUE."""
     try:
         if target.startswith("redis"):
+            url, _, fragment = target.partition("#")
             client = redis.Redis.from_url(
-                target, socket_timeout=timeout, socket_connect_timeout=timeout
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
             try:
+                if fragment.startswith("workers:"):
+                    queue = Queue(fragment.removeprefix("workers:"), connection=client)
+                    return Worker.count(queue=queue) > 0
                 return bool(client.ping())
             finally:
                 client.close()

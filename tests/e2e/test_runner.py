@@ -64,9 +64,14 @@ def test_up_then_a_checkout_charges_once_and_mails_once_and_down_leaves_no_proce
         status = run_cli("status", "--json", env=cli_env)
         assert status.returncode == 0, status.stdout + status.stderr
         parts = {p["name"]: p for p in json.loads(status.stdout)}
-        expected = {"mail", "payments", "payments-service", "legacy", "gateway"} | (
-            set() if os.environ.get("REDIS_URL") else {"redis"}
-        )
+        expected = {
+            "mail",
+            "payments",
+            "payments-service",
+            "notifications",
+            "legacy",
+            "gateway",
+        } | (set() if os.environ.get("REDIS_URL") else {"redis"})
         assert set(parts) == expected
         assert all(p["healthy"] and p["pid"] for p in parts.values())
         processes = group_members({p["pid"] for p in parts.values()})

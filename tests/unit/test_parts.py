@@ -13,12 +13,15 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "mail",
         "payments",
         "payments-service",
+        "notifications",
         "legacy",
         "gateway",
     ]
     assert [p.name for p in parts if p.needs_schema] == ["payments-service"]
     assert parts[0].url == "redis://127.0.0.1:9105/0"
     assert "--daemonize" in parts[0].argv and "no" in parts[0].argv
+    worker = next(p for p in parts if p.name == "notifications")
+    assert worker.ports == () and worker.health.endswith("#workers:strangler-notifications")
 
 
 def test_with_redis_url_no_redis_is_started(tmp_path: Path) -> None:
