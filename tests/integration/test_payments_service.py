@@ -108,7 +108,7 @@ def test_a_timeout_at_the_provider_then_a_retry_with_the_same_key_charges_once(
     assert other_key.json()["type"] == "urn:strangler-kit:problem:order-being-paid"
     changed = charge(services, "key-slow", card, order="order-slow", amount=5000)
     assert changed.status_code == 422  # the key names the pending 1500 payment, not this one
-    time.sleep(1.0)  # the provider finishes (and records) the first charge meanwhile
+    time.sleep(1.5)  # the provider finishes (and records) the first charge meanwhile
     retried = charge(services, "key-slow", card, order="order-slow")
     assert retried.status_code == 201, retried.text
     assert retried.json()["status"] == "captured"
@@ -127,7 +127,7 @@ def test_a_refund_that_timed_out_is_finished_by_a_retry_with_the_same_key(
     timed_out = services.payments.post(refunds, json={}, headers={"Idempotency-Key": "r-slow"})
     assert timed_out.status_code == 502
     services.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
-    time.sleep(1.0)
+    time.sleep(1.5)  # the provider finishes the first refund meanwhile
     retried = services.payments.post(refunds, json={}, headers={"Idempotency-Key": "r-slow"})
     assert retried.status_code == 201, retried.text
     assert retried.json()["status"] == "succeeded" and retried.json()["amount_cents"] == 1000
