@@ -72,9 +72,8 @@ def _explained(command: Callable[P, None]) -> Callable[P, None]:
             command(*args, **kwargs)
         except typer.Exit:  # click's Exit is a RuntimeError too: let it through untouched
             raise
-        except (history.HistoryError, PreconditionFailed, CommandError, LookupError) as exc:
-            raise _fail(str(exc)) from exc
-        except RuntimeError as exc:  # e.g. gave up after repeated lock timeouts
+        # HistoryError, PreconditionFailed and "gave up after lock timeouts" are RuntimeErrors
+        except (RuntimeError, CommandError, LookupError) as exc:
             raise _fail(str(exc)) from exc
         except (OperationalError, ProgrammingError) as exc:
             raise _fail(f"the database refused: {exc.orig}") from exc
@@ -135,10 +134,7 @@ def adopt(ctx: typer.Context) -> None:
     """Stamp a database the legacy app created at the baseline, after proving its schema
     is exactly the baseline's."""
     with _engine(ctx) as engine:
-        try:
-            history.adopt(engine)
-        except history.HistoryError as exc:
-            raise _fail(str(exc)) from exc
+        history.adopt(engine)
     typer.echo(f"adopted: the database is at {history.BASELINE}")
 
 
@@ -153,20 +149,14 @@ def upgrade(
 ) -> None:
     """Run the revisions up to TARGET (expand steps, then contract steps)."""
     with _engine(ctx) as engine:
-        try:
-            with engine.connect() as conn:
-                steps = history.plan(conn, target)
-                refusals = history.failed_preconditions(conn, target, _routes(ctx))
-        except history.HistoryError as exc:
-            raise _fail(str(exc)) from exc
+        with engine.connect() as conn:
+            steps = history.plan(conn, target)
+            refusals = history.failed_preconditions(conn, target, _routes(ctx))
         if steps and steps[0].revision in refusals:  # the next step would refuse: say so now
             raise _fail(str(PreconditionFailed(steps[0].revision, refusals[steps[0].revision])))
         _confirm(steps, yes)
         _print_steps(steps, "upgrade")
-        try:
-            history.upgrade(engine, target, routes=_routes(ctx))
-        except (history.HistoryError, PreconditionFailed) as exc:
-            raise _fail(str(exc)) from exc
+        history.upgrade(engine, target, routes=_routes(ctx))
         with engine.connect() as conn:
             typer.echo(f"the database is at {history.current(conn)}")
 
@@ -221,10 +211,7 @@ def backfill(
     """Fill the UUIDs of rows older than the expand step, in batches; safe to kill and rerun."""
     started = time.perf_counter()
     with _engine(ctx) as engine:
-        try:
-            plans = backfilling.plan(engine)
-        except LookupError as exc:
-            raise _fail(str(exc)) from exc
+        plans = backfilling.plan(engine)
         reports = []
         for plan in plans:
             with typer.progressbar(

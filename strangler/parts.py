@@ -101,7 +101,8 @@ def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True
     )
 
 
-def _uvicorn(factory: str, host: str, port: int) -> tuple[str, ...]:
+def uvicorn_argv(factory: str, host: str, port: int) -> tuple[str, ...]:
+    """An ASGI factory served by uvicorn, as every HTTP part of the stack runs."""
     return (
         sys.executable,
         "-m",
@@ -129,7 +130,7 @@ def plan(settings: Settings) -> list[Part]:
     parts.append(
         Part(
             name="mail",
-            argv=_uvicorn("stand_ins.mail.app:create_app", host, mail_port),
+            argv=uvicorn_argv("stand_ins.mail.app:create_app", host, mail_port),
             ports=(mail_port, smtp_port),
             url=settings.url("mail"),
             health=settings.url("mail") + "/healthz",
@@ -145,7 +146,7 @@ def plan(settings: Settings) -> list[Part]:
     parts.append(
         Part(
             name="payments",
-            argv=_uvicorn("stand_ins.payments.app:create_app", host, payments_port),
+            argv=uvicorn_argv("stand_ins.payments.app:create_app", host, payments_port),
             ports=(payments_port,),
             url=settings.url("payments"),
             health=settings.url("payments") + "/healthz",
@@ -160,7 +161,7 @@ def plan(settings: Settings) -> list[Part]:
     parts.append(
         Part(
             name="payments-service",
-            argv=_uvicorn("new_services.payments.app:create_app", host, service_port),
+            argv=uvicorn_argv("new_services.payments.app:create_app", host, service_port),
             ports=(service_port,),
             url=settings.url("payments-service"),
             health=settings.url("payments-service") + "/healthz",

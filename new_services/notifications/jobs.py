@@ -23,15 +23,16 @@ log = logging.getLogger(__name__)
 def on_order_placed(event: dict[str, Any]) -> str:
     """E-mail the order confirmation, once per event whatever happens."""
     settings = NotificationsSettings.from_env()
-    once = Once(Redis.from_url(settings.redis_url), settings.namespace, settings.lease_s)
-    token = once.claim("order-confirmation", event["id"])
-    if token is None:
-        log.info("event %s: confirmation already sent", event["id"])
-        return "already sent"
-    try:
-        mail.send(settings, mail.order_confirmation(settings, event))
-    except BaseException:
-        once.release("order-confirmation", event["id"], token)
-        raise
-    once.done("order-confirmation", event["id"], token)
-    return "sent"
+    with Redis.from_url(settings.redis_url) as redis:  # closed with the job, not leaked
+        once = Once(redis, settings.namespace, settings.lease_s)
+        token = once.claim("order-confirmation", event["id"])
+        if token is None:
+            log.info("event %s: confirmation already sent", event["id"])
+            return "already sent"
+        try:
+            mail.send(settings, mail.order_confirmation(settings, event))
+        except BaseException:
+            once.release("order-confirmation", event["id"], token)
+            raise
+        once.done("order-confirmation", event["id"], token)
+        return "sent"

@@ -21,7 +21,6 @@ from tests.integration.processes import uvicorn_part
 ADMIN_TOKEN = "integration-admin-token-0123456789"
 INTERNAL_TOKEN = "integration-internal-token-0123456789"
 STRANGLER = str(Path(sys.executable).with_name("strangler"))
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def echo_part(name: str, port: int) -> Part:

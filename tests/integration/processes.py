@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from strangler.parts import Part
+from strangler.parts import Part, uvicorn_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,18 +21,7 @@ def uvicorn_part(
     url = f"http://127.0.0.1:{port}"
     return Part(
         name=name,
-        argv=(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            factory,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ),
+        argv=uvicorn_argv(factory, "127.0.0.1", port),
         ports=(port, *more_ports),
         url=url,
         health=url + health,
