@@ -47,7 +47,8 @@ def main(
 
 @app.command()
 def up(ctx: typer.Context) -> None:
-    """Start every part on 127.0.0.1 and wait until each is healthy."""
+    """Bring the database to the expanded schema, then start every part on 127.0.0.1 and
+    wait until each is healthy (services that need the schema wait for an adoption)."""
     stack = Stack(_settings(ctx), say=typer.echo)
     try:
         statuses = stack.up()
