@@ -119,6 +119,103 @@ def uvicorn_argv(factory: str, host: str, port: int) -> tuple[str, ...]:
     )
 
 
+UPSTREAMS = ("catalog", "orders", "analytics")  # the extracted services behind the gateway
+
+
+def http_service(settings: Settings, name: str, factory: str, env: dict[str, str]) -> Part:
+    """An extracted HTTP service (runs on the migrated schema only)."""
+    port = settings.port(name)
+    return Part(
+        name=name,
+        argv=uvicorn_argv(factory, settings.host, port),
+        ports=(port,),
+        url=settings.url(name),
+        health=settings.url(name) + "/healthz",
+        env={"STRANGLER_NAMESPACE": settings.namespace, **env},
+        needs_schema=True,
+    )
+
+
+def worker(
+    settings: Settings,
+    name: str,
+    module: str,
+    health: str,
+    env: dict[str, str],
+    needs_schema: bool = False,
+) -> Part:
+    """A process with no port: an RQ worker or the outbox relay."""
+    return Part(
+        name=name,
+        argv=(sys.executable, "-m", module),
+        ports=(),
+        url=f"{settings.shop_redis_url} ({health.partition('#')[2]})",
+        health=health,
+        env={
+            "REDIS_URL": settings.shop_redis_url,
+            "STRANGLER_NAMESPACE": settings.namespace,
+            **env,
+        },
+        needs_schema=needs_schema,
+    )
+
+
+def services(settings: Settings) -> list[Part]:
+    """The extracted services and their workers, in start order."""
+    database, redis_url = settings.shop_database_url, settings.shop_redis_url
+    namespace = settings.namespace
+    return [
+        http_service(
+            settings,
+            "payments-service",
+            "new_services.payments.app:create_app",
+            {"DATABASE_URL": database, "PAYMENTS_PROVIDER_URL": settings.url("payments")},
+        ),
+        http_service(
+            settings,
+            "catalog",
+            "new_services.catalog.app:create_app",
+            {"DATABASE_URL": database, "REDIS_URL": redis_url},
+        ),
+        http_service(
+            settings,
+            "orders",
+            "new_services.orders.app:create_app",
+            {
+                "DATABASE_URL": database,
+                "ORDERS_USERS_URL": settings.url("legacy"),
+                "ORDERS_CATALOG_URL": settings.url("catalog"),
+                "ORDERS_PAYMENTS_URL": settings.url("payments-service"),
+            },
+        ),
+        http_service(
+            settings, "analytics", "new_services.analytics.app:create_app", {"REDIS_URL": redis_url}
+        ),
+        worker(
+            settings,
+            "notifications",
+            "new_services.notifications",
+            f"{redis_url}#workers:{namespace}-notifications",
+            {"SMTP_HOST": settings.host, "SMTP_PORT": str(settings.port("smtp"))},
+        ),
+        worker(
+            settings,
+            "analytics-worker",
+            "new_services.analytics",
+            f"{redis_url}#workers:{namespace}-analytics",
+            {},
+        ),
+        worker(
+            settings,
+            "outbox-relay",
+            "new_services.outbox_relay",
+            f"{redis_url}#key:{namespace}:outbox-relay:heartbeat",
+            {"DATABASE_URL": database},
+            needs_schema=True,
+        ),
+    ]
+
+
 def plan(settings: Settings) -> list[Part]:
     """Every part the runner starts, in start order (dependencies first)."""
     host = settings.host
@@ -157,37 +254,7 @@ def plan(settings: Settings) -> list[Part]:
             },
         )
     )
-    service_port = settings.port("payments-service")
-    parts.append(
-        Part(
-            name="payments-service",
-            argv=uvicorn_argv("new_services.payments.app:create_app", host, service_port),
-            ports=(service_port,),
-            url=settings.url("payments-service"),
-            health=settings.url("payments-service") + "/healthz",
-            env={
-                "DATABASE_URL": settings.shop_database_url,
-                "PAYMENTS_PROVIDER_URL": settings.url("payments"),
-            },
-            needs_schema=True,
-        )
-    )
-    queue = f"{settings.namespace}-notifications"
-    parts.append(
-        Part(
-            name="notifications",
-            argv=(sys.executable, "-m", "new_services.notifications"),
-            ports=(),  # a worker: it listens on a queue, not on a port
-            url=f"{settings.shop_redis_url} (queue {queue})",
-            health=f"{settings.shop_redis_url}#workers:{queue}",
-            env={
-                "REDIS_URL": settings.shop_redis_url,
-                "SMTP_HOST": host,
-                "SMTP_PORT": str(smtp_port),
-                "STRANGLER_NAMESPACE": settings.namespace,
-            },
-        )
-    )
+    parts += services(settings)
     legacy_env = {
         "DATABASE_URL": settings.shop_database_url,
         "PAYMENTS_URL": settings.url("payments"),
@@ -238,6 +305,7 @@ def plan(settings: Settings) -> list[Part]:
                 "GATEWAY_ADMIN_HOST": host,
                 "GATEWAY_ADMIN_PORT": str(admin_port),
                 "GATEWAY_UPSTREAM_LEGACY": settings.url("legacy"),
+                **{f"GATEWAY_UPSTREAM_{name.upper()}": settings.url(name) for name in UPSTREAMS},
                 "GATEWAY_REDIS_URL": settings.shop_redis_url,
                 "GATEWAY_NAMESPACE": f"{settings.namespace}:gateway",
                 # Above the shop's own 1 MiB limit, so clients keep getting the shop's own

@@ -47,8 +47,9 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def is_healthy(target: str, timeout: float = 1.0) -> bool:
-    """`target`: an http(s) URL that answers 200; a redis:// URL that answers PING; or
-    `redis://...#workers:QUEUE`, healthy while an RQ worker listens on QUEUE."""
+    """`target`: an http(s) URL that answers 200; a redis:// URL that answers PING;
+    `redis://...#workers:QUEUE`, healthy while an RQ worker listens on QUEUE; or
+    `redis://...#key:KEY`, healthy while KEY exists (a heartbeat)."""
     try:
         if target.startswith("redis"):
             url, _, fragment = target.partition("#")
@@ -59,6 +60,8 @@ def is_healthy(target: str, timeout: float = 1.0) -> bool:
                 if fragment.startswith("workers:"):
                     queue = Queue(fragment.removeprefix("workers:"), connection=client)
                     return Worker.count(queue=queue) > 0
+                if fragment.startswith("key:"):
+                    return bool(client.exists(fragment.removeprefix("key:")))
                 return bool(client.ping())
             finally:
                 client.close()

@@ -19,6 +19,9 @@ PORT_OFFSETS = {
     "gateway-admin": 6,
     "legacy-clone": 7,
     "payments-service": 8,
+    "catalog": 9,
+    "orders": 10,
+    "analytics": 11,
 }
 
 

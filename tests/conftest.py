@@ -26,7 +26,9 @@ class StackUrls:
     payments: str
     mail: str
     legacy: str  # the legacy shop itself, behind the gateway
-    mode: str = "legacy"  # how the gateway routes the shop: legacy, canary, extracted, external
+    # how the gateway routes the shop: legacy, canary, extracted (both to a legacy clone),
+    # services (to the extracted services), external
+    mode: str = "legacy"
 
 
 def free_port_base(host: str = "127.0.0.1") -> int:
@@ -39,7 +41,7 @@ def free_port_base(host: str = "127.0.0.1") -> int:
     span = max(PORT_OFFSETS.values()) + 1
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(15_000, 32_000, 10)
+        base = rng.randrange(15_000, 32_000, 20)
         if all(port_is_free(host, base + offset) for offset in range(span)):
             return base
     raise RuntimeError("no free block of ports found")
@@ -63,15 +65,15 @@ def contract_modes() -> list[str]:
     """How the gateway routes the shop while the contract suite runs (CONTRACT_MODES)."""
     if os.environ.get("SHOP_URL"):
         return ["external"]
-    modes = os.environ.get("CONTRACT_MODES", "legacy,canary,extracted").split(",")
-    unknown = set(modes) - {"legacy", "canary", "extracted"}
+    modes = os.environ.get("CONTRACT_MODES", "legacy,canary,extracted,services").split(",")
+    unknown = set(modes) - {"legacy", "canary", "extracted", "services"}
     if unknown:
         raise pytest.UsageError(f"CONTRACT_MODES: unknown mode(s) {', '.join(sorted(unknown))}")
     return modes
 
 
-def route_everything(settings: Settings, mode: str) -> None:
-    """Put every route of the clone table into `mode` (canary: half the keys)."""
+def route_everything(settings: Settings, mode: str, fallback: bool = True) -> None:
+    """Put every route of the table into `mode` (canary: half the keys)."""
     admin = httpx.Client(
         base_url=settings.url("gateway-admin"),
         headers={"Authorization": f"Bearer {admin_token(settings)}"},
@@ -80,6 +82,8 @@ def route_everything(settings: Settings, mode: str) -> None:
     with admin:
         for route in admin.get("/routes").json()["routes"]:
             change = {"mode": mode, "reason": f"contract suite in {mode} mode"}
+            if not fallback:
+                change["fallback"] = False
             if mode == "canary":
                 change["weight"] = 50
             response = admin.patch(f"/routes/{route['name']}", json=change)
@@ -102,8 +106,10 @@ def targets_served(settings: Settings) -> dict[str, float]:
 def stack_urls(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StackUrls]:
-    """The shop behind the gateway, on the expanded schema (`up` migrates): in legacy mode,
-    or with a legacy clone as the "extracted" upstream in canary and extracted modes."""
+    """The shop behind the gateway, on the expanded schema (`up` migrates): in legacy mode;
+    with a legacy clone as the "extracted" upstream in canary and extracted modes; or with
+    the shop's routes in extracted mode to the extracted services, with no fallback to
+    legacy (services mode: users stay in legacy)."""
     mode: str = request.param
     if mode == "external":
         yield StackUrls(
@@ -115,12 +121,14 @@ def stack_urls(
         )
         return
     settings = stack_settings(tmp_path_factory.mktemp(f"stack-{mode}"))
-    if mode != "legacy":
+    if mode in ("canary", "extracted"):
         settings = replace(settings, legacy_clone=True, routes_file=CLONE_ROUTES)
     stack = Stack(settings)
     stack.up()
     try:
-        if mode != "legacy":
+        if mode == "services":
+            route_everything(settings, "extracted", fallback=False)
+        elif mode != "legacy":
             route_everything(settings, mode)
         yield StackUrls(
             shop=settings.url("gateway"),

@@ -1,7 +1,7 @@
 """Checkout done right: each step a named unit, each failure undone by name.
 
-    validate -> price -> reserve stock -> charge -> place (order + events, one transaction)
-                              ^ release         ^ refund and release
+    validate -> price -> reserve stock -> charge -> place (order + event, one transaction)
+                              ^ release         ^ refund and release     -> commit the hold
 
 Against the legacy god function (`process_order`): stock is held before the card is
 charged, so two checkouts cannot sell the same unit; the charge carries a key derived
@@ -28,7 +28,15 @@ from new_services.orders.errors import (
     ProductUnavailable,
     UserNotFound,
 )
-from new_services.orders.model import CartLine, Customer, Order, OrderLine, OrderPlaced, PlaceOrder
+from new_services.orders.model import (
+    CartLine,
+    Charge,
+    Customer,
+    Order,
+    OrderLine,
+    OrderPlaced,
+    PlaceOrder,
+)
 from new_services.orders.ports import (
     Carts,
     Catalog,
@@ -37,6 +45,7 @@ from new_services.orders.ports import (
     NotEnoughStock,
     OrderBook,
     Payments,
+    ProductGone,
     Unavailable,
 )
 
@@ -79,27 +88,31 @@ class Checkout:
 
     async def __call__(self, command: PlaceOrder, key: str, dry_run: bool = False) -> Order:
         draft = await self.draft(command, order_uuid_for(key))
-        await self.reserve(draft)
-        if dry_run:  # everything checked, stock included; nothing kept, nothing charged
-            await self._catalog.release(draft.uuid)
-            return self._order(draft, charge_id=None)
-        charge_id = await self.charge(draft, command.card_token)
-        return await self.place(draft, charge_id, key)
+        await self.reserve(draft, dry_run)
+        if dry_run:  # everything checked, stock included; nothing held, nothing charged
+            return self._order(draft, charge=None)
+        charge = await self.charge(draft, command.card_token)
+        return await self.place(draft, charge)
 
     async def draft(self, command: PlaceOrder, order: uuid.UUID) -> Draft:
-        """Validate the customer and the cart and price it; changes nothing."""
+        """Validate the customer and the cart and price it; changes nothing.
+
+        The checks come in the legacy order (API.md): the user, an empty cart, then each
+        line's stock, then the discount code. A line whose product was deleted is not in
+        the cart any more (legacy deletes such lines with the product)."""
         customer = await self._customers.get(command.user_id)
         if customer is None:
             raise UserNotFound(f"no user {command.user_id}")
-        cart = tuple(await self._carts.lines(command.user_id))
+        wanted = await self._carts.lines(command.user_id)
+        products = await self._catalog.products([line.product_id for line in wanted])
+        cart = tuple(line for line in wanted if line.product_id in products)
         if not cart:
             raise CartEmpty("the cart is empty")
-        products = await self._catalog.products([line.product_id for line in cart])
         lines = []
         for line in cart:
-            product = products.get(line.product_id)
-            if product is None:
-                raise ProductUnavailable(f"product {line.product_id} no longer exists")
+            product = products[line.product_id]
+            if product.stock < line.quantity:
+                raise OutOfStock(f"only {product.stock} of {product.name} left")
             lines.append(OrderLine(product.id, product.name, product.price_cents, line.quantity))
         try:
             price = pricing.price([line.total_cents for line in lines], command.discount_code)
@@ -107,18 +120,24 @@ class Checkout:
             raise InvalidDiscountCode(f"unknown discount code {command.discount_code!r}") from exc
         return Draft(order, customer, cart, tuple(lines), price)
 
-    async def reserve(self, draft: Draft) -> None:
+    async def reserve(self, draft: Draft, dry_run: bool = False) -> None:
         """Hold the stock of every line, all or nothing (legacy: `SMELL(stock-race)`)."""
         try:
-            await self._catalog.reserve(draft.uuid, draft.cart)
+            await self._catalog.reserve(draft.uuid, draft.cart, dry_run)
+        except ProductGone as exc:
+            raise ProductUnavailable(f"product {exc.product_id} is no longer sold") from exc
         except NotEnoughStock as exc:
             raise OutOfStock(f"not enough stock for product {exc.product_id}") from exc
 
-    async def charge(self, draft: Draft, card_token: str) -> str:
+    async def charge(self, draft: Draft, card_token: str) -> Charge:
         """Charge the total once; on any failure the stock goes back."""
         try:
             return await self._payments.charge(
-                draft.uuid, draft.price.total_cents, card_token, key=f"order-{draft.uuid}"
+                draft.uuid,
+                draft.price.total_cents,
+                card_token,
+                description=f"Order for {draft.customer.email}",  # as legacy words it
+                key=f"order-{draft.uuid}",
             )
         except Declined as exc:
             await self._catalog.release(draft.uuid)
@@ -130,22 +149,32 @@ class Checkout:
             await self._catalog.release(draft.uuid)
             raise PaymentFailed("the payment provider did not answer; retry") from exc
 
-    async def place(self, draft: Draft, charge_id: str, key: str) -> Order:
-        """Commit the order with its events; if that fails, refund and release."""
-        order = self._order(draft, charge_id)
+    async def place(self, draft: Draft, charge: Charge) -> Order:
+        """Commit the order with its event; if that fails, refund and release. Then the
+        hold is made final."""
+        order = self._order(draft, charge)
         try:
-            return await self._book.place(order, draft.uuid, [OrderPlaced(order)])
+            placed = await self._book.place(order, OrderPlaced(order, draft.customer))
         except Exception:
             log.exception("order %s could not be committed after its charge; refunding", draft.uuid)
-            await self.compensate(draft, key)
+            await self.compensate(draft, charge)
             raise
+        try:
+            await self._catalog.commit(draft.uuid)
+        except Unavailable:
+            # The order stands and its units stay out of stock (held): nothing is oversold.
+            # The hold is committed by the next attempt; holds are never released unseen.
+            log.warning("hold %s stays held: the catalog did not answer", draft.uuid)
+        return placed
 
-    async def compensate(self, draft: Draft, key: str) -> None:
+    async def compensate(self, draft: Draft, charge: Charge) -> None:
         """Give back what a failed checkout took: the money, then the stock."""
         try:
-            await self._payments.refund(draft.uuid, key=f"undo-{draft.uuid}")
+            await self._payments.refund(charge.payment_id, key=f"undo-{draft.uuid}")
         finally:
             await self._catalog.release(draft.uuid)
 
-    def _order(self, draft: Draft, charge_id: str | None) -> Order:
-        return Order(draft.uuid, draft.customer, draft.lines, draft.price, charge_id, self._clock())
+    def _order(self, draft: Draft, charge: Charge | None) -> Order:
+        # seconds precision, as the legacy shop stores and shows every time
+        at = self._clock().replace(microsecond=0)
+        return Order(draft.uuid, draft.customer.id, draft.lines, draft.price, charge, at)

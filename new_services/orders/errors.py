@@ -1,15 +1,21 @@
-"""What checkout answers instead of an order, as problems (new_services/platform/problems.py).
+"""What orders answers instead of what was asked, as problems (new_services/platform/problems.py).
 v1 turns each into the legacy `{"error", "message"}` body with the same status.
 
     Problem
-    ├── InvalidRequest           400 invalid-request (platform)
+    ├── InvalidRequest           400 invalid-request (platform; v1: validation_error)
+    ├── LineFull                 400 line-full (v1: validation_error)
     ├── PaymentDeclined          402 card-declined
     ├── UserNotFound             404 user-not-found
+    ├── ProductNotFound          404 product-not-found
+    ├── ItemNotFound             404 item-not-found
+    ├── OrderNotFound            404 order-not-found
     ├── OutOfStock               409 out-of-stock
     ├── CartEmpty                422 cart-empty
     ├── InvalidDiscountCode      422 invalid-discount-code
     ├── ProductUnavailable       422 product-unavailable
-    └── PaymentFailed            502 payment-failed
+    ├── PaymentFailed            502 payment-failed
+    ├── RefundFailed             502 refund-failed
+    └── DependencyDown           503 dependency-unavailable (passing: never replayed)
 """
 
 from __future__ import annotations
@@ -43,3 +49,29 @@ class ProductUnavailable(Problem):
 
 class PaymentFailed(Problem):
     status, slug, title = 502, "payment-failed", "The payment could not be made"
+
+
+class ProductNotFound(Problem):
+    status, slug, title = 404, "product-not-found", "No such product"
+
+
+class ItemNotFound(Problem):
+    status, slug, title = 404, "item-not-found", "The product is not in the cart"
+
+
+class OrderNotFound(Problem):
+    status, slug, title = 404, "order-not-found", "No such order"
+
+
+class LineFull(Problem):
+    status, slug, title = 400, "line-full", "A cart line holds at most 100 units"
+    v1_code = "validation_error"
+
+
+class RefundFailed(Problem):
+    status, slug, title = 502, "refund-failed", "The refund could not be made"
+
+
+class DependencyDown(Problem):
+    status, slug, title = 503, "dependency-unavailable", "A service orders needs did not answer"
+    lasting = False

@@ -32,6 +32,33 @@ class Product:
     id: int
     name: str
     price_cents: int
+    stock: int = 0
+
+
+@dataclass(frozen=True)
+class CartItem:
+    """A cart line priced with the catalog's product as it is now."""
+
+    product: Product
+    quantity: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.product.price_cents * self.quantity
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A payment taken at the payments service: its id there and the provider's charge."""
+
+    payment_id: str | None  # None for an order the legacy app charged itself
+    charge_id: str
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    amount_cents: int
 
 
 @dataclass(frozen=True)
@@ -56,12 +83,34 @@ class Customer:
 @dataclass(frozen=True)
 class Order:
     uuid: uuid.UUID
-    customer: Customer
+    user_id: int
     lines: tuple[OrderLine, ...]
     price: Price
-    charge_id: str | None
+    charge: Charge | None
     created_at: datetime
     id: int | None = None  # the legacy integer id, given by the database on commit
+    status: str = "placed"
+
+    @property
+    def charge_id(self) -> str | None:
+        return self.charge.charge_id if self.charge else None
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _items(order: Order) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": line.product_id,
+            "name": line.name,
+            "unit_price_cents": line.unit_price_cents,
+            "quantity": line.quantity,
+            "total_cents": line.total_cents,
+        }
+        for line in order.lines
+    ]
 
 
 @dataclass(frozen=True)
@@ -69,6 +118,7 @@ class OrderPlaced:
     """Past tense: it happened. Published through the outbox as `order.placed`."""
 
     order: Order
+    customer: Customer
 
     topic = "order.placed"
 
@@ -76,16 +126,31 @@ class OrderPlaced:
         return {
             "order_id": self.order.id,
             "order_uuid": str(self.order.uuid),
-            "user_id": self.order.customer.id,
-            "email": self.order.customer.email,
-            "name": self.order.customer.name,
+            "user_id": self.order.user_id,
+            "email": self.customer.email,
+            "name": self.customer.name,
             "total_cents": self.order.price.total_cents,
-            "items": [
-                {
-                    "product_id": line.product_id,
-                    "quantity": line.quantity,
-                    "total_cents": line.total_cents,
-                }
-                for line in self.order.lines
-            ],
+            "created_at": _stamp(self.order.created_at),
+            "items": _items(self.order),
+        }
+
+
+@dataclass(frozen=True)
+class OrderCancelled:
+    """The order was refunded, its stock restored, and it left the shop's books."""
+
+    order: Order
+    cancelled_at: datetime
+
+    topic = "order.cancelled"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order.id,
+            "order_uuid": str(self.order.uuid),
+            "user_id": self.order.user_id,
+            "total_cents": self.order.price.total_cents,
+            "created_at": _stamp(self.order.created_at),
+            "cancelled_at": _stamp(self.cancelled_at),
+            "items": _items(self.order),
         }

@@ -1,22 +1,37 @@
-"""What checkout needs from the world, as ports; adapters and in-memory fakes implement them.
+"""What orders needs from the world, as ports; adapters and in-memory fakes implement them.
 
-Catalog and payments are other domains: orders reaches them through these ports (an HTTP
-client in production), never through their tables.
+Users stay in the legacy app, and catalog and payments are other domains: orders reaches
+them through these ports (HTTP clients in production, `adapters.py`), never through their
+tables. The order book and the carts are orders' own tables (`repository.py`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from new_services.orders.model import CartLine, Customer, Order, OrderPlaced, Product
+from new_services.orders.model import (
+    CartLine,
+    Charge,
+    Customer,
+    Order,
+    OrderCancelled,
+    OrderPlaced,
+    Product,
+    Refund,
+)
 
 
 class NotEnoughStock(Exception):
     def __init__(self, product_id: int) -> None:
         super().__init__(product_id)
         self.product_id = product_id
+
+
+class ProductGone(NotEnoughStock):
+    """The product was deleted between the cart being read and the stock being held."""
 
 
 class Declined(Exception):
@@ -32,7 +47,17 @@ class Customers(Protocol):
 
 
 class Carts(Protocol):
-    async def lines(self, user_id: int) -> Sequence[CartLine]: ...
+    async def lines(self, user_id: int) -> Sequence[CartLine]:
+        """The user's lines, in the order they were first added."""
+        ...
+
+    async def add(self, user_id: int, product_id: int, quantity: int, cap: int) -> bool:
+        """Add to the line (or make it); False, changing nothing, past `cap` units."""
+        ...
+
+    async def remove(self, user_id: int, product_id: int) -> bool:
+        """Drop the line; False when there was none."""
+        ...
 
 
 class Catalog(Protocol):
@@ -40,25 +65,50 @@ class Catalog(Protocol):
         """The products that exist among `ids` (missing ones are gone)."""
         ...
 
-    async def reserve(self, reservation: uuid.UUID, lines: Sequence[CartLine]) -> None:
+    async def reserve(
+        self, reservation: uuid.UUID, lines: Sequence[CartLine], dry_run: bool = False
+    ) -> None:
         """Hold the stock for every line, all or nothing; raises NotEnoughStock."""
         ...
 
     async def release(self, reservation: uuid.UUID) -> None: ...
 
-
-class Payments(Protocol):
-    async def charge(self, order: uuid.UUID, amount_cents: int, card_token: str, key: str) -> str:
-        """The provider's charge id; raises Declined or Unavailable."""
+    async def commit(self, reservation: uuid.UUID) -> None:
+        """The order is placed: the held units are sold for good."""
         ...
 
-    async def refund(self, order: uuid.UUID, key: str) -> None: ...
+    async def restock(self, key: str, lines: Sequence[CartLine]) -> None:
+        """Put units back (a cancelled order), once per key."""
+        ...
+
+
+class Payments(Protocol):
+    async def charge(
+        self, order: uuid.UUID, amount_cents: int, card_token: str, description: str, key: str
+    ) -> Charge:
+        """Raises Declined or Unavailable."""
+        ...
+
+    async def refund(self, payment_id: str, key: str) -> Refund:
+        """Refund what is left of the payment; raises Unavailable."""
+        ...
 
 
 class OrderBook(Protocol):
-    async def place(
-        self, order: Order, reservation: uuid.UUID, events: Sequence[OrderPlaced]
-    ) -> Order:
-        """In one transaction: the order and its lines, its events in the outbox, the stock
-        reservation made final and the cart emptied. Returns the order with its id."""
+    async def place(self, order: Order, event: OrderPlaced) -> Order:
+        """In one transaction: the order and its lines, its event in the outbox, and the
+        cart emptied. Returns the order with its legacy integer id."""
+        ...
+
+    async def get(self, order_id: int) -> Order | None:
+        """A live (not cancelled) order by its legacy id."""
+        ...
+
+    async def history(self, user_id: int) -> Sequence[Order]:
+        """Every live order of the user, newest first."""
+        ...
+
+    async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
+        """In one transaction: the order leaves the books (soft delete) with its event in the
+        outbox. None when another cancel got there first."""
         ...

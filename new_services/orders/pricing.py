@@ -59,7 +59,7 @@ def price(
 ) -> Price:
     """Subtotal, then discount, then shipping and tax on what is left, all in cents."""
     subtotal = sum(line_totals)
-    code = discount_code.upper() if discount_code else None
+    code = discount_code.strip().upper() if discount_code else None
     discount = 0
     if code is not None:
         if code not in rules.discounts:

@@ -119,12 +119,13 @@ class ChargeOrder:
     amount_cents: int
     currency: str
     card_token: str
+    description: str | None = None  # what the card statement says; `order <ref>` if None
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> ChargeOrder:
         _fields(
             body,
-            {"order_ref", "amount_cents", "currency", "card_token"},
+            {"order_ref", "amount_cents", "currency", "card_token", "description"},
             {"order_ref", "amount_cents", "card_token"},
         )
         order_ref, currency = body["order_ref"], body.get("currency", "usd")
@@ -135,11 +136,19 @@ class ChargeOrder:
         token = body["card_token"]
         if not isinstance(token, str) or not 1 <= len(token) <= 255:
             raise InvalidRequest("card_token must be a string of 1 to 255 characters")
-        return cls(order_ref, _amount(body["amount_cents"], "amount_cents"), currency, token)
+        description = body.get("description")
+        if description is not None and (
+            not isinstance(description, str) or not 1 <= len(description) <= 300
+        ):
+            raise InvalidRequest("description must be a string of 1 to 300 characters")
+        amount = _amount(body["amount_cents"], "amount_cents")
+        return cls(order_ref, amount, currency, token, description)
 
     def fingerprint(self) -> str:
         """Names this exact request, card included, without storing the card token."""
         raw = f"{self.order_ref}|{self.amount_cents}|{self.currency}|{self.card_token}"
+        if self.description is not None:  # absent: the same hash as before the field existed
+            raw += f"|{self.description}"
         return hashlib.sha256(raw.encode()).hexdigest()
 
 

@@ -114,6 +114,7 @@ OPENAPI: dict[str, Any] = {
                     "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100000000},
                     "currency": {"type": "string", "pattern": "^[a-z]{3}$", "default": "usd"},
                     "card_token": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "description": {"type": "string", "minLength": 1, "maxLength": 300},
                 },
             },
             "Payment": {

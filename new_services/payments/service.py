@@ -107,7 +107,7 @@ class PaymentService:
                 command.amount_cents,
                 command.currency,
                 command.card_token,
-                description=f"order {command.order_ref}",
+                description=command.description or f"order {command.order_ref}",
                 key=f"payment-{payment_id}",
             )
         except (CardDeclined, InvalidRequest):

@@ -9,7 +9,10 @@ queueing everyone behind it.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -41,3 +44,21 @@ def make_engine(url: str, lock_timeout: str | None = None) -> Engine:
             dbapi_connection.commit()
 
     return engine
+
+
+@contextmanager
+def transaction(engine: Engine, dry_run: bool = False) -> Iterator[Connection]:
+    """`engine.begin()`, or for a dry run a transaction that is always rolled back: every
+    statement runs and every constraint and condition answers as it would, but nothing
+    is kept (the gateway's `X-Strangler-Shadow: dry-run`)."""
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            tx.rollback()
+            raise
+        if dry_run:
+            tx.rollback()
+        else:
+            tx.commit()

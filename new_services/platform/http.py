@@ -99,3 +99,11 @@ def page_size(request: Request) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
     return int(raw)
+
+
+DRY_RUN_HEADER = "x-strangler-shadow"  # "dry-run": set by the gateway on mirrored writes
+
+
+def is_dry_run(request: Request) -> bool:
+    """The gateway mirrored this write: check and answer everything, keep nothing."""
+    return request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"

@@ -19,8 +19,17 @@ from new_services.orders.errors import (
     ProductUnavailable,
     UserNotFound,
 )
-from new_services.orders.model import CartLine, Customer, Order, OrderPlaced, PlaceOrder, Product
-from new_services.orders.ports import Declined, NotEnoughStock, Unavailable
+from new_services.orders.model import (
+    CartLine,
+    Charge,
+    Customer,
+    Order,
+    OrderPlaced,
+    PlaceOrder,
+    Product,
+    Refund,
+)
+from new_services.orders.ports import Declined, NotEnoughStock, ProductGone, Unavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -36,8 +45,11 @@ class FakeShop:
     catalog: dict[int, Product] = field(default_factory=dict)
     held: dict[uuid.UUID, Sequence[CartLine]] = field(default_factory=dict)
     charges: dict[uuid.UUID, int] = field(default_factory=dict)
-    refunded: list[uuid.UUID] = field(default_factory=list)
-    placed: list[tuple[Order, list[OrderPlaced]]] = field(default_factory=list)
+    descriptions: list[str] = field(default_factory=list)
+    refunded: list[str] = field(default_factory=list)
+    committed: list[uuid.UUID] = field(default_factory=list)
+    placed: list[tuple[Order, OrderPlaced]] = field(default_factory=list)
+    gone_at_hold: set[int] = field(default_factory=set)
     payments_say: Exception | None = None
     book_fails: bool = False
 
@@ -48,12 +60,19 @@ class FakeShop:
         return self.carts.get(user_id, [])
 
     async def products(self, ids: Sequence[int]) -> dict[int, Product]:
-        return {i: self.catalog[i] for i in ids if i in self.catalog}
+        found = (self.catalog[i] for i in ids if i in self.catalog)
+        return {p.id: Product(p.id, p.name, p.price_cents, self.stock[p.id]) for p in found}
 
-    async def reserve(self, reservation: uuid.UUID, lines: Sequence[CartLine]) -> None:
+    async def reserve(
+        self, reservation: uuid.UUID, lines: Sequence[CartLine], dry_run: bool = False
+    ) -> None:
         for line in lines:
+            if line.product_id in self.gone_at_hold:
+                raise ProductGone(line.product_id)
             if self.stock[line.product_id] < line.quantity:
                 raise NotEnoughStock(line.product_id)
+        if dry_run:
+            return
         for line in lines:
             self.stock[line.product_id] -= line.quantity
         self.held[reservation] = lines
@@ -62,24 +81,32 @@ class FakeShop:
         for line in self.held.pop(reservation, []):
             self.stock[line.product_id] += line.quantity
 
-    async def charge(self, order: uuid.UUID, amount_cents: int, card_token: str, key: str) -> str:
+    async def commit(self, reservation: uuid.UUID) -> None:
+        self.held.pop(reservation)  # final: the stock stays taken
+        self.committed.append(reservation)
+
+    async def restock(self, key: str, lines: Sequence[CartLine]) -> None:
+        raise AssertionError("checkout never restocks")
+
+    async def charge(
+        self, order: uuid.UUID, amount_cents: int, card_token: str, description: str, key: str
+    ) -> Charge:
         if self.payments_say is not None:
             raise self.payments_say
         self.charges[order] = amount_cents
-        return f"ch_{order.hex[:6]}"
+        self.descriptions.append(description)
+        return Charge(f"pay_{order.hex[:6]}", f"ch_{order.hex[:6]}")
 
-    async def refund(self, order: uuid.UUID, key: str) -> None:
-        self.refunded.append(order)
+    async def refund(self, payment_id: str, key: str) -> Refund:
+        self.refunded.append(payment_id)
+        return Refund("re_1", 0)
 
-    async def place(
-        self, order: Order, reservation: uuid.UUID, events: Sequence[OrderPlaced]
-    ) -> Order:
+    async def place(self, order: Order, event: OrderPlaced) -> Order:
         if self.book_fails:
             raise RuntimeError("the database went away")
-        self.held.pop(reservation)  # final: the stock stays taken
-        self.carts.pop(order.customer.id)
+        self.carts.pop(order.user_id)
         placed = Order(**{**order.__dict__, "id": len(self.placed) + 1})
-        self.placed.append((placed, list(events)))
+        self.placed.append((placed, event))
         return placed
 
 
@@ -104,18 +131,19 @@ async def test_a_checkout_holds_stock_charges_once_and_places_the_order_with_its
     assert order.id == 1 and order.uuid == order_uuid_for("k1")
     assert order.price.total_cents == 5303  # 4448 + 499 + 356 (legacy_app/API.md pricing)
     assert shop.charges == {order.uuid: 5303}
-    assert shop.stock == {1: 8, 2: 0} and shop.held == {}
-    ((placed, events),) = shop.placed
+    assert shop.descriptions == ["Order for ada@example.com"]  # the legacy wording
+    assert shop.stock == {1: 8, 2: 0} and shop.held == {} and shop.committed == [order.uuid]
+    ((placed, event),) = shop.placed
     assert placed == order
-    assert [e.topic for e in events] == ["order.placed"]
-    assert events[0].payload()["email"] == "ada@example.com"
+    assert event.topic == "order.placed"
+    assert event.payload()["email"] == "ada@example.com"
 
 
 @pytest.mark.parametrize(
     ("change", "error"),
     [
         (lambda s: s.carts.clear(), CartEmpty),
-        (lambda s: s.catalog.pop(2), ProductUnavailable),
+        (lambda s: s.gone_at_hold.add(2), ProductUnavailable),
         (lambda s: s.stock.update({2: 0}), OutOfStock),
     ],
 )
@@ -157,7 +185,7 @@ async def test_an_order_that_cannot_be_committed_after_the_charge_is_refunded_an
     shop.book_fails = True
     with pytest.raises(RuntimeError):
         await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
-    assert shop.refunded == [order_uuid_for("k")]
+    assert shop.refunded == [f"pay_{order_uuid_for('k').hex[:6]}"]
     assert shop.stock == {1: 10, 2: 1} and shop.placed == []
 
 
@@ -170,3 +198,23 @@ async def test_a_dry_run_checks_everything_and_keeps_nothing(
     shop.stock[2] = 0
     with pytest.raises(OutOfStock):  # a dry run finds what the real one would
         await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k", dry_run=True)
+
+
+async def test_a_line_whose_product_was_deleted_has_left_the_cart(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    shop.catalog.pop(2)  # legacy deletes a product's cart lines with it
+    order = await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    assert [line.product_id for line in order.lines] == [1]
+    shop.carts[ADA.id] = [CartLine(2, 1)]
+    with pytest.raises(CartEmpty):
+        await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k2")
+
+
+async def test_stock_is_checked_line_by_line_before_the_discount_code_as_legacy_does(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    shop.stock[1] = 1
+    with pytest.raises(OutOfStock):
+        await checkout(PlaceOrder(ADA.id, "tok_visa", "NOPE"), key="k")
+    assert shop.held == {} and shop.charges == {}

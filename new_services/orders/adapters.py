@@ -1,0 +1,122 @@
+"""The ports to other domains, over HTTP: users (still in the legacy app), catalog, payments.
+
+Each translates the other side's answers into the port's terms and its failures into
+`Unavailable` (`raise ... from exc`), so checkout never sees an httpx error.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+import httpx
+
+from new_services.catalog import client as catalog
+from new_services.orders.model import CartLine, Charge, Customer, Product, Refund
+from new_services.orders.ports import Declined, NotEnoughStock, ProductGone, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class LegacyCustomers:
+    """Users stay in the legacy app (a real migration is partial for a long time): asked
+    over its public API, `GET /users/{id}`."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def get(self, user_id: int) -> Customer | None:
+        try:
+            response = await self._http.get(f"/users/{user_id}")
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"the users API did not answer: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise Unavailable(f"the users API answered {response.status_code}")
+        body = response.json()
+        return Customer(body["id"], body["email"], body["name"])
+
+
+class CatalogAdapter:
+    """The catalog service, through the client it publishes (`new_services.catalog.client`)."""
+
+    def __init__(self, client: catalog.CatalogClient) -> None:
+        self._client = client
+
+    async def products(self, ids: Sequence[int]) -> dict[int, Product]:
+        try:
+            found = await self._client.products(ids)
+        except catalog.CatalogUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        return {i: Product(p.id, p.name, p.price_cents, p.stock) for i, p in found.items()}
+
+    async def reserve(
+        self, reservation: uuid.UUID, lines: Sequence[CartLine], dry_run: bool = False
+    ) -> None:
+        pairs = [(line.product_id, line.quantity) for line in lines]
+        try:
+            await self._client.reserve(reservation, pairs, dry_run=dry_run)
+        except catalog.ProductUnavailable as exc:
+            raise ProductGone(exc.product_id) from exc
+        except catalog.NotEnoughStock as exc:
+            raise NotEnoughStock(exc.product_id) from exc
+        except catalog.CatalogUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+    async def release(self, reservation: uuid.UUID) -> None:
+        try:
+            await self._client.release(reservation)
+        except catalog.CatalogUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+    async def commit(self, reservation: uuid.UUID) -> None:
+        try:
+            await self._client.commit(reservation)
+        except catalog.CatalogUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+    async def restock(self, key: str, lines: Sequence[CartLine]) -> None:
+        try:
+            await self._client.restock(key, [(line.product_id, line.quantity) for line in lines])
+        except catalog.CatalogUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+
+class PaymentsClient:
+    """The payments service's v2 API; every call carries an Idempotency-Key."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def charge(
+        self, order: uuid.UUID, amount_cents: int, card_token: str, description: str, key: str
+    ) -> Charge:
+        body = {
+            "order_ref": str(order),
+            "amount_cents": amount_cents,
+            "currency": "usd",
+            "card_token": card_token,
+            "description": description,
+        }
+        response = await self._post("/v2/payments", body, key)
+        if response.status_code == 402:
+            raise Declined(response.json().get("detail", "declined"))
+        if response.status_code != 201:
+            raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
+        payment = response.json()
+        return Charge(payment["id"], payment["provider_charge_id"])
+
+    async def refund(self, payment_id: str, key: str) -> Refund:
+        response = await self._post(f"/v2/payments/{payment_id}/refunds", {}, key)
+        if response.status_code != 201:
+            raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
+        refund = response.json()
+        return Refund(refund["provider_refund_id"], refund["amount_cents"])
+
+    async def _post(self, path: str, body: dict[str, object], key: str) -> httpx.Response:
+        try:
+            return await self._http.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"payments did not answer: {exc}") from exc

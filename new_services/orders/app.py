@@ -1,0 +1,48 @@
+"""Composition root of the orders service (`uvicorn --factory ...orders.app:create_app`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+
+from new_services.catalog.client import CatalogClient
+from new_services.orders.adapters import CatalogAdapter, LegacyCustomers, PaymentsClient
+from new_services.orders.api_v1 import OrdersApiV1, Wiring
+from new_services.orders.checkout import Checkout
+from new_services.orders.openapi import OPENAPI
+from new_services.orders.repository import SqlCarts, SqlOrderBook
+from new_services.orders.service import Orders
+from new_services.orders.settings import OrdersSettings
+from new_services.platform.database import make_engine
+from new_services.platform.service_app import service_app
+
+
+def create_app(settings: OrdersSettings | None = None) -> Starlette:
+    settings = settings or OrdersSettings.from_env()
+    wiring = Wiring()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Everything that holds a connection is made here, once per process, never at import.
+        engine = make_engine(settings.database_url)
+        async with AsyncExitStack() as stack:
+            stack.callback(engine.dispose)
+
+            def client(url: str) -> httpx.AsyncClient:
+                timeout = httpx.Timeout(settings.timeout_s, connect=2.0)
+                made = httpx.AsyncClient(base_url=url, timeout=timeout)
+                stack.push_async_callback(made.aclose)
+                return made
+
+            customers = LegacyCustomers(client(settings.users_url))
+            catalog = CatalogAdapter(CatalogClient(client(settings.catalog_url)))
+            payments = PaymentsClient(client(settings.payments_url))
+            carts, book = SqlCarts(engine), SqlOrderBook(engine)
+            wiring.orders = Orders(customers, carts, catalog, payments, book)
+            wiring.checkout = Checkout(customers, carts, catalog, payments, book)
+            yield
+
+    return service_app("orders", OrdersApiV1(wiring).routes(), lifespan, OPENAPI, serves_v1=True)

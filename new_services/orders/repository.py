@@ -1,0 +1,238 @@
+"""Where orders and carts are kept: the legacy tables, written the right way.
+
+Placing an order is one transaction: the order, its lines, its `order.placed` event in
+the outbox and the emptied cart commit together or not at all (legacy: four separate
+transactions around a synchronous e-mail). A user's history is two indexed queries, not
+one query per order (legacy: `SMELL(n-plus-one)`), and a cancelled order is soft-deleted
+with its event, not erased (legacy: `SMELL(hard-delete)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, RowMapping, delete, insert, inspect, select, update
+
+from new_services.orders.model import (
+    CartLine,
+    Charge,
+    Order,
+    OrderCancelled,
+    OrderLine,
+    OrderPlaced,
+)
+from new_services.orders.pricing import Price
+from new_services.orders.tables import cart_items, order_items, orders
+from new_services.platform.outbox import Event, append
+
+T = TypeVar("T")
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """How the legacy columns hold time: naive UTC, whole seconds."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    return await anyio.to_thread.run_sync(call)
+
+
+def _event(change: OrderPlaced | OrderCancelled) -> Event:
+    return Event(change.topic, str(change.order.uuid), change.payload())
+
+
+class SqlOrderBook:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        # Until the contract step drops it, the legacy NOT NULL `email_sent` column must be
+        # written; the e-mail now leaves through the outbox, so it starts false.
+        columns = {column["name"] for column in inspect(engine).get_columns("orders")}
+        self._email_flag = "email_sent" in columns
+
+    async def place(self, order: Order, event: OrderPlaced) -> Order:
+        return await _in_thread(lambda: self._place(order, event))
+
+    def _place(self, order: Order, event: OrderPlaced) -> Order:
+        values: dict[str, Any] = {
+            "uuid": order.uuid,
+            "user_id": order.user_id,
+            "status": order.status,
+            "subtotal_cents": order.price.subtotal_cents,
+            "discount_code": order.price.discount_code,
+            "discount_cents": order.price.discount_cents,
+            "shipping_cents": order.price.shipping_cents,
+            "tax_cents": order.price.tax_cents,
+            "total_cents": order.price.total_cents,
+            "charge_id": order.charge_id,
+            "created_at": _naive_utc(order.created_at),
+            "metadata": {"payment_id": order.charge.payment_id} if order.charge else {},
+        }
+        if self._email_flag:
+            values["email_sent"] = False
+        with self._engine.begin() as conn:
+            order_id = conn.execute(insert(orders).values(values)).inserted_primary_key[0]
+            conn.execute(
+                insert(order_items),
+                [
+                    {
+                        "order_id": order_id,
+                        "product_id": line.product_id,
+                        "product_name": line.name,
+                        "unit_price_cents": line.unit_price_cents,
+                        "quantity": line.quantity,
+                    }
+                    for line in order.lines
+                ],
+            )
+            placed = Order(**{**order.__dict__, "id": order_id})
+            append(conn, _event(OrderPlaced(placed, event.customer)))
+            conn.execute(delete(cart_items).where(cart_items.c.user_id == order.user_id))
+        return placed
+
+    async def get(self, order_id: int) -> Order | None:
+        def read() -> Order | None:
+            with self._engine.connect() as conn:
+                found = _live(conn, orders.c.id == order_id)
+            return found[0] if found else None
+
+        return await _in_thread(read)
+
+    async def history(self, user_id: int) -> Sequence[Order]:
+        def read() -> list[Order]:
+            with self._engine.connect() as conn:
+                return _live(conn, orders.c.user_id == user_id)
+
+        return await _in_thread(read)
+
+    async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
+        def write() -> OrderCancelled | None:
+            with self._engine.begin() as conn:
+                gone = conn.execute(
+                    update(orders)
+                    .where(orders.c.id == order.id, orders.c.deleted_at.is_(None))
+                    .values(status="cancelled", deleted_at=at)
+                ).rowcount
+                if not gone:
+                    return None
+                cancelled = OrderCancelled(order, at)
+                append(conn, _event(cancelled))
+                return cancelled
+
+        return await _in_thread(write)
+
+
+def _live(conn: Connection, which: Any) -> list[Order]:
+    """Live orders matching `which`, newest first, with their lines: two queries in all."""
+    rows = conn.execute(
+        select(orders)
+        .where(which, orders.c.deleted_at.is_(None))
+        .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+    ).mappings()
+    heads = list(rows)
+    lines: dict[int, list[OrderLine]] = {row["id"]: [] for row in heads}
+    for chunk in _chunks([row["id"] for row in heads]):
+        for item in conn.execute(
+            select(order_items).where(order_items.c.order_id.in_(chunk)).order_by(order_items.c.id)
+        ).mappings():
+            lines[item["order_id"]].append(
+                OrderLine(
+                    item["product_id"],
+                    item["product_name"],
+                    item["unit_price_cents"],
+                    item["quantity"],
+                )
+            )
+    return [_order(row, lines[row["id"]]) for row in heads]
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _order(row: RowMapping, lines: list[OrderLine]) -> Order:
+    meta = row["metadata"] or {}
+    charge = None
+    if row["charge_id"] is not None:
+        charge = Charge(meta.get("payment_id"), row["charge_id"])
+    price = Price(
+        row["subtotal_cents"],
+        row["discount_code"],
+        row["discount_cents"],
+        row["shipping_cents"],
+        row["tax_cents"],
+        row["total_cents"],
+    )
+    return Order(
+        uuid=row["uuid"],
+        user_id=row["user_id"],
+        lines=tuple(lines),
+        price=price,
+        charge=charge,
+        created_at=row["created_at"].replace(tzinfo=UTC),
+        id=row["id"],
+        status=row["status"],
+    )
+
+
+class SqlCarts:
+    """The carts: one row per (user, product), in the order lines were first added."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def lines(self, user_id: int) -> Sequence[CartLine]:
+        def read() -> list[CartLine]:
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(cart_items.c.product_id, cart_items.c.quantity)
+                    .where(cart_items.c.user_id == user_id)
+                    .order_by(cart_items.c.id)
+                )
+                return [CartLine(product_id, quantity) for product_id, quantity in rows]
+
+        return await _in_thread(read)
+
+    async def add(self, user_id: int, product_id: int, quantity: int, cap: int) -> bool:
+        def write() -> bool:
+            mine = (cart_items.c.user_id == user_id) & (cart_items.c.product_id == product_id)
+            with self._engine.begin() as conn:
+                grown = conn.execute(
+                    update(cart_items)
+                    .where(mine, cart_items.c.quantity + quantity <= cap)
+                    .values(quantity=cart_items.c.quantity + quantity)
+                ).rowcount
+                if grown:
+                    return True
+                if conn.execute(select(cart_items.c.id).where(mine)).first() is not None:
+                    return False  # the line exists and would pass the cap
+                conn.execute(
+                    insert(cart_items).values(
+                        user_id=user_id,
+                        product_id=product_id,
+                        quantity=quantity,
+                        added_at=_naive_utc(datetime.now(UTC)),
+                    )
+                )
+                return True
+
+        return await _in_thread(write)
+
+    async def remove(self, user_id: int, product_id: int) -> bool:
+        def write() -> bool:
+            with self._engine.begin() as conn:
+                return bool(
+                    conn.execute(
+                        delete(cart_items).where(
+                            cart_items.c.user_id == user_id, cart_items.c.product_id == product_id
+                        )
+                    ).rowcount
+                )
+
+        return await _in_thread(write)

@@ -1,0 +1,141 @@
+"""The orders use cases besides checkout: the cart, the order history, and cancelling.
+
+Each reads or writes orders' own tables through its ports and asks the other domains
+through theirs; a dependency that does not answer becomes `DependencyDown` (503), never a
+half-done change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from new_services.orders.errors import (
+    DependencyDown,
+    ItemNotFound,
+    LineFull,
+    OrderNotFound,
+    ProductNotFound,
+    RefundFailed,
+    UserNotFound,
+)
+from new_services.orders.model import CartItem, CartLine, Order, Refund
+from new_services.orders.ports import Carts, Catalog, Customers, OrderBook, Payments, Unavailable
+
+log = logging.getLogger(__name__)
+MAX_LINE_QUANTITY = 100
+
+
+@dataclass(frozen=True)
+class Cart:
+    user_id: int
+    items: tuple[CartItem, ...]
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(item.total_cents for item in self.items)
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    order: Order
+    refund: Refund
+
+
+class Orders:
+    def __init__(
+        self,
+        customers: Customers,
+        carts: Carts,
+        catalog: Catalog,
+        payments: Payments,
+        book: OrderBook,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._customers = customers
+        self._carts = carts
+        self._catalog = catalog
+        self._payments = payments
+        self._book = book
+        self._clock = clock
+
+    async def require_user(self, user_id: int) -> None:
+        try:
+            found = await self._customers.get(user_id)
+        except Unavailable as exc:
+            raise DependencyDown("the users API did not answer; retry") from exc
+        if found is None:
+            raise UserNotFound(f"no user {user_id}")
+
+    async def cart(self, user_id: int) -> Cart:
+        """The cart priced as the catalog is now; lines of deleted products are not in it."""
+        await self.require_user(user_id)
+        return await self._priced(user_id)
+
+    async def add(self, user_id: int, product_id: int, quantity: int) -> Cart:
+        await self.require_user(user_id)
+        if product_id not in await self._products([product_id]):
+            raise ProductNotFound(f"no product {product_id}")
+        if not await self._carts.add(user_id, product_id, quantity, MAX_LINE_QUANTITY):
+            raise LineFull(f"a cart line holds at most {MAX_LINE_QUANTITY}")
+        return await self._priced(user_id)
+
+    async def remove(self, user_id: int, product_id: int) -> Cart:
+        await self.require_user(user_id)
+        gone = product_id not in await self._products([product_id])
+        # a deleted product's line left the cart with it (legacy deletes such lines)
+        if not await self._carts.remove(user_id, product_id) or gone:
+            raise ItemNotFound(f"product {product_id} is not in the cart")
+        return await self._priced(user_id)
+
+    async def history(self, user_id: int) -> Sequence[Order]:
+        await self.require_user(user_id)
+        return await self._book.history(user_id)
+
+    async def get(self, order_id: int) -> Order:
+        order = await self._book.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"no order {order_id}")
+        return order
+
+    async def cancel(self, order_id: int) -> Cancellation:
+        """Refund in full, restock, then take the order off the books. Every step is keyed
+        by the order, so a retry after any failure finishes the same cancellation."""
+        order = await self.get(order_id)
+        if order.charge is None or order.charge.payment_id is None:
+            # charged by the legacy app itself: payments has no record of it to refund
+            raise RefundFailed(f"order {order_id} was charged by the legacy shop; cancel it there")
+        key = f"cancel-{order.uuid}"
+        try:
+            refund = await self._payments.refund(order.charge.payment_id, key)
+        except Unavailable as exc:
+            log.warning("refund for order %s failed: %s", order_id, exc)
+            raise RefundFailed("the payment provider refused the refund") from exc
+        try:
+            lines = [CartLine(line.product_id, line.quantity) for line in order.lines]
+            await self._catalog.restock(key, lines)
+        except Unavailable as exc:
+            raise DependencyDown("refunded, but the catalog did not answer; retry") from exc
+        await self._book.cancel(order, self._clock())
+        return Cancellation(order, refund)
+
+    async def _products(self, ids: Sequence[int]) -> dict[int, object]:
+        try:
+            return dict(await self._catalog.products(ids))
+        except Unavailable as exc:
+            raise DependencyDown("the catalog did not answer; retry") from exc
+
+    async def _priced(self, user_id: int) -> Cart:
+        lines = await self._carts.lines(user_id)
+        try:
+            products = await self._catalog.products([line.product_id for line in lines])
+        except Unavailable as exc:
+            raise DependencyDown("the catalog did not answer; retry") from exc
+        items = tuple(
+            CartItem(products[line.product_id], line.quantity)
+            for line in lines
+            if line.product_id in products
+        )
+        return Cart(user_id, items)

@@ -1,0 +1,28 @@
+"""The orders service's settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OrdersSettings:
+    database_url: str
+    users_url: str  # the legacy app, which still owns users
+    catalog_url: str
+    payments_url: str  # the payments service (not the provider)
+    timeout_s: float = 10.0
+    idempotency_lease_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> OrdersSettings:
+        return cls(
+            database_url=environ.get("DATABASE_URL") or "sqlite:///shop.db",
+            users_url=environ.get("ORDERS_USERS_URL", "http://127.0.0.1:8001"),
+            catalog_url=environ.get("ORDERS_CATALOG_URL", "http://127.0.0.1:8009"),
+            payments_url=environ.get("ORDERS_PAYMENTS_URL", "http://127.0.0.1:8008"),
+            timeout_s=float(environ.get("ORDERS_TIMEOUT_S", "10")),
+            idempotency_lease_s=float(environ.get("ORDERS_IDEMPOTENCY_LEASE_S", "60")),
+        )

@@ -1,0 +1,1 @@
+"""The outbox relay process: committed events onto the queues of the domains that react."""

@@ -1,0 +1,66 @@
+"""`python -m new_services.outbox_relay`: publish committed outbox events until stopped.
+
+Several relays may run at once on PostgreSQL (they skip each other's locked rows). A
+relay that dies between enqueuing and stamping an event enqueues it again when it comes
+back; the job id derived from the event makes that a no-op (platform/outbox.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from types import FrameType
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from new_services.outbox_relay.routes import ROUTES
+from new_services.outbox_relay.settings import RelaySettings
+from new_services.platform.database import make_engine
+from new_services.platform.outbox import Relay
+
+log = logging.getLogger("new_services.outbox_relay")
+
+
+def run(settings: RelaySettings, stop: threading.Event) -> None:
+    engine = make_engine(settings.database_url)
+    redis = Redis.from_url(settings.redis_url)
+    relay = Relay(engine, redis, ROUTES, namespace=settings.namespace)
+    try:
+        while not stop.is_set():
+            try:
+                published = relay.publish_pending(settings.batch)
+                redis.set(settings.heartbeat_key, "1", ex=5)
+            except (SQLAlchemyError, RedisError):
+                # nothing is lost: the events stay unpublished until the next round
+                log.exception("publishing failed; retrying in a second")
+                stop.wait(1.0)
+                continue
+            if published:
+                log.info("published %d event(s)", published)
+            else:
+                stop.wait(settings.idle_s)
+    finally:
+        with contextlib.suppress(RedisError):
+            redis.delete(settings.heartbeat_key)
+        redis.close()
+        engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run(RelaySettings.from_env(), stop)
+
+
+if __name__ == "__main__":
+    main()

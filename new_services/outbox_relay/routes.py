@@ -1,0 +1,19 @@
+"""Which queues hear which event: the one place that knows producers and consumers.
+
+Handlers are named by import path, so the relay imports no domain's code; each queue is
+worked by its domain's own worker process.
+"""
+
+from __future__ import annotations
+
+from new_services.platform.outbox import Destination
+
+ROUTES: dict[str, list[Destination]] = {
+    "order.placed": [
+        Destination("notifications", "new_services.notifications.jobs.on_order_placed"),
+        Destination("analytics", "new_services.analytics.jobs.on_order_placed"),
+    ],
+    "order.cancelled": [
+        Destination("analytics", "new_services.analytics.jobs.on_order_cancelled"),
+    ],
+}

@@ -1,0 +1,125 @@
+"""The v1 wire format: the legacy shop's paths, JSON shapes and errors, kept byte for byte.
+
+v1 exists so the gateway can move a legacy route to a service without any client
+noticing (`legacy_app/API.md`). Its errors are `{"error": "<code>", "message": "..."}`
+with the legacy status and code, not problem+json. A domain `Problem` raised under a v1
+path is turned into that shape (`out-of-stock` becomes `out_of_stock`), so v1 and v2 share
+their domain errors and differ only at the edge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ExceptionHandler
+
+from new_services.platform.http import read_body
+from new_services.platform.problems import PayloadTooLarge, Problem
+
+MAX_BODY_BYTES = 1024 * 1024  # as the legacy app (Flask's MAX_CONTENT_LENGTH)
+MAX_ID = 2**63 - 1  # ids above this name nothing (legacy looks them up as 0)
+SERVICE_PATHS = ("/v2/", "/healthz", "/metrics", "/openapi.json")
+_HTTP_CODES = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed"}
+_PROBLEM_CODES = {"invalid-request": "validation_error", "payload-too-large": "payload_too_large"}
+
+
+def legacy_code(problem: Problem) -> str:
+    """The legacy error code of a problem: its own `v1_code`, else its slug in snake case."""
+    own = getattr(problem, "v1_code", None)
+    if isinstance(own, str):
+        return own
+    return _PROBLEM_CODES.get(problem.slug, problem.slug.replace("-", "_"))
+
+
+class LegacyError(Exception):
+    """An error answered in the legacy shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def is_v1(path: str) -> bool:
+    return not path.startswith(SERVICE_PATHS)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or the legacy `400 invalid_json` / `413 payload_too_large`."""
+    try:
+        raw = await read_body(request, MAX_BODY_BYTES)
+    except PayloadTooLarge as exc:
+        raise LegacyError(413, "payload_too_large", str(exc)) from exc
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise LegacyError(400, "invalid_json", "body must be a JSON object")
+    return value
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def path_id(request: Request, name: str) -> int:
+    """An integer path parameter; one too large for the database is 0, which names nothing."""
+    value = int(request.path_params[name])
+    return value if value <= MAX_ID else 0
+
+
+def iso(moment: datetime) -> str:
+    """Seconds precision, UTC, `Z`: how the legacy shop writes every time."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def by_path(
+    problem_handlers: Mapping[Any, ExceptionHandler],
+) -> Mapping[Any, ExceptionHandler]:
+    """Error handlers that answer v1 paths in the legacy shape and the rest as problems."""
+
+    async def on_legacy(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LegacyError)
+        return error_response(exc.status, exc.code, exc.message)
+
+    def delegate(kind: Any, legacy: ExceptionHandler) -> ExceptionHandler:
+        async def handle(request: Request, exc: Exception) -> Response:
+            if is_v1(request.url.path):
+                return await legacy(request, exc)  # type: ignore[misc]
+            return await problem_handlers[kind](request, exc)  # type: ignore[misc]
+
+        return handle
+
+    async def problem_v1(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return error_response(exc.status, legacy_code(exc), exc.detail)
+
+    async def http_error_v1(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    async def unexpected_v1(_: Request, exc: Exception) -> Response:
+        await problem_handlers[Exception](_, exc)  # type: ignore[misc]  # logs it
+        return error_response(500, "internal_error", "something went wrong")
+
+    return {
+        LegacyError: on_legacy,
+        Problem: delegate(Problem, problem_v1),
+        HTTPException: delegate(HTTPException, http_error_v1),
+        Exception: delegate(Exception, unexpected_v1),
+    }
