@@ -122,8 +122,10 @@ def uvicorn_argv(factory: str, host: str, port: int) -> tuple[str, ...]:
 UPSTREAMS = ("catalog", "orders", "analytics")  # the extracted services behind the gateway
 
 
-def http_service(settings: Settings, name: str, factory: str, env: dict[str, str]) -> Part:
-    """An extracted HTTP service (runs on the migrated schema only)."""
+def http_service(
+    settings: Settings, name: str, factory: str, env: dict[str, str], needs_schema: bool = True
+) -> Part:
+    """An extracted HTTP service (most run on the migrated schema only)."""
     port = settings.port(name)
     return Part(
         name=name,
@@ -132,7 +134,7 @@ def http_service(settings: Settings, name: str, factory: str, env: dict[str, str
         url=settings.url(name),
         health=settings.url(name) + "/healthz",
         env={"STRANGLER_NAMESPACE": settings.namespace, **env},
-        needs_schema=True,
+        needs_schema=needs_schema,
     )
 
 
@@ -189,7 +191,11 @@ def services(settings: Settings) -> list[Part]:
             },
         ),
         http_service(
-            settings, "analytics", "new_services.analytics.app:create_app", {"REDIS_URL": redis_url}
+            settings,
+            "analytics",
+            "new_services.analytics.app:create_app",
+            {"REDIS_URL": redis_url},
+            needs_schema=False,  # its aggregates live in Redis
         ),
         worker(
             settings,

@@ -13,15 +13,29 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "mail",
         "payments",
         "payments-service",
+        "catalog",
+        "orders",
+        "analytics",
         "notifications",
+        "analytics-worker",
+        "outbox-relay",
         "legacy",
         "gateway",
     ]
-    assert [p.name for p in parts if p.needs_schema] == ["payments-service"]
+    assert [p.name for p in parts if p.needs_schema] == [
+        "payments-service",
+        "catalog",
+        "orders",
+        "outbox-relay",
+    ]
     assert parts[0].url == "redis://127.0.0.1:9105/0"
     assert "--daemonize" in parts[0].argv and "no" in parts[0].argv
     worker = next(p for p in parts if p.name == "notifications")
     assert worker.ports == () and worker.health.endswith("#workers:strangler-notifications")
+    relay = next(p for p in parts if p.name == "outbox-relay")
+    assert relay.health.endswith("#key:strangler:outbox-relay:heartbeat")
+    gateway = next(p for p in parts if p.name == "gateway")
+    assert gateway.env["GATEWAY_UPSTREAM_ORDERS"] == "http://127.0.0.1:9110"
 
 
 def test_with_redis_url_no_redis_is_started(tmp_path: Path) -> None:
