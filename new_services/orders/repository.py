@@ -25,7 +25,7 @@ from new_services.orders.model import (
     OrderPlaced,
 )
 from new_services.orders.pricing import Price
-from new_services.orders.tables import cart_items, order_items, orders
+from new_services.orders.tables import cart_items, order_items, orders, orders_with_email_flag
 from new_services.platform.outbox import Event, append
 
 T = TypeVar("T")
@@ -50,10 +50,8 @@ def _event(change: OrderPlaced | OrderCancelled) -> Event:
 class SqlOrderBook:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        # Until the contract step drops it, the legacy NOT NULL `email_sent` column must be
-        # written; the e-mail now leaves through the outbox, so it starts false.
         columns = {column["name"] for column in inspect(engine).get_columns("orders")}
-        self._email_flag = "email_sent" in columns
+        self._email_flag = "email_sent" in columns  # gone once the contract step has run
 
     async def place(self, order: Order, event: OrderPlaced) -> Order:
         return await _in_thread(lambda: self._place(order, event))
@@ -73,10 +71,11 @@ class SqlOrderBook:
             "created_at": _naive_utc(order.created_at),
             "metadata": {"payment_id": order.charge.payment_id} if order.charge else {},
         }
+        table = orders
         if self._email_flag:
-            values["email_sent"] = False
+            table, values["email_sent"] = orders_with_email_flag, False
         with self._engine.begin() as conn:
-            order_id = conn.execute(insert(orders).values(values)).inserted_primary_key[0]
+            order_id = conn.execute(insert(table).values(values)).inserted_primary_key[0]
             conn.execute(
                 insert(order_items),
                 [

@@ -7,29 +7,40 @@ same columns, so orders written by either path sort together.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Uuid
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
-orders = Table(
-    "orders",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("uuid", Uuid),
-    Column("user_id", Integer, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("subtotal_cents", Integer, nullable=False),
-    Column("discount_code", String(32)),
-    Column("discount_cents", Integer, nullable=False),
-    Column("shipping_cents", Integer, nullable=False),
-    Column("tax_cents", Integer, nullable=False),
-    Column("total_cents", Integer, nullable=False),
-    Column("charge_id", String(64)),
-    Column("created_at", DateTime, nullable=False),
-    Column("deleted_at", DateTime(timezone=True)),
-    # what orders keeps beside the legacy columns: {"payment_id": ...}
-    Column("metadata", JSON().with_variant(JSONB(), "postgresql")),
+
+def _order_columns() -> list[Column[Any]]:
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("uuid", Uuid),
+        Column("user_id", Integer, nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("subtotal_cents", Integer, nullable=False),
+        Column("discount_code", String(32)),
+        Column("discount_cents", Integer, nullable=False),
+        Column("shipping_cents", Integer, nullable=False),
+        Column("tax_cents", Integer, nullable=False),
+        Column("total_cents", Integer, nullable=False),
+        Column("charge_id", String(64)),
+        Column("created_at", DateTime, nullable=False),
+        Column("deleted_at", DateTime(timezone=True)),
+        # what orders keeps beside the legacy columns: {"payment_id": ...}
+        Column("metadata", JSON().with_variant(JSONB(), "postgresql")),
+    ]
+
+
+orders = Table("orders", metadata, *_order_columns())
+
+# `orders` before the contract step (0006) drops the legacy NOT NULL `email_sent`: new
+# orders must still write it there. The e-mail now leaves through the outbox, so false.
+orders_with_email_flag = Table(
+    "orders", MetaData(), *_order_columns(), Column("email_sent", Boolean, nullable=False)
 )
 
 order_items = Table(

@@ -1,0 +1,167 @@
+"""The orders tables on a real database: what placing, reading and cancelling an order
+writes, and that the legacy app, sharing the database, sees the same orders."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import Engine, event, func, insert, select
+
+from legacy_app import app as legacy
+from legacy_app import db
+from migrations import history
+from new_services.orders.api_v1 import order_json
+from new_services.orders.model import Charge, Customer, Order, OrderLine, OrderPlaced
+from new_services.orders.pricing import price
+from new_services.orders.repository import SqlCarts, SqlOrderBook
+from new_services.orders.tables import cart_items, orders
+from new_services.outbox_relay.routes import ROUTES
+from new_services.platform.outbox import Relay, outbox_events
+from tests.integration.migrating import engine_at
+
+pytestmark = pytest.mark.anyio
+ADA = Customer(0, "ada@example.com", "Ada")
+
+
+@pytest.fixture
+def engine(fresh_database_url: str) -> Iterator[Engine]:
+    with engine_at(fresh_database_url) as engine:
+        history.upgrade(engine, "expand")
+        yield engine
+
+
+def a_user(engine: Engine) -> int:
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                insert(db.users).values(
+                    email=f"{uuid.uuid4().hex}@example.com", name="Ada", created_at=datetime.now()
+                )
+            ).inserted_primary_key[0]
+        )
+
+
+def an_order(user_id: int, at: datetime, lines: tuple[OrderLine, ...] | None = None) -> Order:
+    lines = lines or (OrderLine(5, "Teapot", 1999, 2), OrderLine(6, "Cups", 450, 1))
+    return Order(
+        uuid=uuid.uuid4(),
+        user_id=user_id,
+        lines=lines,
+        price=price([line.total_cents for line in lines], None),
+        charge=Charge(str(uuid.uuid4()), f"ch_{uuid.uuid4().hex[:12]}"),
+        created_at=at,
+    )
+
+
+def count(engine: Engine, table: Any, *where: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+async def test_placing_an_order_writes_it_its_event_and_empties_the_cart_in_one_transaction(
+    engine: Engine,
+) -> None:
+    user = a_user(engine)
+    carts, book = SqlCarts(engine), SqlOrderBook(engine)
+    assert await carts.add(user, 5, 2, cap=100) and await carts.add(user, 6, 1, cap=100)
+
+    placed = await book.place(an_order(user, datetime.now(UTC)), _placed())
+
+    assert placed.id is not None
+    assert await carts.lines(user) == []
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(outbox_events)).mappings().all()
+    assert row["topic"] == "order.placed" and row["aggregate_id"] == str(placed.uuid)
+    assert row["payload"]["order_id"] == placed.id
+    assert [item["name"] for item in row["payload"]["items"]] == ["Teapot", "Cups"]
+
+
+async def test_an_order_whose_event_cannot_be_written_leaves_nothing_behind(
+    engine: Engine,
+) -> None:
+    user = a_user(engine)
+    carts, book = SqlCarts(engine), SqlOrderBook(engine)
+    await carts.add(user, 5, 1, cap=100)
+
+    def refuse_outbox(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "INSERT INTO outbox_events" in statement:
+            raise RuntimeError("the outbox is full")
+
+    event.listen(engine, "before_cursor_execute", refuse_outbox)
+    try:
+        with pytest.raises(RuntimeError):
+            await book.place(an_order(user, datetime.now(UTC)), _placed())
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse_outbox)
+
+    assert count(engine, orders, orders.c.user_id == user) == 0
+    assert count(engine, cart_items, cart_items.c.user_id == user) == 1
+
+
+def _placed() -> OrderPlaced:
+    return OrderPlaced(an_order(0, datetime.now(UTC)), ADA)
+
+
+async def test_history_is_newest_first_with_every_line_and_the_legacy_app_agrees(
+    engine: Engine, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = a_user(engine)
+    book = SqlOrderBook(engine)
+    first = await book.place(an_order(user, datetime(2026, 11, 1, 9, 0, tzinfo=UTC)), _placed())
+    second = await book.place(an_order(user, datetime(2026, 11, 2, 9, 0, tzinfo=UTC)), _placed())
+
+    history_ = await book.history(user)
+
+    assert [o.id for o in history_] == [second.id, first.id]
+    assert [len(o.lines) for o in history_] == [2, 2]
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    shop = legacy.create_app().test_client()
+    seen_by_legacy = shop.get(f"/users/{user}/orders").get_json()
+    assert seen_by_legacy == {"orders": [order_json(o) for o in history_]}
+
+
+async def test_a_cancelled_order_is_soft_deleted_with_its_event_once(engine: Engine) -> None:
+    user = a_user(engine)
+    book = SqlOrderBook(engine)
+    placed = await book.place(an_order(user, datetime.now(UTC)), _placed())
+
+    cancelled = await book.cancel(placed, datetime.now(UTC))
+    again = await book.cancel(placed, datetime.now(UTC))
+
+    assert cancelled is not None and again is None
+    assert await book.get(placed.id or 0) is None and await book.history(user) == []
+    assert count(engine, orders, orders.c.id == placed.id, orders.c.status == "cancelled") == 1
+    assert count(engine, outbox_events, outbox_events.c.topic == "order.cancelled") == 1
+
+
+async def test_the_relay_sends_a_placed_order_to_notifications_and_analytics(
+    engine: Engine, redis_url: str
+) -> None:
+    user = a_user(engine)
+    placed = await SqlOrderBook(engine).place(an_order(user, datetime.now(UTC)), _placed())
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    with Redis.from_url(redis_url) as redis:
+        relay = Relay(engine, redis, ROUTES, namespace=namespace)
+        assert relay.publish_pending() == 1
+        assert relay.publish_pending() == 0
+        for name in ("notifications", "analytics"):
+            (job,) = Queue(f"{namespace}-{name}", connection=redis).get_jobs()
+            assert job.func_name == f"new_services.{name}.jobs.on_order_placed"
+            assert job.args[0]["payload"]["order_uuid"] == str(placed.uuid)
+            job.delete()
+
+
+async def test_a_cart_line_never_passes_its_cap(engine: Engine) -> None:
+    user = a_user(engine)
+    carts = SqlCarts(engine)
+    assert await carts.add(user, 5, 60, cap=100)
+    assert not await carts.add(user, 5, 41, cap=100)
+    assert await carts.add(user, 5, 40, cap=100)
+    assert [(line.product_id, line.quantity) for line in await carts.lines(user)] == [(5, 100)]
+    assert await carts.remove(user, 5) and not await carts.remove(user, 5)
