@@ -20,7 +20,7 @@ from gateway.metrics import Metrics
 from gateway.paths import AmbiguousPathError, normalise
 from gateway.problems import CONTENT_TYPE, problem
 from gateway.routes import SAFE_METHODS, Match, Mode, Route, RouteTable
-from gateway.shadow import MAX_COMPARED_BYTES, MirrorJob, Shadow, mirrorable
+from gateway.shadow import MAX_COMPARED_BYTES, MirrorJob, Replay, Shadow, mirrorable
 from gateway.upstream import (
     Upstream,
     UpstreamError,
@@ -226,11 +226,6 @@ class Proxy:
     async def _legacy(self, send: Send, x: Exchange) -> None:
         assert x.route is not None and x.table is not None
         x.target = "legacy"
-        try:
-            response = await self._send(x, x.route.legacy)
-        except UpstreamError as exc:
-            await self._upstream_failed(send, x, exc)
-            return
         route = x.route
         shadowing = (
             self._shadow is not None
@@ -240,21 +235,42 @@ class Proxy:
             and mirrorable(route, x.method)
             and self._shadow.sampled(route)
         )
+        early = None
+        if shadowing and self._shadow is not None and x.method not in SAFE_METHODS:
+            early = self._shadow.send_early(self._replay(x))  # beside the primary
+            shadowing = early is not None
+        try:
+            response = await self._send(x, route.legacy)
+        except UpstreamError as exc:
+            if early is not None:
+                early.cancel()
+            await self._upstream_failed(send, x, exc)
+            return
         captured = await self._relay(send, x, response, capture=shadowing)
         if shadowing and captured is not None and self._shadow is not None:
             # the client already has its answer: the mirror can no longer delay or change it
             self._shadow.offer(
                 MirrorJob(
-                    route=route,
-                    table=x.table,
-                    method=x.method,
-                    url_tail=x.url_tail,
-                    headers=x.out_headers,
-                    body=x.body if isinstance(x.body, bytes) else b"",
+                    **vars(self._replay(x)),
                     primary=Response(response.status, h.by_name(response.headers), captured),
                     request_id=x.rid,
+                    early=early,
                 )
             )
+        elif early is not None:
+            early.cancel()
+
+    @staticmethod
+    def _replay(x: Exchange) -> Replay:
+        assert x.route is not None and x.table is not None
+        return Replay(
+            route=x.route,
+            table=x.table,
+            method=x.method,
+            url_tail=x.url_tail,
+            headers=x.out_headers,
+            body=x.body if isinstance(x.body, bytes) else b"",
+        )
 
     async def _extracted_first(self, send: Send, x: Exchange) -> None:
         route = x.route

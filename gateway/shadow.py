@@ -1,5 +1,10 @@
-"""Shadow traffic: mirror a sample to the extracted upstream after the client has its answer,
-compare the two, and never let a slow or broken candidate touch the primary path."""
+"""Shadow traffic: mirror a sample to the extracted upstream, compare the two answers, and
+never let a slow or broken candidate touch the primary path.
+
+Reads are mirrored after the client has its answer. A dry-run write is sent beside the
+primary instead: its answer depends on state the primary is about to change (a checkout
+empties the cart it reads), so only a mirror that runs alongside sees what the primary saw.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +44,7 @@ class Replay:
 class MirrorJob(Replay):
     primary: cmp.Response
     request_id: str
+    early: asyncio.Task[cmp.Response] | None = None  # a dry-run write already sent
 
 
 def mirrorable(route: Route, method: str) -> bool:
@@ -69,6 +76,7 @@ class Shadow:
         self._rng = rng or random.Random()
         self._rules: dict[tuple[str, int], cmp.CompareRules] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        self._early: set[asyncio.Task[cmp.Response]] = set()
 
     def sampled(self, route: Route) -> bool:
         return self._rng.random() < route.shadow_sample
@@ -78,9 +86,24 @@ class Shadow:
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
+            if job.early is not None:
+                job.early.cancel()
             self._background(self._count(job.route.name, "dropped"))
             return False
         return True
+
+    def send_early(self, job: Replay) -> asyncio.Task[cmp.Response] | None:
+        """Send a dry-run write to the candidate now, beside the primary; the comparison
+        comes later through `offer`. None (dropped, counted) when as many are in flight as
+        the workers and the queue could hold: early mirrors are bounded too."""
+        assert job.route.extracted is not None
+        if len(self._early) >= self._concurrency + self._queue.maxsize:
+            self._background(self._count(job.route.name, "dropped"))
+            return None
+        task = asyncio.ensure_future(self.fetch(job, job.route.extracted, dry_run=True))
+        self._early.add(task)
+        task.add_done_callback(_forget_early(self._early))
+        return task
 
     async def _count(self, route: str, outcome: str, paths: list[str] | None = None) -> None:
         if self._metrics is not None:
@@ -153,9 +176,12 @@ class Shadow:
         assert route.extracted is not None
         rules = self.rules(route, job.table.version)
         try:
-            candidate = await self.fetch(
-                job, route.extracted, dry_run=job.method not in SAFE_METHODS
-            )
+            if job.early is not None:
+                candidate = await job.early
+            else:
+                candidate = await self.fetch(
+                    job, route.extracted, dry_run=job.method not in SAFE_METHODS
+                )
         except UpstreamError as exc:
             await self._count(route.name, "candidate_error")
             log.info("shadow candidate failed: %s", exc, extra={"request_id": job.request_id})
@@ -185,6 +211,17 @@ class Shadow:
         else:
             paths = sorted(cmp.noise_paths([result]))
             await self._count(job.route.name, "noise_mismatch", paths)
+
+
+def _forget_early(
+    early: set[asyncio.Task[cmp.Response]],
+) -> Callable[[asyncio.Task[cmp.Response]], None]:
+    def forget(task: asyncio.Task[cmp.Response]) -> None:
+        early.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here: a failure is counted by the job that awaits it
+
+    return forget
 
 
 def _preview(body: bytes, limit: int = 2000) -> str:

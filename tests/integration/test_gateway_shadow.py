@@ -69,6 +69,24 @@ def test_a_shadowed_write_reaches_the_candidate_only_as_a_dry_run_and_leaves_no_
     assert after["writes"] == before["writes"]  # ...and, told it was a dry run, wrote nothing
 
 
+def test_a_dry_run_write_is_mirrored_beside_the_primary_so_it_sees_the_same_state(
+    gateway: Callable[..., GatewayProcess], upstreams: dict[str, str]
+) -> None:
+    # A checkout empties the cart it reads: a mirror sent after legacy's answer would find
+    # an empty cart. So the dry run goes out while legacy is still working.
+    gw = gateway()
+    changed = gw.set("orders", mode="shadow", dry_run=True, compare={"ignore": ECHO_NOISE})
+    assert changed.status_code == 200
+    before = stats(upstreams, "extracted")["requests"]
+    with ThreadPoolExecutor(1) as pool:
+        slow_write = pool.submit(gw.public.post, "/orders/1?slow=legacy:1500", json={"qty": 1})
+        time.sleep(0.7)
+        assert not slow_write.done()  # legacy is still at it...
+        assert stats(upstreams, "extracted")["requests"] == before + 1  # ...the mirror is out
+        assert slow_write.result().json()["served_by"] == "legacy"
+    parity(gw, match=1)
+
+
 def test_a_slow_candidate_neither_delays_the_client_nor_piles_up(
     gateway: Callable[..., GatewayProcess],
 ) -> None:
