@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from new_services.orders.checkout import Checkout
@@ -15,7 +15,15 @@ from new_services.orders.errors import DependencyDown
 from new_services.orders.model import Order, PlaceOrder
 from new_services.orders.ports import Unavailable
 from new_services.orders.service import MAX_LINE_QUANTITY, Cart, Orders
-from new_services.platform.v1 import MAX_ID, LegacyError, is_int, iso, json_body, path_id
+from new_services.platform.v1 import (
+    MAX_ID,
+    LegacyError,
+    is_int,
+    iso,
+    json_body,
+    legacy_json,
+    path_id,
+)
 
 DRY_RUN_HEADER = "x-strangler-shadow"  # set by the gateway on mirrored requests
 
@@ -91,7 +99,7 @@ class OrdersApiV1:
 
     async def get_cart(self, request: Request) -> Response:
         cart = await self._wiring.orders.cart(path_id(request, "user_id"))
-        return JSONResponse(cart_json(cart))
+        return legacy_json(cart_json(cart))
 
     async def add_to_cart(self, request: Request) -> Response:
         body = await json_body(request)
@@ -106,12 +114,12 @@ class OrdersApiV1:
             )
         user_id = path_id(request, "user_id")
         cart = await self._wiring.orders.add(user_id, product_id, quantity)
-        return JSONResponse(cart_json(cart))
+        return legacy_json(cart_json(cart))
 
     async def remove_from_cart(self, request: Request) -> Response:
         user_id, product_id = path_id(request, "user_id"), path_id(request, "product_id")
         cart = await self._wiring.orders.remove(user_id, product_id)
-        return JSONResponse(cart_json(cart))
+        return legacy_json(cart_json(cart))
 
     async def checkout(self, request: Request) -> Response:
         body = await json_body(request)
@@ -129,20 +137,22 @@ class OrdersApiV1:
             order = await self._wiring.checkout(command, key, dry_run=dry_run)
         except Unavailable as exc:
             raise DependencyDown("a service checkout needs did not answer; retry") from exc
-        headers = {"X-Strangler-Dry-Run": "true"} if dry_run else None
-        return JSONResponse(order_json(order), status_code=201, headers=headers)
+        response = legacy_json(order_json(order), 201)
+        if dry_run:
+            response.headers["X-Strangler-Dry-Run"] = "true"
+        return response
 
     async def list_orders(self, request: Request) -> Response:
         history = await self._wiring.orders.history(path_id(request, "user_id"))
-        return JSONResponse({"orders": [order_json(order) for order in history]})
+        return legacy_json({"orders": [order_json(order) for order in history]})
 
     async def get_order(self, request: Request) -> Response:
         order = await self._wiring.orders.get(path_id(request, "order_id"))
-        return JSONResponse(order_json(order))
+        return legacy_json(order_json(order))
 
     async def cancel(self, request: Request) -> Response:
         done = await self._wiring.orders.cancel(path_id(request, "order_id"))
-        return JSONResponse(
+        return legacy_json(
             {
                 "id": done.order.id,
                 "status": "cancelled",

@@ -10,19 +10,21 @@ from starlette.applications import Starlette
 
 from new_services.catalog.client import CatalogClient
 from new_services.orders.adapters import CatalogAdapter, LegacyCustomers, PaymentsClient
-from new_services.orders.api_v1 import OrdersApiV1, Wiring
+from new_services.orders.api_v1 import OrdersApiV1
+from new_services.orders.api_v2 import OrdersApiV2, WiringV2
 from new_services.orders.checkout import Checkout
 from new_services.orders.openapi import OPENAPI
 from new_services.orders.repository import SqlCarts, SqlOrderBook
 from new_services.orders.service import Orders
 from new_services.orders.settings import OrdersSettings
 from new_services.platform.database import make_engine
+from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.service_app import service_app
 
 
 def create_app(settings: OrdersSettings | None = None) -> Starlette:
     settings = settings or OrdersSettings.from_env()
-    wiring = Wiring()
+    wiring = WiringV2()
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -43,6 +45,8 @@ def create_app(settings: OrdersSettings | None = None) -> Starlette:
             carts, book = SqlCarts(engine), SqlOrderBook(engine)
             wiring.orders = Orders(customers, carts, catalog, payments, book)
             wiring.checkout = Checkout(customers, carts, catalog, payments, book)
+            wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
             yield
 
-    return service_app("orders", OrdersApiV1(wiring).routes(), lifespan, OPENAPI, serves_v1=True)
+    routes = [*OrdersApiV1(wiring).routes(), *OrdersApiV2(wiring).routes()]
+    return service_app("orders", routes, lifespan, OPENAPI, serves_v1=True)

@@ -170,7 +170,8 @@ class Checkout:
     async def compensate(self, draft: Draft, charge: Charge) -> None:
         """Give back what a failed checkout took: the money, then the stock."""
         try:
-            await self._payments.refund(charge.payment_id, key=f"undo-{draft.uuid}")
+            if charge.payment_id is not None:  # always, for a charge checkout made itself
+                await self._payments.refund(charge.payment_id, key=f"undo-{draft.uuid}")
         finally:
             await self._catalog.release(draft.uuid)
 

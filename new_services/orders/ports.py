@@ -108,6 +108,14 @@ class OrderBook(Protocol):
         """Every live order of the user, newest first."""
         ...
 
+    async def by_uuid(self, order: uuid.UUID) -> Order | None: ...
+
+    async def page(
+        self, user_id: int, after: tuple[datetime, int] | None, limit: int
+    ) -> Sequence[Order]:
+        """Live orders of the user, newest first, after the (created_at, id) position."""
+        ...
+
     async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
         """In one transaction: the order leaves the books (soft delete) with its event in the
         outbox. None when another cancel got there first."""

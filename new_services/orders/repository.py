@@ -9,6 +9,7 @@ with its event, not erased (legacy: `SMELL(hard-delete)`).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from new_services.orders.tables import cart_items, order_items, orders, orders_w
 from new_services.platform.outbox import Event, append
 
 T = TypeVar("T")
+Position = tuple[datetime, int]  # (created_at, id) of the last order on a page
 _CHUNK = 500  # ids per IN (...) list
 
 
@@ -75,7 +77,7 @@ class SqlOrderBook:
         if self._email_flag:
             table, values["email_sent"] = orders_with_email_flag, False
         with self._engine.begin() as conn:
-            order_id = conn.execute(insert(table).values(values)).inserted_primary_key[0]
+            order_id = conn.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
             conn.execute(
                 insert(order_items),
                 [
@@ -109,6 +111,31 @@ class SqlOrderBook:
 
         return await _in_thread(read)
 
+    async def by_uuid(self, order: uuid.UUID) -> Order | None:
+        def read() -> Order | None:
+            with self._engine.connect() as conn:
+                found = _live(conn, orders.c.uuid == order)
+            return found[0] if found else None
+
+        return await _in_thread(read)
+
+    async def page(self, user_id: int, after: Position | None, limit: int) -> Sequence[Order]:
+        """One page of the user's live orders, newest first, after `after` (keyset: the
+        index on (user_id, created_at, id) serves it at any depth)."""
+
+        def read() -> list[Order]:
+            which = orders.c.user_id == user_id
+            if after is not None:
+                at, last = _naive_utc(after[0]), after[1]
+                which = which & (
+                    (orders.c.created_at < at)
+                    | ((orders.c.created_at == at) & (orders.c.id < last))
+                )
+            with self._engine.connect() as conn:
+                return _live(conn, which, limit)
+
+        return await _in_thread(read)
+
     async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
         def write() -> OrderCancelled | None:
             with self._engine.begin() as conn:
@@ -126,12 +153,13 @@ class SqlOrderBook:
         return await _in_thread(write)
 
 
-def _live(conn: Connection, which: Any) -> list[Order]:
+def _live(conn: Connection, which: Any, limit: int | None = None) -> list[Order]:
     """Live orders matching `which`, newest first, with their lines: two queries in all."""
     rows = conn.execute(
         select(orders)
         .where(which, orders.c.deleted_at.is_(None))
         .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+        .limit(limit)
     ).mappings()
     heads = list(rows)
     lines: dict[int, list[OrderLine]] = {row["id"]: [] for row in heads}

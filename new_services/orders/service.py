@@ -8,6 +8,7 @@ half-done change.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,16 +95,31 @@ class Orders:
         await self.require_user(user_id)
         return await self._book.history(user_id)
 
+    async def page(
+        self, user_id: int, after: tuple[datetime, int] | None, limit: int
+    ) -> Sequence[Order]:
+        await self.require_user(user_id)
+        return await self._book.page(user_id, after, limit)
+
     async def get(self, order_id: int) -> Order:
         order = await self._book.get(order_id)
         if order is None:
             raise OrderNotFound(f"no order {order_id}")
         return order
 
-    async def cancel(self, order_id: int) -> Cancellation:
+    async def by_uuid(self, order_id: uuid.UUID) -> Order:
+        order = await self._book.by_uuid(order_id)
+        if order is None:
+            raise OrderNotFound(f"no order {order_id}")
+        return order
+
+    async def cancel(self, order_id: int | uuid.UUID) -> Cancellation:
         """Refund in full, restock, then take the order off the books. Every step is keyed
         by the order, so a retry after any failure finishes the same cancellation."""
-        order = await self.get(order_id)
+        if isinstance(order_id, uuid.UUID):
+            order = await self.by_uuid(order_id)
+        else:
+            order = await self.get(order_id)
         if order.charge is None or order.charge.payment_id is None:
             # charged by the legacy app itself: payments has no record of it to refund
             raise RefundFailed(f"order {order_id} was charged by the legacy shop; cancel it there")

@@ -87,7 +87,7 @@ def service_app(
     async def openapi_json(_: Request) -> Response:
         return JSONResponse(dict(openapi))
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics),
@@ -98,3 +98,6 @@ def service_app(
         middleware=[Middleware(CountResponses, counter=responses)],
         lifespan=lifespan,
     )
+    if serves_v1:
+        app.router.redirect_slashes = False  # legacy answers 404 to `/path/`, not a redirect
+    return app

@@ -10,13 +10,13 @@ their domain errors and differ only at the edge.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
 from new_services.platform.http import read_body
@@ -48,7 +48,14 @@ class LegacyError(Exception):
 
 
 def error_response(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+    return legacy_json({"error": code, "message": message}, status)
+
+
+def legacy_json(payload: Any, status_code: int = 200) -> Response:
+    """`payload` byte for byte as the legacy shop's `jsonify` writes it: compact, keys in
+    the given order, non-ASCII as `\\u` escapes, and a final newline."""
+    body = json.dumps(payload, separators=(",", ":")) + "\n"
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 def is_v1(path: str) -> bool:
@@ -70,7 +77,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     return value
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -87,20 +94,30 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+HttpHandler = Callable[[Request, Exception], Awaitable[Response]]
+# Werkzeug's words, which legacy clients see in `message`
+_HTTP_MESSAGES = {
+    404: "The requested URL was not found on the server. If you entered the URL manually "
+    "please check your spelling and try again.",
+    405: "The method is not allowed for the requested URL.",
+}
+
+
 def by_path(
     problem_handlers: Mapping[Any, ExceptionHandler],
 ) -> Mapping[Any, ExceptionHandler]:
     """Error handlers that answer v1 paths in the legacy shape and the rest as problems."""
+    problems = {kind: cast(HttpHandler, handler) for kind, handler in problem_handlers.items()}
 
     async def on_legacy(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LegacyError)
         return error_response(exc.status, exc.code, exc.message)
 
-    def delegate(kind: Any, legacy: ExceptionHandler) -> ExceptionHandler:
+    def delegate(kind: Any, legacy: HttpHandler) -> HttpHandler:
         async def handle(request: Request, exc: Exception) -> Response:
             if is_v1(request.url.path):
-                return await legacy(request, exc)  # type: ignore[misc]
-            return await problem_handlers[kind](request, exc)  # type: ignore[misc]
+                return await legacy(request, exc)
+            return await problems[kind](request, exc)
 
         return handle
 
@@ -111,10 +128,13 @@ def by_path(
     async def http_error_v1(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
+        response = error_response(exc.status_code, code, message)
+        response.headers.update(exc.headers or {})  # 405 keeps its Allow header
+        return response
 
-    async def unexpected_v1(_: Request, exc: Exception) -> Response:
-        await problem_handlers[Exception](_, exc)  # type: ignore[misc]  # logs it
+    async def unexpected_v1(request: Request, exc: Exception) -> Response:
+        await problems[Exception](request, exc)  # it logs the error
         return error_response(500, "internal_error", "something went wrong")
 
     return {

@@ -1,0 +1,37 @@
+"""Analytics: sales figures kept up to date from order events, and the reports read off them.
+
+Legacy answers `GET /reports/sales` by loading every order in the range and then each
+order's items, on every request (`SMELL(report-scan)`). Here a worker folds each
+`order.placed` and `order.cancelled` event into per-day aggregates once, and a report
+reads one small hash per day that had sales, never an order.
+
+Where the aggregates live, and why: in **Redis**, as a projection (a read model derived
+from the order events, so it can be thrown away and rebuilt). New tables would need an
+expand migration after the contract step, and the migration history cannot branch yet.
+Every key sits under the stack's namespace (`STRANGLER_NAMESPACE`):
+
+    {ns}:analytics:days                     sorted set of days with data, score = ordinal
+    {ns}:analytics:day:{YYYY-MM-DD}         hash: order_count, revenue_cents, units_sold
+    {ns}:analytics:day:{d}:products         hash: units:{product_id}, revenue:{product_id}
+    {ns}:analytics:products                 hash: name:{id} and named_at:{id} (latest order)
+    {ns}:analytics:seen:{event_id}          applied marker, kept 90 days
+
+An event is applied by one Lua script that sets its "seen" marker and makes every
+increment, so it counts once however often it is delivered. A cancellation takes back
+exactly what its placement added, on the placement's day; a cancellation delivered before
+its placement makes the day negative until the placement arrives, then both net to zero.
+
+| module | role |
+|---|---|
+| `events.py` | `OrderPlaced` and `OrderCancelled` read from the outbox's messages |
+| `model.py` | periods (legacy's validation and v2's), a sale, a day's figures, the report |
+| `projection.py` | the `SalesProjection` port, in Redis and in memory |
+| `service.py` | record an event; build a report |
+| `jobs.py`, `__main__.py` | the RQ worker on queue `{ns}-analytics` |
+| `api_v1.py`, `api_v2.py` | the reports API: `GET /reports/sales` (legacy's), `/v2/reports/sales` |
+| `openapi.py`, `app.py` | `uvicorn --factory new_services.analytics.app:create_app` |
+
+Next step: a `rebuild` command that empties the namespace's `analytics:` keys and replays
+every order from the orders service's v2 history (each placed order, and nothing for the
+cancelled ones), for a projection lost with its Redis or changed in shape.
+"""

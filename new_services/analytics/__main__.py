@@ -1,0 +1,23 @@
+"""The analytics worker process: `python -m new_services.analytics` (an RQ worker with its
+scheduler, which runs the delayed retries), folding order events into the projection."""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from rq import Queue, Worker
+
+from new_services.analytics.settings import AnalyticsSettings
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    settings = AnalyticsSettings.from_env()
+    redis = Redis.from_url(settings.redis_url)
+    queue = Queue(settings.queue, connection=redis)
+    Worker([queue], connection=redis).work(with_scheduler=True)
+
+
+if __name__ == "__main__":
+    main()
