@@ -1,4 +1,4 @@
-"""Stock holds that can never oversell (legacy: `SMELL(stock-race)`).
+"""Stock holds that can never oversell (legacy: `SMELL(stock-race)`), and restocks.
 
 A hold takes the units out of `products.stock` with one conditional UPDATE per line
 (`... SET stock = stock - :n WHERE id = :id AND stock >= :n`), all lines in one
@@ -6,7 +6,16 @@ transaction: the database, not the order in which requests read, decides who get
 last unit. The units stay out while the hold is `held`, go back if it is released (a
 failed payment) and stay out for good once `committed` (the order is placed). Taking
 them out of `stock` at once keeps the legacy app's view right: it reads the same column.
-A hold whose checkout died is released by `release_expired`.
+A hold whose checkout died is released by `expire` (the catalog service runs it every
+`CATALOG_SWEEP_EVERY_S`; off by default, see settings.py). A deleted or unknown product
+cannot be held (ProductUnavailable).
+
+Each line's reservation row has an id derived from the hold's id, so two requests for
+the same hold racing each other cannot both take stock: the second one's insert hits the
+first one's primary key, its transaction (stock included) rolls back, and it finds the
+hold made. A restock (a cancelled order's units going back) is written the same way, as
+`released` lines under an id derived from its Idempotency-Key, in the transaction that
+puts the units back: a retry after a crash finds it and restocks nothing twice.
 
 Mixed mode, honestly: a legacy checkout still writes `stock = <what it read> - n`, so
 while legacy also sells, its write can undo one of ours (its own race, now across both
@@ -17,20 +26,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from new_services.catalog.tables import products, stock_reservations
+from new_services.catalog.model import Hold, HoldState, Line
+from new_services.catalog.tables import legacy_now, products, stock_reservations
+from new_services.platform.database import transaction
+
+__all__ = ["HOLD_FOR", "Hold", "Inventory", "Line", "NotEnoughStock", "ProductUnavailable"]
 
 HOLD_FOR = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class Line:
-    product_id: int
-    quantity: int
 
 
 class NotEnoughStock(Exception):
@@ -39,51 +47,76 @@ class NotEnoughStock(Exception):
         self.product_id = product_id
 
 
+class ProductUnavailable(NotEnoughStock):
+    """The product is deleted or unknown: it has no stock to hold."""
+
+
+def _line_id(owner: uuid.UUID, index: int) -> uuid.UUID:
+    return uuid.uuid5(owner, str(index))
+
+
+def _state(states: set[str]) -> HoldState:
+    # every line of a hold moves together; "held" first so a half-done move shows as held
+    for state in (HoldState.HELD, HoldState.COMMITTED):
+        if state.value in states:
+            return state
+    return HoldState.RELEASED
+
+
 class Inventory:
     def __init__(self, engine: Engine, hold_for: timedelta = HOLD_FOR) -> None:
         self._engine = engine
         self._hold_for = hold_for
 
-    def reserve(self, hold: uuid.UUID, lines: Sequence[Line]) -> None:
-        """Take every line's units out of stock, or none; raises NotEnoughStock. Reserving
-        the same hold again does nothing (a retried checkout)."""
+    def reserve(self, hold: uuid.UUID, lines: Sequence[Line], *, dry_run: bool = False) -> bool:
+        """Take every line's units out of stock, or none; raises NotEnoughStock. True when
+        taken now, False when the hold already existed (a retried checkout: nothing more
+        is held). A dry run checks every line against the stock of this moment."""
         now = datetime.now(UTC)
-        with self._engine.begin() as conn:
-            known = conn.execute(
-                select(stock_reservations.c.id).where(stock_reservations.c.order_uuid == hold)
-            ).first()
-            if known is not None:
-                return
-            for line in sorted(lines, key=lambda line: line.product_id):  # one lock order
-                taken = conn.execute(
-                    update(products)
-                    .where(
-                        products.c.id == line.product_id,
-                        products.c.deleted_at.is_(None),
-                        products.c.stock >= line.quantity,
-                    )
-                    .values(stock=products.c.stock - line.quantity)
-                ).rowcount
-                if not taken:
-                    raise NotEnoughStock(line.product_id)  # rolls back every line before it
-                conn.execute(
-                    insert(stock_reservations).values(
-                        id=uuid.uuid4(),
-                        product_id=line.product_id,
-                        order_uuid=hold,
-                        quantity=line.quantity,
-                        state="held",
-                        created_at=now,
-                        expires_at=now + self._hold_for,
-                    )
-                )
+        try:
+            with transaction(self._engine, dry_run) as conn:
+                if self._lines(conn, hold):
+                    return False
+                ordered = sorted(lines, key=lambda line: line.product_id)  # one lock order
+                for index, line in enumerate(ordered):
+                    taken = conn.execute(
+                        update(products)
+                        .where(
+                            products.c.id == line.product_id,
+                            products.c.deleted_at.is_(None),
+                            products.c.stock >= line.quantity,
+                        )
+                        .values(stock=products.c.stock - line.quantity, updated_at=legacy_now())
+                    ).rowcount
+                    if not taken:  # raising rolls back every line before this one
+                        if self._is_live(conn, line.product_id):
+                            raise NotEnoughStock(line.product_id)
+                        raise ProductUnavailable(line.product_id)
+                    self._record(conn, hold, index, line, HoldState.HELD, now, self._hold_for)
+        except IntegrityError:
+            if self.find(hold) is None:
+                raise
+            return False  # the same hold, made by a request that raced this one
+        return True
+
+    def find(self, hold: uuid.UUID) -> Hold | None:
+        with self._engine.connect() as conn:
+            rows = self._rows(conn, hold)
+        if not rows:
+            return None
+        lines = tuple(Line(row.product_id, row.quantity) for row in rows)
+        return Hold(hold, _state({row.state for row in rows}), lines)
 
     def release(self, hold: uuid.UUID) -> int:
         """Put a held hold's units back; how many lines went back (0: nothing was held)."""
-        return self._release(stock_reservations.c.order_uuid == hold)
+        return len(self._release(stock_reservations.c.order_uuid == hold))
 
     def release_expired(self) -> int:
         """Put back the units of holds whose checkout never finished."""
+        return len(self.expire())
+
+    def expire(self) -> list[Line]:
+        """`release_expired`, answering the lines that went back."""
         return self._release(stock_reservations.c.expires_at < datetime.now(UTC))
 
     def commit(self, hold: uuid.UUID) -> None:
@@ -94,21 +127,93 @@ class Inventory:
                 .where(
                     stock_reservations.c.order_uuid == hold, stock_reservations.c.state == "held"
                 )
-                .values(state="committed")
+                .values(state=HoldState.COMMITTED.value)
             )
 
-    def _release(self, which: ColumnElement[bool]) -> int:
+    def restock(
+        self, restock: uuid.UUID, lines: Sequence[Line], *, dry_run: bool = False
+    ) -> tuple[Line, ...]:
+        """Put units back (a cancelled order), once per `restock` id; the lines that went
+        back (deleted and unknown products are skipped). Known id: what it put back then."""
+        now = datetime.now(UTC)
+        try:
+            with transaction(self._engine, dry_run) as conn:
+                known = self._lines(conn, restock)
+                if known:
+                    return known
+                done: list[Line] = []
+                ordered = sorted(lines, key=lambda line: line.product_id)
+                for index, line in enumerate(ordered):
+                    found = conn.execute(
+                        update(products)
+                        .where(products.c.id == line.product_id, products.c.deleted_at.is_(None))
+                        .values(stock=products.c.stock + line.quantity, updated_at=legacy_now())
+                    ).rowcount
+                    if found:
+                        self._record(conn, restock, index, line, HoldState.RELEASED, now)
+                        done.append(line)
+                return tuple(done)
+        except IntegrityError:
+            found_hold = self.find(restock)
+            if found_hold is None:
+                raise
+            return found_hold.lines
+
+    @staticmethod
+    def _is_live(conn: Connection, product_id: int) -> bool:
+        live = select(products.c.id).where(
+            products.c.id == product_id, products.c.deleted_at.is_(None)
+        )
+        return conn.execute(live).first() is not None
+
+    def _rows(self, conn: Connection, owner: uuid.UUID) -> Sequence[Any]:
+        return conn.execute(
+            select(
+                stock_reservations.c.product_id,
+                stock_reservations.c.quantity,
+                stock_reservations.c.state,
+            )
+            .where(stock_reservations.c.order_uuid == owner)
+            .order_by(stock_reservations.c.product_id)
+        ).all()
+
+    def _lines(self, conn: Connection, owner: uuid.UUID) -> tuple[Line, ...]:
+        return tuple(Line(row.product_id, row.quantity) for row in self._rows(conn, owner))
+
+    @staticmethod
+    def _record(
+        conn: Connection,
+        owner: uuid.UUID,
+        index: int,
+        line: Line,
+        state: HoldState,
+        now: datetime,
+        lasts: timedelta = timedelta(0),
+    ) -> None:
+        conn.execute(
+            insert(stock_reservations).values(
+                id=_line_id(owner, index),
+                product_id=line.product_id,
+                order_uuid=owner,
+                quantity=line.quantity,
+                state=state.value,
+                created_at=now,
+                expires_at=now + lasts,
+            )
+        )
+
+    def _release(self, which: ColumnElement[bool]) -> list[Line]:
         with self._engine.begin() as conn:
             rows = conn.execute(
                 update(stock_reservations)
-                .where(and_(which, stock_reservations.c.state == "held"))
-                .values(state="released")
+                .where(and_(which, stock_reservations.c.state == HoldState.HELD.value))
+                .values(state=HoldState.RELEASED.value)
                 .returning(stock_reservations.c.product_id, stock_reservations.c.quantity)
             ).all()
             for product_id, quantity in rows:
                 conn.execute(
                     update(products)
                     .where(products.c.id == product_id)
-                    .values(stock=products.c.stock + quantity)
+                    .values(stock=products.c.stock + quantity, updated_at=legacy_now())
                 )
-        return len(rows)
+        return [Line(product_id, quantity) for product_id, quantity in rows]

@@ -1,19 +1,28 @@
-"""The catalog's tables: the legacy `products` (stock lives there) and `stock_reservations`
-(0004_expand_service_tables), as far as inventory needs them."""
+"""The catalog's tables: the legacy `products` (stock lives there) with the columns the
+expand steps added, and `stock_reservations` (0004_expand_service_tables)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Uuid
 
 metadata = MetaData()
 
 products = Table(
     "products",
     metadata,
-    Column("id", Integer, primary_key=True),
+    # INTEGER in the database; bound as BIGINT so that an id past 2**31 - 1 (v1 accepts up
+    # to 2**63 - 1, as legacy does) finds nothing on PostgreSQL instead of failing the cast
+    Column("id", BigInteger, primary_key=True),
+    # minted by the database for new rows (0002); older rows get theirs from the backfill
+    Column("uuid", Uuid),
+    Column("sku", String(64), nullable=False, unique=True),  # also across soft-deleted rows
     Column("name", String(200), nullable=False),
     Column("price_cents", Integer, nullable=False),
     Column("stock", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),  # naive UTC, as the legacy app writes
+    Column("updated_at", DateTime, nullable=False),
     Column("deleted_at", DateTime(timezone=True)),
 )
 
@@ -21,10 +30,16 @@ stock_reservations = Table(
     "stock_reservations",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("product_id", Integer, nullable=False),
+    Column("product_id", BigInteger, nullable=False),
     Column("order_uuid", Uuid),
     Column("quantity", Integer, nullable=False),
     Column("state", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+
+def legacy_now() -> datetime:
+    """A time for `created_at` / `updated_at`: naive UTC to the second, as legacy writes
+    them (the columns have no zone, so an aware value would be shifted by the session's)."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)

@@ -62,7 +62,7 @@ class CatalogAdapter:
             raise ProductGone(exc.product_id) from exc
         except catalog.NotEnoughStock as exc:
             raise NotEnoughStock(exc.product_id) from exc
-        except catalog.CatalogUnavailable as exc:
+        except (catalog.CatalogUnavailable, catalog.HoldReleased) as exc:
             raise Unavailable(str(exc)) from exc
 
     async def release(self, reservation: uuid.UUID) -> None:
@@ -76,11 +76,15 @@ class CatalogAdapter:
             await self._client.commit(reservation)
         except catalog.CatalogUnavailable as exc:
             raise Unavailable(str(exc)) from exc
+        except catalog.CatalogError:
+            # Released before the order could keep it (only a sweeper run by hand does
+            # that): the order stands, and the operator must see it.
+            log.error("hold %s was released under a placed order", reservation)
 
     async def restock(self, key: str, lines: Sequence[CartLine]) -> None:
         try:
             await self._client.restock(key, [(line.product_id, line.quantity) for line in lines])
-        except catalog.CatalogUnavailable as exc:
+        except catalog.CatalogError as exc:
             raise Unavailable(str(exc)) from exc
 
 

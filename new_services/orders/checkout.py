@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from uuid import UUID
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ class Draft:
     """A priced order that is not placed yet."""
 
     uuid: uuid.UUID
+    hold: UUID  # this attempt's stock hold (a retry after a failure holds anew)
     customer: Customer
     cart: tuple[CartLine, ...]
     lines: tuple[OrderLine, ...]
@@ -118,12 +120,12 @@ class Checkout:
             price = pricing.price([line.total_cents for line in lines], command.discount_code)
         except pricing.UnknownDiscountCode as exc:
             raise InvalidDiscountCode(f"unknown discount code {command.discount_code!r}") from exc
-        return Draft(order, customer, cart, tuple(lines), price)
+        return Draft(order, uuid.uuid4(), customer, cart, tuple(lines), price)
 
     async def reserve(self, draft: Draft, dry_run: bool = False) -> None:
         """Hold the stock of every line, all or nothing (legacy: `SMELL(stock-race)`)."""
         try:
-            await self._catalog.reserve(draft.uuid, draft.cart, dry_run)
+            await self._catalog.reserve(draft.hold, draft.cart, dry_run)
         except ProductGone as exc:
             raise ProductUnavailable(f"product {exc.product_id} is no longer sold") from exc
         except NotEnoughStock as exc:
@@ -140,13 +142,13 @@ class Checkout:
                 key=f"order-{draft.uuid}",
             )
         except Declined as exc:
-            await self._catalog.release(draft.uuid)
+            await self._catalog.release(draft.hold)
             raise PaymentDeclined("the card was declined") from exc
         except Unavailable as exc:
             # Unknown whether it charged: the payment stays pending at payments, and a retry
             # with the same key resumes it there. The stock is released; the retry holds it
             # again (or says out of stock, and payments then refunds nothing it never took).
-            await self._catalog.release(draft.uuid)
+            await self._catalog.release(draft.hold)
             raise PaymentFailed("the payment provider did not answer; retry") from exc
 
     async def place(self, draft: Draft, charge: Charge) -> Order:
@@ -160,11 +162,12 @@ class Checkout:
             await self.compensate(draft, charge)
             raise
         try:
-            await self._catalog.commit(draft.uuid)
+            await self._catalog.commit(draft.hold)
         except Unavailable:
             # The order stands and its units stay out of stock (held): nothing is oversold.
-            # The hold is committed by the next attempt; holds are never released unseen.
-            log.warning("hold %s stays held: the catalog did not answer", draft.uuid)
+            # Holds are never released behind checkout's back (the catalog's sweeper of
+            # expired holds is off by default for that reason), so it simply stays held.
+            log.warning("hold %s of order %s stays held: no answer", draft.hold, draft.uuid)
         return placed
 
     async def compensate(self, draft: Draft, charge: Charge) -> None:
@@ -173,7 +176,7 @@ class Checkout:
             if charge.payment_id is not None:  # always, for a charge checkout made itself
                 await self._payments.refund(charge.payment_id, key=f"undo-{draft.uuid}")
         finally:
-            await self._catalog.release(draft.uuid)
+            await self._catalog.release(draft.hold)
 
     def _order(self, draft: Draft, charge: Charge | None) -> Order:
         # seconds precision, as the legacy shop stores and shows every time

@@ -1,0 +1,37 @@
+"""The catalog service's settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    database_url: str = "sqlite:///shop.db"
+    redis_url: str = "redis://127.0.0.1:8005/0"  # the stack's Redis (`strangler up`)
+    namespace: str = "strangler"  # prefix of every Redis key, so stacks sharing one never mix
+    cache_ttl_s: float = 30.0  # how stale a product written around the catalog may be; 0: off
+    cache_timeout_s: float = 0.25  # a Redis slower than this is treated as down
+    idempotency_lease_s: float = 60.0
+    hold_for_s: float = 15 * 60.0  # a checkout's hold is released if not committed by then
+    # How often expired holds are released; 0 (the default): never. Off until orders
+    # commits every placed order's hold for sure: orders leaves a hold held when its
+    # commit call fails, and a sweep would then put sold units back on sale.
+    sweep_every_s: float = 0.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> CatalogSettings:
+        return cls(
+            database_url=environ.get("DATABASE_URL") or cls.database_url,
+            redis_url=environ.get("REDIS_URL") or cls.redis_url,
+            namespace=environ.get("STRANGLER_NAMESPACE") or cls.namespace,
+            cache_ttl_s=float(environ.get("CATALOG_CACHE_TTL_S", cls.cache_ttl_s)),
+            cache_timeout_s=float(environ.get("CATALOG_CACHE_TIMEOUT_S", cls.cache_timeout_s)),
+            idempotency_lease_s=float(
+                environ.get("CATALOG_IDEMPOTENCY_LEASE_S", cls.idempotency_lease_s)
+            ),
+            hold_for_s=float(environ.get("CATALOG_HOLD_FOR_S", cls.hold_for_s)),
+            sweep_every_s=float(environ.get("CATALOG_SWEEP_EVERY_S", cls.sweep_every_s)),
+        )
