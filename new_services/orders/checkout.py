@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from uuid import UUID
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 from new_services.orders import pricing
 from new_services.orders.errors import (

@@ -12,7 +12,7 @@ from typing import Any
 
 from new_services.platform.problems import InvalidRequest
 
-MAX_AMOUNT_CENTS = 100_000_000
+MAX_AMOUNT_CENTS = 2**31 - 1  # what the Integer money columns hold, as the orders table's total
 _CURRENCY = re.compile(r"[a-z]{3}")
 _ORDER_REF = re.compile(r"[A-Za-z0-9_\-:]{1,64}")
 # Payment ids are derived from the client's Idempotency-Key: a retry after a lost answer

@@ -111,7 +111,7 @@ OPENAPI: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "order_ref": {"type": "string", "pattern": "^[A-Za-z0-9_\\-:]{1,64}$"},
-                    "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100000000},
+                    "amount_cents": {"type": "integer", "minimum": 1, "maximum": 2147483647},
                     "currency": {"type": "string", "pattern": "^[a-z]{3}$", "default": "usd"},
                     "card_token": {"type": "string", "minLength": 1, "maxLength": 255},
                     "description": {"type": "string", "minLength": 1, "maxLength": 300},

@@ -1,0 +1,173 @@
+"""Checkout across the real processes of `strangler up`, with the shop's routes moved to the
+extracted services: no oversell under a crowd, and shadowed checkouts that leave no trace.
+
+These read the database after the fact (the contract suite never does): "no trace" is a
+claim about rows and queues, not about answers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import Engine, text
+
+from migrations.database import make_engine
+from strangler.parts import admin_token
+from strangler.runner import Stack
+from strangler.settings import Settings
+from tests.conftest import stack_settings
+from tests.contract.support import Provider, card_token, unique_email, unique_sku
+
+pytestmark = pytest.mark.e2e
+Json = dict[str, Any]
+ON_POSTGRES = (os.environ.get("DATABASE_URL") or "").startswith("postgresql")
+
+
+@dataclass
+class Shop:
+    settings: Settings
+    public: httpx.Client
+    admin: httpx.Client
+    provider: Provider
+    engine: Engine
+
+    def route(self, name: str, **change: Any) -> None:
+        response = self.admin.patch(f"/routes/{name}", json={**change, "reason": "e2e test"})
+        assert response.status_code == 200, response.text
+
+    def product(self, stock: int, price_cents: int = 1_500) -> Json:
+        sku = unique_sku()
+        body = {"sku": sku, "name": f"Widget {sku}", "price_cents": price_cents, "stock": stock}
+        response = self.public.post("/products", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def buyer_with(self, product: Json, quantity: int = 1) -> Json:
+        response = self.public.post("/users", json={"email": unique_email(), "name": "Buyer"})
+        assert response.status_code == 201, response.text
+        user = dict(response.json())
+        line = {"product_id": product["id"], "quantity": quantity}
+        added = self.public.post(f"/users/{user['id']}/cart/items", json=line)
+        assert added.status_code == 200, added.text
+        return user
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    settings = stack_settings(tmp_path_factory.mktemp("services"))
+    stack = Stack(settings)
+    stack.up()
+    engine = make_engine(settings.shop_database_url)
+    headers = {"Authorization": f"Bearer {admin_token(settings)}"}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    with (
+        httpx.Client(base_url=settings.url("gateway"), timeout=60, limits=limits) as public,
+        httpx.Client(base_url=settings.url("gateway-admin"), headers=headers) as admin,
+        httpx.Client(base_url=settings.url("payments"), timeout=30) as provider,
+    ):
+        try:
+            yield Shop(settings, public, admin, Provider(provider), engine)
+        finally:
+            engine.dispose()
+            stack.down()
+
+
+def checkout_all(shop: Shop, buyers: list[Json], token: str, workers: int) -> list[httpx.Response]:
+    start = threading.Barrier(workers)
+
+    def checkout(n_buyer: tuple[int, Json]) -> httpx.Response:
+        n, buyer = n_buyer
+        if n < workers:
+            start.wait()  # the first wave leaves together
+        return shop.public.post(f"/users/{buyer['id']}/checkout", json={"card_token": token})
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(checkout, enumerate(buyers)))
+
+
+def test_200_concurrent_checkouts_for_10_units_give_exactly_10_orders_and_10_charges(
+    shop: Shop,
+) -> None:
+    for route in ("products", "carts-and-checkout", "orders"):
+        shop.route(route, mode="extracted", fallback=False)
+    product = shop.product(stock=10)
+    buyers = [shop.buyer_with(product) for _ in range(200)]
+    token = card_token()
+    shop.provider.configure(latency_ms=100)  # the window legacy's race needs, wide open
+    try:
+        answers = checkout_all(shop, buyers, token, workers=50)
+    finally:
+        shop.provider.restore()
+
+    outcomes = [(a.status_code, a.json().get("error")) for a in answers]
+    assert sorted(set(outcomes), key=str) == sorted({(201, None), (409, "out_of_stock")}, key=str)
+    placed = [a.json() for a in answers if a.status_code == 201]
+    assert len(placed) == 10
+    charged = [c for c in shop.provider.charges(token) if c["status"] == "succeeded"]
+    assert sorted(c["id"] for c in charged) == sorted(order["charge_id"] for order in placed)
+    assert shop.public.get(f"/products/{product['id']}").json()["stock"] == 0
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="the 1,000-checkout run is for PostgreSQL (CI runs it)")
+def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy(
+    shop: Shop,
+) -> None:
+    shop.route("products", mode="legacy")
+    shop.route("orders", mode="legacy")
+    shop.route(
+        "carts-and-checkout",
+        mode="shadow",
+        dry_run=True,
+        shadow_sample=1.0,
+        # what only a placed order has: its id, the provider's charge and the moment
+        compare={"ignore": ["$.id", "$.charge_id", "$.created_at"]},
+    )
+    product = shop.product(stock=100_000, price_cents=2_345)
+    buyers = [shop.buyer_with(product, quantity=2) for _ in range(1_000)]
+    token = card_token()
+    namespace = shop.settings.namespace
+    service_tables = ("outbox_events", "idempotency_records", "stock_reservations", "payments")
+    before = {table: shop.count(table) for table in ("orders", *service_tables)}
+
+    answers = checkout_all(shop, buyers, token, workers=8)
+
+    assert [a.status_code for a in answers] == [201] * 1_000
+    # legacy did every checkout, once...
+    assert shop.count("orders") == before["orders"] + 1_000
+    assert len([c for c in shop.provider.charges(token) if c["status"] == "succeeded"]) == 1_000
+    stock = shop.public.get(f"/products/{product['id']}").json()["stock"]
+    assert stock == 100_000 - 2 * 1_000
+    # ...and the dry runs kept nothing: no event, no key, no hold, no payment, no job
+    assert {table: shop.count(table) for table in service_tables} == {
+        table: before[table] for table in service_tables
+    }
+    with Redis.from_url(shop.settings.shop_redis_url) as redis:
+        for queue in ("notifications", "analytics"):
+            assert Queue(f"{namespace}-{queue}", connection=redis).count == 0
+    figures = wait_for_parity(shop, "carts-and-checkout", 1_000)
+    assert figures["match"] == 1_000 and figures.get("mismatch", 0) == 0, figures
+
+
+def wait_for_parity(shop: Shop, route: str, compared: int) -> Json:
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        figures: Json = shop.admin.get("/parity").json()["routes"].get(route, {})
+        done = sum(figures.get(k, 0) for k in ("match", "mismatch", "candidate_error", "dropped"))
+        if done >= compared or time.monotonic() > deadline:
+            return figures
+        time.sleep(0.2)
