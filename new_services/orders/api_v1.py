@@ -15,6 +15,7 @@ from new_services.orders.errors import DependencyDown
 from new_services.orders.model import Order, PlaceOrder
 from new_services.orders.ports import Unavailable
 from new_services.orders.service import MAX_LINE_QUANTITY, Cart, Orders
+from new_services.platform.http import is_dry_run
 from new_services.platform.v1 import (
     MAX_ID,
     LegacyError,
@@ -24,8 +25,6 @@ from new_services.platform.v1 import (
     legacy_json,
     path_id,
 )
-
-DRY_RUN_HEADER = "x-strangler-shadow"  # set by the gateway on mirrored requests
 
 
 class Wiring:
@@ -113,12 +112,12 @@ class OrdersApiV1:
                 f"quantity must be an integer from 1 to {MAX_LINE_QUANTITY}",
             )
         user_id = path_id(request, "user_id")
-        cart = await self._wiring.orders.add(user_id, product_id, quantity)
+        cart = await self._wiring.orders.add(user_id, product_id, quantity, is_dry_run(request))
         return legacy_json(cart_json(cart))
 
     async def remove_from_cart(self, request: Request) -> Response:
         user_id, product_id = path_id(request, "user_id"), path_id(request, "product_id")
-        cart = await self._wiring.orders.remove(user_id, product_id)
+        cart = await self._wiring.orders.remove(user_id, product_id, is_dry_run(request))
         return legacy_json(cart_json(cart))
 
     async def checkout(self, request: Request) -> Response:
@@ -132,7 +131,7 @@ class OrdersApiV1:
         # Legacy clients send no key, so each v1 checkout is a new one (as in legacy); a
         # client that sends `Idempotency-Key` gets the same order back on a retry.
         key = request.headers.get("idempotency-key") or f"v1-{uuid.uuid4()}"
-        dry_run = request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
+        dry_run = is_dry_run(request)
         try:
             order = await self._wiring.checkout(command, key, dry_run=dry_run)
         except Unavailable as exc:
@@ -151,7 +150,7 @@ class OrdersApiV1:
         return legacy_json(order_json(order))
 
     async def cancel(self, request: Request) -> Response:
-        done = await self._wiring.orders.cancel(path_id(request, "order_id"))
+        done = await self._wiring.orders.cancel(path_id(request, "order_id"), is_dry_run(request))
         return legacy_json(
             {
                 "id": done.order.id,

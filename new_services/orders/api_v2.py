@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from new_services.orders.api_v1 import DRY_RUN_HEADER, Wiring
+from new_services.orders.api_v1 import Wiring
 from new_services.orders.errors import DependencyDown, OrderNotFound
 from new_services.orders.model import Order, PlaceOrder
 from new_services.orders.ports import Unavailable
@@ -19,6 +19,7 @@ from new_services.platform.http import (
     cached_json,
     decode_cursor,
     encode_cursor,
+    is_dry_run,
     json_object,
     page_size,
 )
@@ -57,10 +58,6 @@ def order_v2(order: Order) -> dict[str, Any]:
         "charge_id": order.charge_id,
         "created_at": iso(order.created_at),
     }
-
-
-def _dry_run(request: Request) -> bool:
-    return request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
 
 
 def _order_id(request: Request) -> uuid.UUID:
@@ -103,7 +100,7 @@ class OrdersApiV2:
         ]
 
     async def checkout(self, request: Request) -> Response:
-        dry_run = _dry_run(request)
+        dry_run = is_dry_run(request)
 
         async def run(body: bytes) -> Response:
             command = _place_order(json_object(body))
@@ -123,11 +120,12 @@ class OrdersApiV2:
 
     async def cancel(self, request: Request) -> Response:
         order_id = _order_id(request)
+        dry_run = is_dry_run(request)
 
         async def run(body: bytes) -> Response:
             if body.strip() and json_object(body):
                 raise InvalidRequest("a cancellation takes no fields")
-            done = await self._wiring.orders.cancel(order_id)
+            done = await self._wiring.orders.cancel(order_id, dry_run)
             answer = {
                 "order_id": str(done.order.uuid),
                 "status": "cancelled",
@@ -137,7 +135,7 @@ class OrdersApiV2:
             return JSONResponse(answer)
 
         scope = f"POST /v2/orders/{order_id}/cancellation"
-        return await idempotent(request, self._wiring.keys, run, scope=scope)
+        return await idempotent(request, self._wiring.keys, run, scope=scope, dry_run=dry_run)
 
     async def get_order(self, request: Request) -> Response:
         order = await self._wiring.orders.by_uuid(_order_id(request))

@@ -57,7 +57,7 @@ class Charge:
 
 @dataclass(frozen=True)
 class Refund:
-    refund_id: str
+    refund_id: str | None  # None in a dry run: nothing was refunded
     amount_cents: int
 
 

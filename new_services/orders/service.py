@@ -75,19 +75,39 @@ class Orders:
         await self.require_user(user_id)
         return await self._priced(user_id)
 
-    async def add(self, user_id: int, product_id: int, quantity: int) -> Cart:
+    async def add(
+        self, user_id: int, product_id: int, quantity: int, dry_run: bool = False
+    ) -> Cart:
+        """Add to the product's line; a dry run answers the cart it would make, unwritten."""
         await self.require_user(user_id)
         if product_id not in await self._products([product_id]):
             raise ProductNotFound(f"no product {product_id}")
+        if dry_run:
+            lines = list(await self._carts.lines(user_id))
+            held = next((line.quantity for line in lines if line.product_id == product_id), 0)
+            if held + quantity > MAX_LINE_QUANTITY:
+                raise LineFull(f"a cart line holds at most {MAX_LINE_QUANTITY}")
+            grown = CartLine(product_id, held + quantity)
+            if held:
+                lines = [grown if line.product_id == product_id else line for line in lines]
+            return await self._price(user_id, lines if held else [*lines, grown])
         if not await self._carts.add(user_id, product_id, quantity, MAX_LINE_QUANTITY):
             raise LineFull(f"a cart line holds at most {MAX_LINE_QUANTITY}")
         return await self._priced(user_id)
 
-    async def remove(self, user_id: int, product_id: int) -> Cart:
+    async def remove(self, user_id: int, product_id: int, dry_run: bool = False) -> Cart:
         await self.require_user(user_id)
         gone = product_id not in await self._products([product_id])
+        lines = await self._carts.lines(user_id)
+        present = any(line.product_id == product_id for line in lines)
         # a deleted product's line left the cart with it (legacy deletes such lines)
-        if not await self._carts.remove(user_id, product_id) or gone:
+        if gone or not present:
+            raise ItemNotFound(f"product {product_id} is not in the cart")
+        if dry_run:
+            return await self._price(
+                user_id, [line for line in lines if line.product_id != product_id]
+            )
+        if not await self._carts.remove(user_id, product_id):
             raise ItemNotFound(f"product {product_id} is not in the cart")
         return await self._priced(user_id)
 
@@ -113,9 +133,10 @@ class Orders:
             raise OrderNotFound(f"no order {order_id}")
         return order
 
-    async def cancel(self, order_id: int | uuid.UUID) -> Cancellation:
+    async def cancel(self, order_id: int | uuid.UUID, dry_run: bool = False) -> Cancellation:
         """Refund in full, restock, then take the order off the books. Every step is keyed
-        by the order, so a retry after any failure finishes the same cancellation."""
+        by the order, so a retry after any failure finishes the same cancellation. A dry
+        run checks the order can be cancelled and answers the refund it would make."""
         if isinstance(order_id, uuid.UUID):
             order = await self.by_uuid(order_id)
         else:
@@ -123,6 +144,8 @@ class Orders:
         if order.charge is None or order.charge.payment_id is None:
             # charged by the legacy app itself: payments has no record of it to refund
             raise RefundFailed(f"order {order_id} was charged by the legacy shop; cancel it there")
+        if dry_run:
+            return Cancellation(order, Refund(None, order.price.total_cents))
         key = f"cancel-{order.uuid}"
         try:
             refund = await self._payments.refund(order.charge.payment_id, key)
@@ -144,7 +167,9 @@ class Orders:
             raise DependencyDown("the catalog did not answer; retry") from exc
 
     async def _priced(self, user_id: int) -> Cart:
-        lines = await self._carts.lines(user_id)
+        return await self._price(user_id, await self._carts.lines(user_id))
+
+    async def _price(self, user_id: int, lines: Sequence[CartLine]) -> Cart:
         try:
             products = await self._catalog.products([line.product_id for line in lines])
         except Unavailable as exc:

@@ -17,17 +17,12 @@ from new_services.platform.http import (
     cached_json,
     decode_cursor,
     encode_cursor,
+    is_dry_run,
     json_object,
     page_size,
 )
 from new_services.platform.idempotency import IdempotencyStore, idempotent
 from new_services.platform.problems import InvalidRequest
-
-DRY_RUN_HEADER = "x-strangler-shadow"  # set by the gateway on mirrored requests
-
-
-def _dry_run(request: Request) -> bool:
-    return request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
 
 
 def _payment_id(request: Request) -> uuid.UUID:
@@ -62,7 +57,7 @@ class PaymentsApi:
         return await self.list_payments(request)
 
     async def charge(self, request: Request) -> Response:
-        dry_run = _dry_run(request)
+        dry_run = is_dry_run(request)
 
         async def run(body: bytes) -> Response:
             command = ChargeOrder.parse(json_object(body))
@@ -81,7 +76,7 @@ class PaymentsApi:
 
     async def refund(self, request: Request) -> Response:
         payment_id = _payment_id(request)
-        dry_run = _dry_run(request)
+        dry_run = is_dry_run(request)
 
         async def run(body: bytes) -> Response:
             command = RefundPayment.parse(payment_id, json_object(body))

@@ -125,8 +125,11 @@ def test_200_concurrent_checkouts_for_10_units_give_exactly_10_orders_and_10_cha
 def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy(
     shop: Shop,
 ) -> None:
-    shop.route("products", mode="legacy")
-    shop.route("orders", mode="legacy")
+    for route in ("products", "orders", "carts-and-checkout"):
+        shop.route(route, mode="legacy")
+    # a product per buyer: legacy's own stock race (SMELL(stock-race)) must not blur the count
+    products = [shop.product(stock=5, price_cents=2_345) for _ in range(1_000)]
+    buyers = [shop.buyer_with(product, quantity=2) for product in products]
     shop.route(
         "carts-and-checkout",
         mode="shadow",
@@ -135,8 +138,6 @@ def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy
         # what only a placed order has: its id, the provider's charge and the moment
         compare={"ignore": ["$.id", "$.charge_id", "$.created_at"]},
     )
-    product = shop.product(stock=100_000, price_cents=2_345)
-    buyers = [shop.buyer_with(product, quantity=2) for _ in range(1_000)]
     token = card_token()
     namespace = shop.settings.namespace
     service_tables = ("outbox_events", "idempotency_records", "stock_reservations", "payments")
@@ -148,8 +149,10 @@ def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy
     # legacy did every checkout, once...
     assert shop.count("orders") == before["orders"] + 1_000
     assert len([c for c in shop.provider.charges(token) if c["status"] == "succeeded"]) == 1_000
-    stock = shop.public.get(f"/products/{product['id']}").json()["stock"]
-    assert stock == 100_000 - 2 * 1_000
+    ids = ",".join(str(product["id"]) for product in products)
+    with shop.engine.connect() as conn:
+        left = conn.execute(text(f"SELECT stock FROM products WHERE id IN ({ids})")).scalars()  # noqa: S608
+        assert sorted(left) == [3] * 1_000
     # ...and the dry runs kept nothing: no event, no key, no hold, no payment, no job
     assert {table: shop.count(table) for table in service_tables} == {
         table: before[table] for table in service_tables
@@ -158,7 +161,8 @@ def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy
         for queue in ("notifications", "analytics"):
             assert Queue(f"{namespace}-{queue}", connection=redis).count == 0
     figures = wait_for_parity(shop, "carts-and-checkout", 1_000)
-    assert figures["match"] == 1_000 and figures.get("mismatch", 0) == 0, figures
+    samples = shop.admin.get("/mismatches", params={"route": "carts-and-checkout"}).json()
+    assert figures["match"] == 1_000 and figures.get("mismatch", 0) == 0, samples["samples"][:2]
 
 
 def wait_for_parity(shop: Shop, route: str, compared: int) -> Json:
