@@ -1,0 +1,299 @@
+"""Legacy path against extracted path, side by side in one run, through the gateway.
+
+Starts the whole stack (`strangler.runner.Stack`) on a seeded database, then sends the same
+requests down both code paths with the gateway's developer override
+(`X-Strangler-Target: legacy|extracted` with the internal token), and prints:
+
+- checkout: p50, p99 and throughput under N concurrent clients (default 32), with the mail
+  server delaying each message (default 200 ms). Legacy sends the e-mail inside the
+  request; the extracted path leaves it to the outbox and the notifications worker.
+- one user's order history with the database holding 100,000 orders: legacy (full scan,
+  a query per order) against the orders service's v1 (same JSON, indexed, two queries) and
+  v2 (the first cursor page of 20).
+
+It checks as it goes that both paths answer the same history byte for byte and that every
+checkout got its 201. It is not a test: it prints figures beside the issue's targets.
+
+    .venv/bin/python benchmarks/services_compare.py              # about 3 minutes
+    .venv/bin/python benchmarks/services_compare.py --quick      # about 1 minute
+    DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/postgres \\
+        .venv/bin/python benchmarks/services_compare.py         # a fresh database there
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from legacy_app import db  # noqa: E402
+from migrations import history  # noqa: E402
+from migrations.database import make_engine  # noqa: E402
+from strangler.parts import internal_token  # noqa: E402
+from strangler.runner import Stack, port_is_free  # noqa: E402
+from strangler.seed import SeedSizes, seed  # noqa: E402
+from strangler.settings import PORT_OFFSETS, Settings  # noqa: E402
+
+SIDES = ("legacy", "extracted")
+
+
+@dataclass
+class Figures:
+    latencies_ms: list[float]
+    seconds: float
+    errors: int
+
+    def row(self) -> dict[str, float]:
+        ordered = sorted(self.latencies_ms)
+        return {
+            "requests": len(ordered),
+            "p50_ms": round(statistics.median(ordered), 1),
+            "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)], 1),
+            "per_s": round(len(ordered) / self.seconds, 1),
+            "errors": self.errors,
+        }
+
+
+@contextmanager
+def database(server_url: str | None, work: Path) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh database on the server named by `server_url`."""
+    if not server_url or server_url.startswith("sqlite"):
+        yield f"sqlite:///{work / 'shop.db'}"
+        return
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"strangler_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_base() -> int:
+    for base in range(21_000, 32_000, 20):
+        if all(port_is_free("127.0.0.1", base + n) for n in range(max(PORT_OFFSETS.values()) + 1)):
+            return base
+    raise SystemExit("no free block of ports")
+
+
+def prepare(url: str, orders: int, users: int) -> None:
+    engine = make_engine(url)
+    try:
+        history.upgrade(engine, "expand")
+        started = time.perf_counter()
+        seed(engine, SeedSizes(users=users, products=200, orders=orders))
+        print(f"seeded {orders:,} orders for {users:,} users in {time.perf_counter() - started:.1f} s")
+    finally:
+        engine.dispose()
+
+
+def buyers(url: str, count: int) -> list[int]:
+    """Users with a two-line cart, ready to check out (written straight into the tables)."""
+    engine = make_engine(url)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        with engine.begin() as conn:
+            products = conn.execute(select(db.products.c.id).limit(20)).scalars().all()
+            conn.execute(db.products.update().values(stock=10_000_000))
+            tag = uuid.uuid4().hex[:8]
+            rows = [
+                {"email": f"bench-{tag}-{n}@example.com", "name": f"Buyer {n}", "created_at": now}
+                for n in range(count)
+            ]
+            ids = [conn.execute(insert(db.users).values(row)).inserted_primary_key[0] for row in rows]
+            lines = [
+                {"user_id": user, "product_id": products[(n + k) % len(products)],
+                 "quantity": 1 + k, "added_at": now}
+                for n, user in enumerate(ids)
+                for k in range(2)
+            ]
+            conn.execute(insert(db.cart_items), lines)
+        return [int(i) for i in ids]
+    finally:
+        engine.dispose()
+
+
+async def checkout_run(
+    gateway: str, token: str, side: str, users: list[int], clients: int, seconds: float
+) -> Figures:
+    headers = {"X-Strangler-Token": token, "X-Strangler-Target": side}
+    queue = list(reversed(users))
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=60, limits=limits) as http:
+
+        async def client(deadline: float) -> None:
+            nonlocal errors
+            while queue and time.perf_counter() < deadline:
+                user = queue.pop()
+                started = time.perf_counter()
+                answer = await http.post(f"/users/{user}/checkout", json={"card_token": "tok_visa"})
+                latencies.append((time.perf_counter() - started) * 1000)
+                if answer.status_code != 201:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client(began + seconds) for _ in range(clients)))
+        took = time.perf_counter() - began
+    if not queue:
+        print(f"  ({side}: ran out of prepared buyers; raise --buyers)")
+    return Figures(latencies, took, errors)
+
+
+def history_run(gateway: str, token: str, side: str, path: str, repeat: int) -> tuple[Figures, bytes]:
+    headers = {"X-Strangler-Token": token, "X-Strangler-Target": side}
+    latencies = []
+    body = b""
+    with httpx.Client(base_url=gateway, headers=headers, timeout=120) as http:
+        for n in range(repeat + 3):
+            started = time.perf_counter()
+            answer = http.get(path)
+            took = (time.perf_counter() - started) * 1000
+            assert answer.status_code == 200, answer.text[:200]
+            body = answer.content
+            if n >= 3:  # three to warm up
+                latencies.append(took)
+    return Figures(latencies, sum(latencies) / 1000, 0), body
+
+
+def busiest_user(url: str) -> tuple[int, int]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(db.orders.c.user_id, func.count())
+                .group_by(db.orders.c.user_id)
+                .order_by(func.count().desc())
+                .limit(1)
+            ).one()
+        return int(found[0]), int(found[1])
+    finally:
+        engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer orders, shorter runs")
+    parser.add_argument("--orders", type=int, default=None, help="orders seeded (100,000)")
+    parser.add_argument("--users", type=int, default=1_000, help="users they belong to")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=None, help="per checkout run (20)")
+    parser.add_argument("--mail-delay-ms", type=int, default=200)
+    parser.add_argument("--json", action="store_true", help="figures as JSON on stdout")
+    args = parser.parse_args()
+    orders = args.orders or (10_000 if args.quick else 100_000)
+    seconds = args.seconds or (5.0 if args.quick else 20.0)
+    repeat = 10 if args.quick else 30
+
+    with tempfile.TemporaryDirectory(prefix="services-bench-") as tmp, database(
+        os.environ.get("DATABASE_URL"), Path(tmp)
+    ) as url:
+        prepare(url, orders, args.users)
+        settings = replace(
+            Settings.from_env(),
+            home=Path(tmp) / "stack",
+            port_base=free_base(),
+            port_overrides=(),
+            database_url=url,
+            mail_delay_ms=args.mail_delay_ms,
+            namespace=f"bench-{uuid.uuid4().hex[:8]}",
+        )
+        stack = Stack(settings)
+        stack.up()
+        try:
+            gateway, token = settings.url("gateway"), internal_token(settings)
+            user, owned = busiest_user(url)
+            result: dict[str, Any] = {"orders": orders, "history_user_orders": owned}
+            path = f"/users/{user}/orders"
+            legacy_history, legacy_body = history_run(gateway, token, "legacy", path, repeat)
+            v1_history, v1_body = history_run(gateway, token, "extracted", path, repeat)
+            assert json.loads(legacy_body) == json.loads(v1_body), "the two histories differ"
+            v2_path = f"/v2/orders?user_id={user}&limit=20"
+            v2_history, _ = history_run(settings.url("orders"), token, "extracted", v2_path, repeat)
+            result["history"] = {
+                "legacy": legacy_history.row(),
+                "extracted_v1": v1_history.row(),
+                "extracted_v2_first_page_direct": v2_history.row(),
+            }
+            per_side = int(args.clients * seconds * (12 if args.quick else 10))
+            ready = buyers(url, per_side * 2)
+            result["checkout"] = {}
+            for n, side in enumerate(SIDES):
+                users = ready[n * per_side : (n + 1) * per_side]
+                figures = asyncio.run(
+                    checkout_run(gateway, token, side, users, args.clients, seconds)
+                )
+                result["checkout"][side] = figures.row()
+            result["settings"] = {"clients": args.clients, "mail_delay_ms": args.mail_delay_ms,
+                                  "seconds": seconds, "database": make_url(url).get_backend_name()}
+        finally:
+            stack.down()
+    print(render(result), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    s = result["settings"]
+    out = [
+        f"\ncheckout through the gateway: {s['clients']} clients, mail delayed {s['mail_delay_ms']} ms,"
+        f" {s['seconds']:.0f} s per path, {s['database']}",
+        f"{'path':<12}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}{'per s':>10}{'errors':>8}",
+    ]
+    for side, row in result["checkout"].items():
+        out.append(
+            f"{side:<12}{row['requests']:>10}{row['p50_ms']:>10}{row['p99_ms']:>10}"
+            f"{row['per_s']:>10}{row['errors']:>8}"
+        )
+    legacy, extracted = result["checkout"]["legacy"], result["checkout"]["extracted"]
+    out.append(
+        f"p99 legacy / extracted: {legacy['p99_ms'] / extracted['p99_ms']:.1f}x (target >= 5x); "
+        f"throughput extracted / legacy: {extracted['per_s'] / legacy['per_s']:.1f}x"
+    )
+    h = result["history"]
+    out += [
+        f"\none user's order history ({result['history_user_orders']} orders of"
+        f" {result['orders']:,} in the database)",
+        f"{'path':<34}{'p50 ms':>10}{'p99 ms':>10}",
+    ]
+    names = {
+        "legacy": "legacy GET /users/{id}/orders",
+        "extracted_v1": "extracted v1 (same JSON)",
+        "extracted_v2_first_page_direct": "extracted v2, first page of 20 *",
+    }
+    for key, name in names.items():
+        out.append(f"{name:<34}{h[key]['p50_ms']:>10}{h[key]['p99_ms']:>10}")
+    base = h["legacy"]["p50_ms"]
+    out.append(
+        f"p50 speed-up over legacy: v1 {base / h['extracted_v1']['p50_ms']:.1f}x, "
+        f"v2 page {base / h['extracted_v2_first_page_direct']['p50_ms']:.1f}x (target >= 20x)"
+    )
+    out.append("* v2 is not routed by the gateway yet: measured at the orders service itself")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
