@@ -44,13 +44,13 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from legacy_app import db  # noqa: E402
-from migrations import history  # noqa: E402
-from migrations.database import make_engine  # noqa: E402
-from strangler.parts import internal_token  # noqa: E402
-from strangler.runner import Stack, port_is_free  # noqa: E402
-from strangler.seed import SeedSizes, seed  # noqa: E402
-from strangler.settings import PORT_OFFSETS, Settings  # noqa: E402
+from legacy_app import db
+from migrations import history
+from migrations.database import make_engine
+from strangler.parts import internal_token
+from strangler.runner import Stack, port_is_free
+from strangler.seed import SeedSizes, seed
+from strangler.settings import PORT_OFFSETS, Settings
 
 SIDES = ("legacy", "extracted")
 
@@ -103,7 +103,9 @@ def prepare(url: str, orders: int, users: int) -> None:
         history.upgrade(engine, "expand")
         started = time.perf_counter()
         seed(engine, SeedSizes(users=users, products=200, orders=orders))
-        print(f"seeded {orders:,} orders for {users:,} users in {time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {orders:,} orders for {users:,} users in {time.perf_counter() - started:.1f} s"
+        )
     finally:
         engine.dispose()
 
@@ -121,10 +123,16 @@ def buyers(url: str, count: int) -> list[int]:
                 {"email": f"bench-{tag}-{n}@example.com", "name": f"Buyer {n}", "created_at": now}
                 for n in range(count)
             ]
-            ids = [conn.execute(insert(db.users).values(row)).inserted_primary_key[0] for row in rows]
+            ids = [
+                conn.execute(insert(db.users).values(row)).inserted_primary_key[0] for row in rows
+            ]
             lines = [
-                {"user_id": user, "product_id": products[(n + k) % len(products)],
-                 "quantity": 1 + k, "added_at": now}
+                {
+                    "user_id": user,
+                    "product_id": products[(n + k) % len(products)],
+                    "quantity": 1 + k,
+                    "added_at": now,
+                }
                 for n, user in enumerate(ids)
                 for k in range(2)
             ]
@@ -135,34 +143,54 @@ def buyers(url: str, count: int) -> list[int]:
 
 
 async def checkout_run(
-    gateway: str, token: str, side: str, users: list[int], clients: int, seconds: float
+    gateway: str,
+    token: str,
+    side: str,
+    users: list[int],
+    clients: int,
+    seconds: float,
+    rate: float | None = None,
 ) -> Figures:
+    """`clients` concurrent clients checking out for `seconds`: back to back (saturation),
+    or, with `rate`, together starting `rate` checkouts a second on a fixed schedule
+    (latency then counts from the scheduled start, so a backlog shows as latency)."""
     headers = {"X-Strangler-Token": token, "X-Strangler-Target": side}
     queue = list(reversed(users))
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=gateway, headers=headers, timeout=60, limits=limits
+    ) as http:
 
-        async def client(deadline: float) -> None:
+        async def client(n: int, began: float, deadline: float) -> None:
             nonlocal errors
+            sent = 0
             while queue and time.perf_counter() < deadline:
-                user = queue.pop()
                 started = time.perf_counter()
+                if rate is not None:  # client n's k-th checkout is due at (n + k * clients) / rate
+                    started = began + (n + sent * clients) / rate
+                    if started >= deadline:
+                        break
+                    await asyncio.sleep(max(0.0, started - time.perf_counter()))
+                    sent += 1
+                user = queue.pop()
                 answer = await http.post(f"/users/{user}/checkout", json={"card_token": "tok_visa"})
                 latencies.append((time.perf_counter() - started) * 1000)
                 if answer.status_code != 201:
                     errors += 1
 
         began = time.perf_counter()
-        await asyncio.gather(*(client(began + seconds) for _ in range(clients)))
+        await asyncio.gather(*(client(n, began, began + seconds) for n in range(clients)))
         took = time.perf_counter() - began
     if not queue:
         print(f"  ({side}: ran out of prepared buyers; raise --buyers)")
     return Figures(latencies, took, errors)
 
 
-def history_run(gateway: str, token: str, side: str, path: str, repeat: int) -> tuple[Figures, bytes]:
+def history_run(
+    gateway: str, token: str, side: str, path: str, repeat: int
+) -> tuple[Figures, bytes]:
     headers = {"X-Strangler-Token": token, "X-Strangler-Target": side}
     latencies = []
     body = b""
@@ -201,15 +229,19 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=None, help="per checkout run (20)")
     parser.add_argument("--mail-delay-ms", type=int, default=200)
+    parser.add_argument(
+        "--rate", type=float, default=15.0, help="checkouts a second in the paced run (15)"
+    )
     parser.add_argument("--json", action="store_true", help="figures as JSON on stdout")
     args = parser.parse_args()
     orders = args.orders or (10_000 if args.quick else 100_000)
     seconds = args.seconds or (5.0 if args.quick else 20.0)
     repeat = 10 if args.quick else 30
 
-    with tempfile.TemporaryDirectory(prefix="services-bench-") as tmp, database(
-        os.environ.get("DATABASE_URL"), Path(tmp)
-    ) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="services-bench-") as tmp,
+        database(os.environ.get("DATABASE_URL"), Path(tmp)) as url,
+    ):
         prepare(url, orders, args.users)
         settings = replace(
             Settings.from_env(),
@@ -238,16 +270,28 @@ def main() -> int:
                 "extracted_v2_first_page_direct": v2_history.row(),
             }
             per_side = int(args.clients * seconds * (12 if args.quick else 10))
-            ready = buyers(url, per_side * 2)
+            ready = buyers(url, per_side * 4)
             result["checkout"] = {}
+            result["paced"] = {}
             for n, side in enumerate(SIDES):
                 users = ready[n * per_side : (n + 1) * per_side]
                 figures = asyncio.run(
                     checkout_run(gateway, token, side, users, args.clients, seconds)
                 )
                 result["checkout"][side] = figures.row()
-            result["settings"] = {"clients": args.clients, "mail_delay_ms": args.mail_delay_ms,
-                                  "seconds": seconds, "database": make_url(url).get_backend_name()}
+            for n, side in enumerate(SIDES):
+                users = ready[(2 + n) * per_side : (3 + n) * per_side]
+                figures = asyncio.run(
+                    checkout_run(gateway, token, side, users, args.clients, seconds, args.rate)
+                )
+                result["paced"][side] = figures.row()
+            result["settings"] = {
+                "rate": args.rate,
+                "clients": args.clients,
+                "mail_delay_ms": args.mail_delay_ms,
+                "seconds": seconds,
+                "database": make_url(url).get_backend_name(),
+            }
         finally:
             stack.down()
     print(render(result), file=sys.stderr if args.json else sys.stdout)
@@ -259,20 +303,29 @@ def main() -> int:
 def render(result: dict[str, Any]) -> str:
     s = result["settings"]
     out = [
-        f"\ncheckout through the gateway: {s['clients']} clients, mail delayed {s['mail_delay_ms']} ms,"
-        f" {s['seconds']:.0f} s per path, {s['database']}",
-        f"{'path':<12}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}{'per s':>10}{'errors':>8}",
+        f"\ncheckout through the gateway: {s['clients']} clients, mail delayed"
+        f" {s['mail_delay_ms']} ms, {s['seconds']:.0f} s per run, {s['database']}",
     ]
-    for side, row in result["checkout"].items():
+    runs = {
+        "checkout": "back to back (saturation)",
+        "paced": f"paced: {s['rate']:g} checkouts a second in all",
+    }
+    for run, title in runs.items():
+        out += [
+            f"{title}",
+            f"  {'path':<12}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}{'per s':>10}{'errors':>8}",
+        ]
+        for side, row in result[run].items():
+            out.append(
+                f"  {side:<12}{row['requests']:>10}{row['p50_ms']:>10}{row['p99_ms']:>10}"
+                f"{row['per_s']:>10}{row['errors']:>8}"
+            )
+        legacy, extracted = result[run]["legacy"], result[run]["extracted"]
         out.append(
-            f"{side:<12}{row['requests']:>10}{row['p50_ms']:>10}{row['p99_ms']:>10}"
-            f"{row['per_s']:>10}{row['errors']:>8}"
+            f"  p99 legacy / extracted: {legacy['p99_ms'] / extracted['p99_ms']:.1f}x"
+            f" (target >= 5x); throughput extracted / legacy:"
+            f" {extracted['per_s'] / legacy['per_s']:.1f}x"
         )
-    legacy, extracted = result["checkout"]["legacy"], result["checkout"]["extracted"]
-    out.append(
-        f"p99 legacy / extracted: {legacy['p99_ms'] / extracted['p99_ms']:.1f}x (target >= 5x); "
-        f"throughput extracted / legacy: {extracted['per_s'] / legacy['per_s']:.1f}x"
-    )
     h = result["history"]
     out += [
         f"\none user's order history ({result['history_user_orders']} orders of"

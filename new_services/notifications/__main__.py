@@ -1,12 +1,18 @@
-"""The notifications worker process: `python -m new_services.notifications` (an RQ worker with
-its scheduler, which runs the delayed retries)."""
+"""The notifications worker process: `python -m new_services.notifications`.
+
+A pool of `NOTIFICATIONS_WORKERS` RQ workers (default 4), each with its scheduler for the
+delayed retries. A send mostly waits on the mail server, so several run at once; each is a
+`SimpleWorker` (no fork per job: the job is an SMTP conversation, cheaper than a fork),
+and the pool starts a new one if one dies.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from redis import Redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
+from rq.worker_pool import WorkerPool
 
 from new_services.notifications.settings import NotificationsSettings
 
@@ -16,7 +22,10 @@ def main() -> None:
     settings = NotificationsSettings.from_env()
     redis = Redis.from_url(settings.redis_url)
     queue = Queue(f"{settings.namespace}-notifications", connection=redis)
-    Worker([queue], connection=redis).work(with_scheduler=True)
+    pool = WorkerPool(
+        [queue], connection=redis, num_workers=settings.workers, worker_class=SimpleWorker
+    )
+    pool.start()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ class NotificationsSettings:
     smtp_timeout_s: float = 10.0
     namespace: str = "strangler"
     lease_s: int = 120  # how long a claimed send may take before another try may claim it
+    workers: int = 4  # sends in flight at once
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> NotificationsSettings:
@@ -27,4 +28,5 @@ class NotificationsSettings:
             smtp_timeout_s=float(environ.get("SMTP_TIMEOUT_S", "10")),
             namespace=environ.get("STRANGLER_NAMESPACE", "strangler"),
             lease_s=int(environ.get("NOTIFICATIONS_LEASE_S", "120")),
+            workers=int(environ.get("NOTIFICATIONS_WORKERS", "4")),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import httpx
@@ -21,12 +22,30 @@ log = logging.getLogger(__name__)
 
 class LegacyCustomers:
     """Users stay in the legacy app (a real migration is partial for a long time): asked
-    over its public API, `GET /users/{id}`."""
+    over its public API, `GET /users/{id}`.
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    Users found are remembered (a bounded LRU, per process): the legacy API has no way to
+    change a user's e-mail or name or to delete one, so an entry cannot go stale through
+    it. A user not found is never remembered: it may be created a moment later."""
+
+    def __init__(self, http: httpx.AsyncClient, remember: int = 10_000) -> None:
         self._http = http
+        self._known: OrderedDict[int, Customer] = OrderedDict()
+        self._remember = remember
 
     async def get(self, user_id: int) -> Customer | None:
+        known = self._known.get(user_id)
+        if known is not None:
+            self._known.move_to_end(user_id)
+            return known
+        found = await self._ask(user_id)
+        if found is not None:
+            self._known[user_id] = found
+            if len(self._known) > self._remember:
+                self._known.popitem(last=False)
+        return found
+
+    async def _ask(self, user_id: int) -> Customer | None:
         try:
             response = await self._http.get(f"/users/{user_id}")
         except httpx.HTTPError as exc:

@@ -47,6 +47,7 @@ def create_app(settings: OrdersSettings | None = None) -> Starlette:
             wiring.checkout = Checkout(customers, carts, catalog, payments, book)
             wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
             yield
+            await wiring.checkout.drain()  # holds still being committed, before the clients close
 
     routes = [*OrdersApiV1(wiring).routes(), *OrdersApiV2(wiring).routes()]
     return service_app("orders", routes, lifespan, OPENAPI, serves_v1=True)

@@ -12,11 +12,13 @@ failure after the charge gives the money back instead of leaving it taken.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from new_services.orders import pricing
@@ -87,6 +89,17 @@ class Checkout:
         self._payments = payments
         self._book = book
         self._clock = clock
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _after_answer(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)  # a strong reference until it is done
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for the work left after answering (tests, shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def __call__(self, command: PlaceOrder, key: str, dry_run: bool = False) -> Order:
         draft = await self.draft(command, order_uuid_for(key))
@@ -161,14 +174,18 @@ class Checkout:
             log.exception("order %s could not be committed after its charge; refunding", draft.uuid)
             await self.compensate(draft, charge)
             raise
+        # The hold is made final after the answer: the order stands either way, and until
+        # the commit its units stay out of stock (held), so nothing can be oversold.
+        self._after_answer(self._commit_hold(draft))
+        return placed
+
+    async def _commit_hold(self, draft: Draft) -> None:
         try:
             await self._catalog.commit(draft.hold)
         except Unavailable:
-            # The order stands and its units stay out of stock (held): nothing is oversold.
             # Holds are never released behind checkout's back (the catalog's sweeper of
             # expired holds is off by default for that reason), so it simply stays held.
             log.warning("hold %s of order %s stays held: no answer", draft.hold, draft.uuid)
-        return placed
 
     async def compensate(self, draft: Draft, charge: Charge) -> None:
         """Give back what a failed checkout took: the money, then the stock."""

@@ -128,6 +128,7 @@ async def test_a_checkout_holds_stock_charges_once_and_places_the_order_with_its
     checkout: Checkout, shop: FakeShop
 ) -> None:
     order = await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k1")
+    await checkout.drain()  # the hold is committed after the answer
     assert order.id == 1 and order.uuid == order_uuid_for("k1")
     assert order.price.total_cents == 5303  # 4448 + 499 + 356 (legacy_app/API.md pricing)
     assert shop.charges == {order.uuid: 5303}
