@@ -12,9 +12,11 @@ from gateway import logs
 from gateway.app import create_gateway
 from gateway.routes import RouteTableError
 from gateway.settings import GatewaySettings, GatewaySettingsError
+from new_services.platform import tracing
 
 
 async def serve(settings: GatewaySettings) -> None:
+    tracing.configure("gateway")
     gateway = create_gateway(settings)
     public = uvicorn.Server(
         uvicorn.Config(

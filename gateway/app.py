@@ -22,6 +22,7 @@ from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
 from gateway.shadow import Shadow
 from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
+from gateway.tracing import App, TraceForwarded
 from gateway.upstream import AiohttpUpstream, Upstream
 
 
@@ -90,6 +91,7 @@ class PublicApp:
             metrics=gateway.metrics,
             breakers=gateway.breakers,
         )
+        self._served: App = TraceForwarded(self._proxy) if gateway.settings.tracing else self._proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,7 +104,7 @@ class PublicApp:
                     await self._gateway.stop()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        await self._proxy(scope, receive, send)
+        await self._served(scope, receive, send)
 
 
 def create_gateway(

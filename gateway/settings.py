@@ -51,6 +51,7 @@ class GatewaySettings:
     redis_url: str | None = None  # the shared route store; without it, an in-memory one
     namespace: str = "strangler:gateway"
     poll_interval_s: float = 0.25
+    tracing: bool = False  # a span per request (OTEL_TRACES_EXPORTER names an exporter)
     shadow_concurrency: int = 8  # mirrors in flight at once, per instance
     shadow_queue: int = 256  # mirrors waiting; beyond this they are dropped and counted
 
@@ -79,6 +80,7 @@ class GatewaySettings:
                 redis_url=environ.get("GATEWAY_REDIS_URL") or None,
                 namespace=environ.get("GATEWAY_NAMESPACE", "strangler:gateway"),
                 poll_interval_s=float(environ.get("GATEWAY_POLL_INTERVAL_S", "0.25")),
+                tracing=environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() != "none",
                 shadow_concurrency=int(environ.get("GATEWAY_SHADOW_CONCURRENCY", "8")),
                 shadow_queue=int(environ.get("GATEWAY_SHADOW_QUEUE", "256")),
             )

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from new_services.platform.logs import LOG_CONFIG
 from strangler.settings import Settings
 
 
@@ -116,6 +117,8 @@ def uvicorn_argv(factory: str, host: str, port: int) -> tuple[str, ...]:
         "--no-access-log",
         "--timeout-graceful-shutdown",
         "5",
+        "--log-config",  # JSON lines with request and trace ids (new_services/platform/logs.py)
+        str(LOG_CONFIG),
     )
 
 

@@ -6,16 +6,16 @@ default) would cost far more CPU than the job itself."""
 
 from __future__ import annotations
 
-import logging
-
 from redis import Redis
 from rq import Queue, SimpleWorker
 
 from new_services.analytics.settings import AnalyticsSettings
+from new_services.platform import logs, tracing
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO)
+    logs.configure()
+    tracing.configure("analytics-worker")
     settings = AnalyticsSettings.from_env()
     redis = Redis.from_url(settings.redis_url)
     queue = Queue(settings.queue, connection=redis)

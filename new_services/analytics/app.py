@@ -14,11 +14,13 @@ from new_services.analytics.openapi import OPENAPI
 from new_services.analytics.projection import RedisSalesProjection
 from new_services.analytics.service import Reports
 from new_services.analytics.settings import AnalyticsSettings
+from new_services.platform import tracing
 from new_services.platform.service_app import service_app
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
     settings = settings or AnalyticsSettings.from_env()
+    tracing.configure("analytics")
     reports = Reports()
 
     @asynccontextmanager

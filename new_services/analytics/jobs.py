@@ -19,15 +19,18 @@ from new_services.analytics.events import OrderCancelled, OrderEvent, OrderPlace
 from new_services.analytics.projection import RedisSalesProjection
 from new_services.analytics.service import record
 from new_services.analytics.settings import AnalyticsSettings
+from new_services.platform.tracing import traced_job
 
 log = logging.getLogger(__name__)
 
 
+@traced_job("analytics: order placed")
 def on_order_placed(message: Mapping[str, Any]) -> str:
     """Add the order to the sales of the day it was placed."""
     return _record(OrderPlaced.from_message(message))
 
 
+@traced_job("analytics: order cancelled")
 def on_order_cancelled(message: Mapping[str, Any]) -> str:
     """Take back what the order's placement added, on the day it was placed."""
     return _record(OrderCancelled.from_message(message))

@@ -24,6 +24,7 @@ from new_services.catalog.openapi import OPENAPI
 from new_services.catalog.repository import SqlProductRepository
 from new_services.catalog.service import CatalogService
 from new_services.catalog.settings import CatalogSettings
+from new_services.platform import tracing
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.service_app import service_app
@@ -46,6 +47,7 @@ async def _sweep(service: CatalogService, every_s: float) -> None:
 
 def create_app(settings: CatalogSettings | None = None) -> Starlette:
     settings = settings or CatalogSettings.from_env()
+    tracing.configure("catalog")
     registry = CollectorRegistry()
     metrics = CacheMetrics(registry)
     wiring = Wiring()

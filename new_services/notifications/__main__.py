@@ -8,17 +8,17 @@ and the pool starts a new one if one dies.
 
 from __future__ import annotations
 
-import logging
-
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.worker_pool import WorkerPool
 
 from new_services.notifications.settings import NotificationsSettings
+from new_services.platform import logs, tracing
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO)
+    logs.configure()
+    tracing.configure("notifications")
     settings = NotificationsSettings.from_env()
     redis = Redis.from_url(settings.redis_url)
     queue = Queue(f"{settings.namespace}-notifications", connection=redis)

@@ -16,10 +16,12 @@ from redis import Redis
 from new_services.notifications import mail
 from new_services.notifications.once import Once
 from new_services.notifications.settings import NotificationsSettings
+from new_services.platform.tracing import traced_job
 
 log = logging.getLogger(__name__)
 
 
+@traced_job("notifications: order confirmation")
 def on_order_placed(event: dict[str, Any]) -> str:
     """E-mail the order confirmation, once per event whatever happens."""
     settings = NotificationsSettings.from_env()

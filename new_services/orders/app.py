@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
@@ -17,13 +17,19 @@ from new_services.orders.openapi import OPENAPI
 from new_services.orders.repository import SqlCarts, SqlOrderBook
 from new_services.orders.service import Orders
 from new_services.orders.settings import OrdersSettings
+from new_services.platform import tracing
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.service_app import service_app
 
 
-def create_app(settings: OrdersSettings | None = None) -> Starlette:
+def create_app(
+    settings: OrdersSettings | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> Starlette:
+    """`transports` (tests): the transport to use for a base URL instead of the network."""
     settings = settings or OrdersSettings.from_env()
+    tracing.configure("orders")
     wiring = WiringV2()
 
     @asynccontextmanager
@@ -35,7 +41,12 @@ def create_app(settings: OrdersSettings | None = None) -> Starlette:
 
             def client(url: str) -> httpx.AsyncClient:
                 timeout = httpx.Timeout(settings.timeout_s, connect=2.0)
-                made = httpx.AsyncClient(base_url=url, timeout=timeout)
+                made = httpx.AsyncClient(
+                    base_url=url,
+                    timeout=timeout,
+                    transport=(transports or {}).get(url),
+                    event_hooks={"request": [tracing.inject_into_request]},
+                )
                 stack.push_async_callback(made.aclose)
                 return made
 

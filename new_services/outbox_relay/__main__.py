@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from new_services.outbox_relay.routes import ROUTES
 from new_services.outbox_relay.settings import RelaySettings
+from new_services.platform import logs, tracing
 from new_services.platform.database import make_engine
 from new_services.platform.outbox import Relay
 
@@ -51,7 +52,8 @@ def run(settings: RelaySettings, stop: threading.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO)
+    logs.configure()
+    tracing.configure("outbox-relay")
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -14,13 +14,18 @@ from new_services.payments.provider import HttpProvider
 from new_services.payments.repository import SqlPaymentRepository
 from new_services.payments.service import PaymentService
 from new_services.payments.settings import PaymentsSettings
+from new_services.platform import tracing
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.service_app import service_app
 
 
-def create_app(settings: PaymentsSettings | None = None) -> Starlette:
+def create_app(
+    settings: PaymentsSettings | None = None, provider: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """`provider` (tests): the transport to reach the provider by, instead of the network."""
     settings = settings or PaymentsSettings.from_env()
+    tracing.configure("payments")
     wiring = Wiring()
 
     @asynccontextmanager
@@ -30,6 +35,8 @@ def create_app(settings: PaymentsSettings | None = None) -> Starlette:
         client = httpx.AsyncClient(
             base_url=settings.provider_url,
             timeout=httpx.Timeout(settings.provider_timeout_s, connect=2.0),
+            transport=provider,
+            event_hooks={"request": [tracing.inject_into_request]},
         )
         wiring.service = PaymentService(SqlPaymentRepository(engine), HttpProvider(client))
         wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
@@ -36,6 +37,8 @@ from sqlalchemy import (
     select,
     update,
 )
+
+from new_services.platform import tracing
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +77,20 @@ class Event:
         }
 
 
+# The trace context rides in the stored payload under this key (the table has no headers
+# column yet); the relay takes it out and hands it on as the message's `trace`.
+TRACE_KEY = "_trace"
+
+
 def append(conn: Connection, event: Event) -> None:
     """Record `event` inside the caller's transaction: it commits or rolls back with it."""
+    context = tracing.carrier()
     conn.execute(
         insert(outbox_events).values(
             id=event.id,
             topic=event.topic,
             aggregate_id=event.aggregate_id,
-            payload=dict(event.payload),
+            payload={**event.payload, **({TRACE_KEY: context} if context else {})},
             created_at=event.created_at,
             attempts=0,
         )
@@ -127,11 +136,13 @@ class Relay:
                 pending = pending.with_for_update(skip_locked=True)
             rows = conn.execute(pending).all()
             for row in rows:
-                message = Event(
-                    row.topic, row.aggregate_id, row.payload, row.id, row.created_at
-                ).as_message()
-                for destination in self._routes.get(row.topic, ()):
-                    self._enqueue(destination, message)
+                payload = dict(row.payload)
+                context = payload.pop(TRACE_KEY, None)
+                event = Event(row.topic, row.aggregate_id, payload, row.id, row.created_at)
+                with tracing.continued(f"publish {row.topic}", context, SpanKind.PRODUCER):
+                    message = {**event.as_message(), "trace": tracing.carrier()}
+                    for destination in self._routes.get(row.topic, ()):
+                        self._enqueue(destination, message)
             if rows:
                 conn.execute(
                     update(outbox_events)

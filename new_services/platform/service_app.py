@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
-from new_services.platform import v1
+from new_services.platform import tracing, v1
 from new_services.platform.problems import exception_handlers
 
 
@@ -95,7 +95,10 @@ def service_app(
             *routes,
         ],
         exception_handlers=dict(v1.by_path(handlers) if serves_v1 else handlers),
-        middleware=[Middleware(CountResponses, counter=responses)],
+        middleware=[
+            Middleware(tracing.TraceRequests, service=service),
+            Middleware(CountResponses, counter=responses),
+        ],
         lifespan=lifespan,
     )
     if serves_v1:
