@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from new_services.analytics.model import MAX_V2_DAYS, TOP_PRODUCTS
+from new_services.platform.openapi import PROBLEM_RESPONSES
 
 _DAY = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 _COUNT = {"type": "integer"}
@@ -91,18 +92,6 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
-        "responses": {
-            "Problem": {
-                "description": "RFC 9457 problem; `type` is stable: urn:strangler-kit:problem:*",
-                "content": {
-                    "application/problem+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["type", "title", "status", "detail"],
-                        }
-                    }
-                },
-            }
-        },
+        "responses": PROBLEM_RESPONSES,
     },
 }

@@ -7,21 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-_PROBLEM = {"$ref": "#/components/responses/Problem"}
-_DRY_RUN = {
-    "name": "X-Strangler-Shadow",
-    "in": "header",
-    "description": "`dry-run`: check and answer as usual, write nothing, keep no key.",
-    "schema": {"enum": ["dry-run"]},
-}
-_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": True,
-    "description": "Same key and body: the stored answer. Same key, other body: 422. "
-    "While the first request runs: 409.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
+from new_services.platform.openapi import DRY_RUN, IDEMPOTENCY_KEY, PROBLEM_REF, PROBLEM_RESPONSES
+
+_PROBLEM = PROBLEM_REF
+_DRY_RUN = DRY_RUN
+_KEY = IDEMPOTENCY_KEY
 _PRODUCT_ID = {
     "name": "product_id",
     "in": "path",
@@ -260,18 +250,6 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
-        "responses": {
-            "Problem": {
-                "description": "RFC 9457 problem; `type` is stable: urn:strangler-kit:problem:*",
-                "content": {
-                    "application/problem+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["type", "title", "status", "detail"],
-                        }
-                    }
-                },
-            }
-        },
+        "responses": PROBLEM_RESPONSES,
     },
 }

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from new_services.orders.api_v1 import Wiring
 from new_services.orders.errors import DependencyDown, OrderNotFound
-from new_services.orders.model import Order, PlaceOrder
+from new_services.orders.model import Order, PlaceOrder, line_items
 from new_services.orders.ports import Unavailable
 from new_services.platform.http import (
     cached_json,
@@ -38,16 +38,7 @@ def order_v2(order: Order) -> dict[str, Any]:
         "legacy_id": order.id,
         "user_id": order.user_id,
         "status": order.status,
-        "items": [
-            {
-                "product_id": line.product_id,
-                "name": line.name,
-                "unit_price_cents": line.unit_price_cents,
-                "quantity": line.quantity,
-                "total_cents": line.total_cents,
-            }
-            for line in order.lines
-        ],
+        "items": line_items(order),
         "subtotal_cents": order.price.subtotal_cents,
         "discount_code": order.price.discount_code,
         "discount_cents": order.price.discount_cents,

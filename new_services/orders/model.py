@@ -100,7 +100,8 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _items(order: Order) -> list[dict[str, Any]]:
+def line_items(order: Order) -> list[dict[str, Any]]:
+    """The order's lines as events and v2 write them."""
     return [
         {
             "product_id": line.product_id,
@@ -131,7 +132,7 @@ class OrderPlaced:
             "name": self.customer.name,
             "total_cents": self.order.price.total_cents,
             "created_at": _stamp(self.order.created_at),
-            "items": _items(self.order),
+            "items": line_items(self.order),
         }
 
 
@@ -152,5 +153,5 @@ class OrderCancelled:
             "total_cents": self.order.price.total_cents,
             "created_at": _stamp(self.order.created_at),
             "cancelled_at": _stamp(self.cancelled_at),
-            "items": _items(self.order),
+            "items": line_items(self.order),
         }

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from new_services.platform.openapi import (
+    IDEMPOTENCY_KEY,
+    PROBLEM_REF,
+    PROBLEM_RESPONSES,
+    json_answer,
+)
+
 _LEGACY = {"description": "as legacy_app/API.md says"}
-_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "Same key and body: the stored answer. Same key, other body: 422. "
-    "While the first is in flight: 409.",
-}
-_PROBLEM = {
-    "description": "RFC 9457 problem; `type` is stable: urn:strangler-kit:problem:*",
-    "content": {"application/problem+json": {"schema": {"type": "object"}}},
-}
 _ORDER = {"$ref": "#/components/schemas/Order"}
-
-
-def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 OPENAPI: dict[str, Any] = {
@@ -51,7 +42,7 @@ OPENAPI: dict[str, Any] = {
         "/v2/checkouts": {
             "post": {
                 "summary": "Turn a user's cart into an order, once per key",
-                "parameters": [_KEY],
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -70,8 +61,8 @@ OPENAPI: dict[str, Any] = {
                     },
                 },
                 "responses": {
-                    "201": _answer("placed", _ORDER),
-                    **{code: _PROBLEM for code in ("400", "402", "404", "409", "422", "502")},
+                    "201": json_answer("placed", _ORDER),
+                    **{code: PROBLEM_REF for code in ("400", "402", "404", "409", "422", "502")},
                 },
             }
         },
@@ -84,7 +75,7 @@ OPENAPI: dict[str, Any] = {
                     {"name": "cursor", "in": "query"},
                 ],
                 "responses": {
-                    "200": _answer(
+                    "200": json_answer(
                         "a page; `next` is the cursor of the next one",
                         {
                             "type": "object",
@@ -95,30 +86,31 @@ OPENAPI: dict[str, Any] = {
                         },
                     ),
                     "304": {"description": "unchanged (If-None-Match)"},
-                    "400": _PROBLEM,
-                    "404": _PROBLEM,
+                    "400": PROBLEM_REF,
+                    "404": PROBLEM_REF,
                 },
             }
         },
         "/v2/orders/{order_id}": {
             "get": {
                 "summary": "One live order by UUID",
-                "responses": {"200": _answer("the order", _ORDER), "404": _PROBLEM},
+                "responses": {"200": json_answer("the order", _ORDER), "404": PROBLEM_REF},
             }
         },
         "/v2/orders/{order_id}/cancellation": {
             "post": {
                 "summary": "Refund in full, restock, and take the order off the books",
-                "parameters": [_KEY],
+                "parameters": [IDEMPOTENCY_KEY],
                 "responses": {
                     "200": {"description": "cancelled"},
-                    "404": _PROBLEM,
-                    "502": _PROBLEM,
+                    "404": PROBLEM_REF,
+                    "502": PROBLEM_REF,
                 },
             }
         },
     },
     "components": {
+        "responses": PROBLEM_RESPONSES,
         "schemas": {
             "Order": {
                 "type": "object",
@@ -134,6 +126,6 @@ OPENAPI: dict[str, Any] = {
                     "created_at": {"type": "string", "format": "date-time"},
                 },
             }
-        }
+        },
     },
 }

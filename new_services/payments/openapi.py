@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_PROBLEM = {"$ref": "#/components/responses/Problem"}
-_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": True,
-    "description": "Same key and body: the stored answer. Same key, other body: 422. "
-    "While the first request runs: 409.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
+from new_services.platform.openapi import IDEMPOTENCY_KEY, PROBLEM_REF, PROBLEM_RESPONSES
+
+_PROBLEM = PROBLEM_REF
+_KEY = IDEMPOTENCY_KEY
 _ID = {
     "name": "payment_id",
     "in": "path",
@@ -132,18 +127,6 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
-        "responses": {
-            "Problem": {
-                "description": "RFC 9457 problem; `type` is stable: urn:strangler-kit:problem:*",
-                "content": {
-                    "application/problem+json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["type", "title", "status", "detail"],
-                        }
-                    }
-                },
-            }
-        },
+        "responses": PROBLEM_RESPONSES,
     },
 }
