@@ -122,7 +122,10 @@ async def test_history_is_newest_first_with_every_line_and_the_legacy_app_agrees
     assert [len(o.lines) for o in history_] == [2, 2]
     monkeypatch.setenv("DATABASE_URL", fresh_database_url)
     shop = legacy.create_app().test_client()
-    seen_by_legacy = shop.get(f"/users/{user}/orders").get_json()
+    try:
+        seen_by_legacy = shop.get(f"/users/{user}/orders").get_json()
+    finally:
+        legacy.ENGINE.dispose()  # SMELL(global-state): the app keeps its engine in a global
     assert seen_by_legacy == {"orders": [order_json(o) for o in history_]}
 
 
