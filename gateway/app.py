@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import time
 import tomllib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from gateway.admin import admin_app
 from gateway.breaker import Breakers
@@ -22,8 +24,8 @@ from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
 from gateway.shadow import Shadow
 from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
-from gateway.tracing import App, TraceForwarded
 from gateway.upstream import AiohttpUpstream, Upstream
+from new_services.platform.tracing import TraceRequests
 
 
 def load_table(settings: GatewaySettings) -> RouteTable:
@@ -74,6 +76,9 @@ class Gateway:
         return admin_app(self)
 
 
+Served = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
 class PublicApp:
     """The public listener: the proxy, plus the lifespan that starts and stops the gateway."""
 
@@ -91,7 +96,12 @@ class PublicApp:
             metrics=gateway.metrics,
             breakers=gateway.breakers,
         )
-        self._served: App = TraceForwarded(self._proxy) if gateway.settings.tracing else self._proxy
+        # A span per request, passed on as the upstream's parent, only when tracing is on
+        # (OTEL_TRACES_EXPORTER): otherwise not installed, so the hot path pays nothing.
+        self._served: Served = self._proxy
+        if gateway.settings.tracing:
+            traced = TraceRequests(cast(ASGIApp, self._proxy), service="gateway", forward=True)
+            self._served = cast(Served, traced)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -12,9 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from new_services.orders.api_v1 import Wiring
-from new_services.orders.errors import DependencyDown, OrderNotFound
+from new_services.orders.errors import OrderNotFound
 from new_services.orders.model import Order, PlaceOrder, line_items
-from new_services.orders.ports import Unavailable
 from new_services.platform.http import (
     cached_json,
     decode_cursor,
@@ -39,12 +38,7 @@ def order_v2(order: Order) -> dict[str, Any]:
         "user_id": order.user_id,
         "status": order.status,
         "items": line_items(order),
-        "subtotal_cents": order.price.subtotal_cents,
-        "discount_code": order.price.discount_code,
-        "discount_cents": order.price.discount_cents,
-        "shipping_cents": order.price.shipping_cents,
-        "tax_cents": order.price.tax_cents,
-        "total_cents": order.price.total_cents,
+        **order.price.as_fields(),
         "payment_id": order.charge.payment_id if order.charge else None,
         "charge_id": order.charge_id,
         "created_at": iso(order.created_at),
@@ -96,10 +90,7 @@ class OrdersApiV2:
         async def run(body: bytes) -> Response:
             command = _place_order(json_object(body))
             key = request.headers["idempotency-key"]
-            try:
-                order = await self._wiring.checkout(command, key, dry_run=dry_run)
-            except Unavailable as exc:
-                raise DependencyDown("a service checkout needs did not answer; retry") from exc
+            order = await self._wiring.checkout(command, key, dry_run=dry_run)
             headers = {"Location": f"/v2/orders/{order.uuid}"}
             if dry_run:
                 headers["X-Strangler-Dry-Run"] = "true"

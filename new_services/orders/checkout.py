@@ -24,6 +24,7 @@ from uuid import UUID
 from new_services.orders import pricing
 from new_services.orders.errors import (
     CartEmpty,
+    DependencyDown,
     InvalidDiscountCode,
     OutOfStock,
     PaymentDeclined,
@@ -102,12 +103,15 @@ class Checkout:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def __call__(self, command: PlaceOrder, key: str, dry_run: bool = False) -> Order:
-        draft = await self.draft(command, order_uuid_for(key))
-        await self.reserve(draft, dry_run)
-        if dry_run:  # everything checked, stock included; nothing held, nothing charged
-            return self._order(draft, charge=None)
-        charge = await self.charge(draft, command.card_token)
-        return await self.place(draft, charge)
+        try:
+            draft = await self.draft(command, order_uuid_for(key))
+            await self.reserve(draft, dry_run)
+            if dry_run:  # everything checked, stock included; nothing held, nothing charged
+                return self._order(draft, charge=None)
+            charge = await self.charge(draft, command.card_token)
+            return await self.place(draft, charge)
+        except Unavailable as exc:  # users or catalog; payments' own failures are 502s above
+            raise DependencyDown("a service checkout needs did not answer; retry") from exc
 
     async def draft(self, command: PlaceOrder, order: uuid.UUID) -> Draft:
         """Validate the customer and the cart and price it; changes nothing.

@@ -4,8 +4,9 @@ where they live inside the web module). legacy_app/API.md, "Pricing", is the con
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import Enum
+from typing import Any
 
 
 class DiscountKind(Enum):
@@ -52,6 +53,15 @@ class Price:
     shipping_cents: int
     tax_cents: int
     total_cents: int
+
+    def as_fields(self) -> dict[str, Any]:
+        """Name to value, in the order of the legacy columns and of the order's JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_fields(cls, row: Mapping[Any, Any]) -> Price:
+        """From anything that maps the field names to values (a database row)."""
+        return cls(**{field.name: row[field.name] for field in fields(cls)})
 
 
 def price(

@@ -63,12 +63,7 @@ class SqlOrderBook:
             "uuid": order.uuid,
             "user_id": order.user_id,
             "status": order.status,
-            "subtotal_cents": order.price.subtotal_cents,
-            "discount_code": order.price.discount_code,
-            "discount_cents": order.price.discount_cents,
-            "shipping_cents": order.price.shipping_cents,
-            "tax_cents": order.price.tax_cents,
-            "total_cents": order.price.total_cents,
+            **order.price.as_fields(),
             "charge_id": order.charge_id,
             "created_at": _naive_utc(order.created_at),
             "metadata": {"payment_id": order.charge.payment_id} if order.charge else {},
@@ -188,19 +183,11 @@ def _order(row: RowMapping, lines: list[OrderLine]) -> Order:
     charge = None
     if row["charge_id"] is not None:
         charge = Charge(meta.get("payment_id"), row["charge_id"])
-    price = Price(
-        row["subtotal_cents"],
-        row["discount_code"],
-        row["discount_cents"],
-        row["shipping_cents"],
-        row["tax_cents"],
-        row["total_cents"],
-    )
     return Order(
         uuid=row["uuid"],
         user_id=row["user_id"],
         lines=tuple(lines),
-        price=price,
+        price=Price.from_fields(row),
         charge=charge,
         created_at=row["created_at"].replace(tzinfo=UTC),
         id=row["id"],

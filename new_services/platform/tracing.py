@@ -128,11 +128,13 @@ async def inject_into_request(request: httpx.Request) -> None:
 
 
 class TraceRequests:
-    """ASGI middleware: a server span per request, continuing the caller's trace."""
+    """ASGI middleware: a server span per request, continuing the caller's trace. With
+    `forward` (a proxy), the request also goes on carrying this span as its parent."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str, forward: bool = False) -> None:
         self._app = app
         self._service = service
+        self._forward = forward
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -141,7 +143,9 @@ class TraceRequests:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         logs.request_id.set(headers.get("x-request-id"))  # for every log line of the request
-        with continued(f"{method} {self._service}", headers, SpanKind.SERVER) as span:
+        with continued(f"{self._service} {method}", headers, SpanKind.SERVER) as span:
+            if self._forward:
+                scope = {**scope, "headers": _with_current_context(scope["headers"])}
 
             async def recorded(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -155,3 +159,12 @@ class TraceRequests:
                 if route:
                     span.update_name(f"{method} {route}")
                     span.set_attribute("http.route", route)
+
+
+_CONTEXT_HEADERS = (b"traceparent", b"tracestate")
+
+
+def _with_current_context(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` with the trace context replaced by the current span's."""
+    kept = [(k, v) for k, v in headers if k.lower() not in _CONTEXT_HEADERS]
+    return kept + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in carrier().items()]
