@@ -66,7 +66,7 @@ def contract_modes() -> list[str]:
     if os.environ.get("SHOP_URL"):
         return ["external"]
     modes = os.environ.get("CONTRACT_MODES", "legacy,canary,extracted,services").split(",")
-    unknown = set(modes) - {"legacy", "canary", "extracted", "services"}
+    unknown = set(modes) - {"legacy", "canary", "extracted", "services", "services-canary"}
     if unknown:
         raise pytest.UsageError(f"CONTRACT_MODES: unknown mode(s) {', '.join(sorted(unknown))}")
     return modes
@@ -128,6 +128,8 @@ def stack_urls(
     try:
         if mode == "services":
             route_everything(settings, "extracted", fallback=False)
+        elif mode == "services-canary":
+            route_everything(settings, "canary", fallback=False)
         elif mode != "legacy":
             route_everything(settings, mode)
         yield StackUrls(

@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from urllib.parse import quote
 
 import httpx
 
@@ -137,6 +138,16 @@ class PaymentsClient:
             raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
         refund = response.json()
         return Refund(refund["provider_refund_id"], refund["amount_cents"])
+
+    async def adopt(self, order: uuid.UUID, charge_id: str) -> str:
+        path = f"/v2/adopted-charges/{quote(charge_id, safe='')}"
+        try:
+            response = await self._http.put(path, json={"order_ref": str(order)})
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"payments did not answer: {exc}") from exc
+        if response.status_code != 200:
+            raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
+        return str(response.json()["id"])
 
     async def _post(self, path: str, body: dict[str, object], key: str) -> httpx.Response:
         try:

@@ -93,6 +93,11 @@ class Payments(Protocol):
         """Refund what is left of the payment; raises Unavailable."""
         ...
 
+    async def adopt(self, order: uuid.UUID, charge_id: str) -> str:
+        """Make a charge the legacy shop took for `order` a payment here (the same one
+        each time); returns the payment's id. Raises Unavailable."""
+        ...
+
 
 class OrderBook(Protocol):
     async def place(self, order: Order, event: OrderPlaced) -> Order:

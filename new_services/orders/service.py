@@ -141,14 +141,16 @@ class Orders:
             order = await self.by_uuid(order_id)
         else:
             order = await self.get(order_id)
-        if order.charge is None or order.charge.payment_id is None:
-            # charged by the legacy app itself: payments has no record of it to refund
-            raise RefundFailed(f"order {order_id} was charged by the legacy shop; cancel it there")
+        if order.charge is None:
+            raise RefundFailed(f"order {order_id} has no charge to refund")
         if dry_run:
             return Cancellation(order, Refund(None, order.price.total_cents))
         key = f"cancel-{order.uuid}"
         try:
-            refund = await self._payments.refund(order.charge.payment_id, key)
+            payment_id = order.charge.payment_id
+            if payment_id is None:  # the legacy shop charged it: payments takes it over first
+                payment_id = await self._payments.adopt(order.uuid, order.charge.charge_id)
+            refund = await self._payments.refund(payment_id, key)
         except Unavailable as exc:
             log.warning("refund for order %s failed: %s", order_id, exc)
             raise RefundFailed("the payment provider refused the refund") from exc

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from new_services.payments.errors import PaymentNotFound
-from new_services.payments.model import ChargeOrder, RefundPayment, payment_id_for
+from new_services.payments.model import AdoptCharge, ChargeOrder, RefundPayment, payment_id_for
 from new_services.payments.service import PaymentService
 from new_services.platform.http import (
     cached_json,
@@ -20,6 +20,7 @@ from new_services.platform.http import (
     is_dry_run,
     json_object,
     page_size,
+    read_body,
 )
 from new_services.platform.idempotency import IdempotencyStore, idempotent
 from new_services.platform.problems import InvalidRequest
@@ -49,6 +50,7 @@ class PaymentsApi:
             Route("/v2/payments", self.payments, methods=["GET", "POST"]),
             Route("/v2/payments/{payment_id}", self.get_payment, methods=["GET"]),
             Route("/v2/payments/{payment_id}/refunds", self.refund, methods=["POST"]),
+            Route("/v2/adopted-charges/{charge_id}", self.adopt, methods=["PUT"]),
         ]
 
     async def payments(self, request: Request) -> Response:
@@ -89,6 +91,17 @@ class PaymentsApi:
 
         scope = f"POST /v2/payments/{payment_id}/refunds"  # the parsed id: one key per refund
         return await idempotent(request, self._wiring.keys, run, scope=scope, dry_run=dry_run)
+
+    async def adopt(self, request: Request) -> Response:
+        """PUT, so idempotent by itself: the charge names its one payment."""
+        body = json_object(await read_body(request))
+        command = AdoptCharge.parse(request.path_params["charge_id"], body)
+        dry_run = is_dry_run(request)
+        payment = await self._wiring.service.adopt(command, dry_run=dry_run)
+        headers = {"Location": f"/v2/payments/{payment.id}"}
+        if dry_run:
+            headers["X-Strangler-Dry-Run"] = "true"
+        return JSONResponse(payment.as_json(), headers=headers)
 
     async def get_payment(self, request: Request) -> Response:
         payment = await self._wiring.service.get(_payment_id(request))

@@ -4,6 +4,7 @@ Problem
 ├── InvalidRequest           400 invalid-request (platform)
 ├── CardDeclined             402 card-declined
 ├── PaymentNotFound          404 payment-not-found
+├── ChargeNotAdoptable       409 charge-not-adoptable
 ├── OrderAlreadyPaid         409 order-already-paid
 ├── RefundTooLarge           409 refund-too-large
 └── ProviderUnavailable      502 provider-unavailable
@@ -20,6 +21,12 @@ class CardDeclined(Problem):
 
 class PaymentNotFound(Problem):
     status, slug, title = 404, "payment-not-found", "No such payment"
+
+
+class ChargeNotAdoptable(Problem):
+    """The provider has no such charge, or it took nothing: there is nothing to refund."""
+
+    status, slug, title = 409, "charge-not-adoptable", "The charge cannot be taken over"
 
 
 class OrderAlreadyPaid(Problem):

@@ -167,6 +167,34 @@ class RefundPayment:
         return cls(payment_id, _amount(body["amount_cents"], "amount_cents"))
 
 
+@dataclass(frozen=True)
+class AdoptCharge:
+    """Take over a charge another system made at the provider (the legacy shop's, while
+    both serve), so it can be refunded here. The provider's record, not the caller, says
+    how much was charged and how much is already refunded."""
+
+    charge_id: str
+    order_ref: str
+
+    @classmethod
+    def parse(cls, charge_id: str, body: dict[str, Any]) -> AdoptCharge:
+        _fields(body, {"order_ref"}, {"order_ref"})
+        if not _ORDER_REF.fullmatch(charge_id):
+            raise InvalidRequest("a charge id is 1-64 characters of A-Z a-z 0-9 _ - :")
+        order_ref = body["order_ref"]
+        if not isinstance(order_ref, str) or not _ORDER_REF.fullmatch(order_ref):
+            raise InvalidRequest("order_ref must be 1-64 characters of A-Z a-z 0-9 _ - :")
+        return cls(charge_id, order_ref)
+
+    @property
+    def payment_id(self) -> uuid.UUID:
+        """One payment per charge, whoever asks and however often."""
+        return uuid.uuid5(_IDS, f"adopted:{self.charge_id}")
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"adopted|{self.order_ref}|{self.charge_id}".encode()).hexdigest()
+
+
 def payment_id_for(idempotency_key: str) -> uuid.UUID:
     return uuid.uuid5(_IDS, f"payment:{idempotency_key}")
 

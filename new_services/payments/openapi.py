@@ -97,6 +97,53 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/v2/adopted-charges/{charge_id}": {
+            "put": {
+                "summary": "Take over a charge the legacy shop made, so it can be refunded here",
+                "description": (
+                    "Amounts and refunds so far come from the provider's record of the "
+                    "charge. The charge names its one payment: repeating the call answers "
+                    "the same payment; a charge or order that has another gets 409."
+                ),
+                "parameters": [
+                    {
+                        "name": "charge_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_\\-:]{1,64}$"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["order_ref"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "order_ref": {
+                                        "type": "string",
+                                        "pattern": "^[A-Za-z0-9_\\-:]{1,64}$",
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "the charge's payment",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Payment"}}
+                        },
+                    },
+                    "400": _PROBLEM,
+                    "409": _PROBLEM,
+                    "502": _PROBLEM,
+                },
+            }
+        },
     },
     "components": {
         "schemas": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -20,6 +21,17 @@ class ProviderCharge:
 
 
 @dataclass(frozen=True)
+class ChargeOnRecord:
+    """A charge as the provider keeps it."""
+
+    id: str
+    amount_cents: int
+    currency: str
+    refunded_cents: int
+    captured: bool  # False: declined, nothing was taken
+
+
+@dataclass(frozen=True)
 class ProviderRefund:
     id: str
     amount_cents: int
@@ -31,6 +43,10 @@ class Provider(Protocol):
     ) -> ProviderCharge: ...
 
     async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund: ...
+
+    async def lookup(self, charge_id: str) -> ChargeOnRecord | None:
+        """The provider's record of a charge; None when it has none."""
+        ...
 
 
 class HttpProvider:
@@ -58,6 +74,27 @@ class HttpProvider:
         body = {"charge_id": charge_id, "amount_cents": amount_cents}
         answer = await self._post("/v1/refunds", body, key)
         return ProviderRefund(str(answer["id"]), int(answer["amount_cents"]))
+
+    async def lookup(self, charge_id: str) -> ChargeOnRecord | None:
+        try:
+            response = await self._client.get(f"/v1/charges/{quote(charge_id, safe='')}")
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"the provider did not answer: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"the provider answered {response.status_code}")
+        try:
+            charge = response.json()
+            return ChargeOnRecord(
+                id=str(charge["id"]),
+                amount_cents=int(charge["amount_cents"]),
+                currency=str(charge["currency"]),
+                refunded_cents=int(charge["refunded_cents"]),
+                captured=charge["status"] != "declined",
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderUnavailable("the provider's answer could not be read") from exc
 
     async def _post(self, path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
         try:

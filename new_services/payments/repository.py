@@ -41,6 +41,11 @@ class PaymentRepository(Protocol):
 
     def capture(self, payment_id: uuid.UUID, charge_id: str, at: datetime) -> Payment: ...
 
+    def adopt(self, payment: Payment) -> Payment:
+        """Write a payment the provider has already captured, or return it if it is
+        written; raises OrderHasPayment when its order or its charge has another."""
+        ...
+
     def forget(self, payment_id: uuid.UUID) -> None:
         """Drop a pending payment the provider definitely did not charge (declined)."""
         ...
@@ -140,6 +145,38 @@ class SqlPaymentRepository:
                 .values(status="captured", provider_charge_id=charge_id, updated_at=at)
             )
             return _payment(conn.execute(select(payments).where(payments.c.id == payment_id)).one())
+
+    def adopt(self, payment: Payment) -> Payment:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(payments).values(
+                        id=payment.id,
+                        order_ref=payment.order_ref,
+                        amount_cents=payment.amount_cents,
+                        currency=payment.currency,
+                        status=payment.status.value,
+                        request_hash=payment.request_hash,
+                        provider_charge_id=payment.provider_charge_id,
+                        refunded_cents=payment.refunded_cents,
+                        created_at=payment.created_at,
+                        updated_at=payment.updated_at,
+                    )
+                )
+            return payment
+        except IntegrityError as exc:
+            existing = self._one(
+                or_(
+                    payments.c.id == payment.id,
+                    payments.c.order_ref == payment.order_ref,
+                    payments.c.provider_charge_id == payment.provider_charge_id,
+                )
+            )
+            if existing is None:
+                raise
+            if existing.id == payment.id and existing.request_hash == payment.request_hash:
+                return existing  # adopted before, refunds and all
+            raise OrderHasPayment(existing) from exc
 
     def forget(self, payment_id: uuid.UUID) -> None:
         with self._engine.begin() as conn:
@@ -255,6 +292,19 @@ class InMemoryPaymentRepository:
                 payment, status=PaymentStatus.CAPTURED, provider_charge_id=charge_id, updated_at=at
             )
             self.payments[payment_id] = payment
+        return payment
+
+    def adopt(self, payment: Payment) -> Payment:
+        for known in self.payments.values():
+            if payment.id == known.id and payment.request_hash == known.request_hash:
+                return known
+            if (
+                payment.id == known.id
+                or payment.order_ref == known.order_ref
+                or (payment.provider_charge_id == known.provider_charge_id)
+            ):
+                raise OrderHasPayment(known)
+        self.payments[payment.id] = payment
         return payment
 
     def forget(self, payment_id: uuid.UUID) -> None:

@@ -11,6 +11,7 @@ import anyio.to_thread
 
 from new_services.payments.errors import (
     CardDeclined,
+    ChargeNotAdoptable,
     KeyUsedForOtherPayment,
     OrderAlreadyPaid,
     OrderBeingPaid,
@@ -19,6 +20,7 @@ from new_services.payments.errors import (
     RefundTooLarge,
 )
 from new_services.payments.model import (
+    AdoptCharge,
     ChargeOrder,
     Payment,
     PaymentStatus,
@@ -131,6 +133,42 @@ class PaymentService:
             payment_id=str(existing.id),
             payment_status=existing.status.value,
         )
+
+    async def adopt(self, command: AdoptCharge, dry_run: bool = False) -> Payment:
+        """Take over a charge the provider captured for another system (the legacy shop),
+        as a payment of `order_ref`, so it can be refunded here like any other. Amounts come
+        from the provider's record. Adopting the same charge for the same order again
+        answers the same payment."""
+        charge = await self._provider.lookup(command.charge_id)
+        if charge is None or not charge.captured:
+            why = "has no charge" if charge is None else "declined the charge"
+            raise ChargeNotAdoptable(f"the provider {why} {command.charge_id}; nothing to refund")
+        now = self._clock()
+        payment = Payment(
+            id=command.payment_id,
+            order_ref=command.order_ref,
+            amount_cents=charge.amount_cents,
+            currency=charge.currency,
+            status=PaymentStatus.CAPTURED,
+            provider_charge_id=charge.id,
+            refunded_cents=0,
+            created_at=now,
+            updated_at=now,
+            request_hash=command.fingerprint(),
+        )
+        if charge.refunded_cents:
+            payment = payment.refunded(charge.refunded_cents, now)
+        if dry_run:
+            existing = await self._db(self._repository.get, payment.id)
+            return existing or payment
+        try:
+            return await self._db(self._repository.adopt, payment)
+        except OrderHasPayment as taken:
+            raise ChargeNotAdoptable(
+                f"order {command.order_ref} or charge {command.charge_id} already belongs to "
+                f"payment {taken.existing.id}",
+                payment_id=str(taken.existing.id),
+            ) from None
 
     async def refund(
         self, command: RefundPayment, key: str, dry_run: bool = False

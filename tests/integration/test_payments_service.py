@@ -260,6 +260,40 @@ def test_refunds_go_to_the_provider_and_stop_at_the_amount(services: Services) -
     assert sorted(r["amount_cents"] for r in at_provider) == [400, 600]
 
 
+def test_a_charge_the_legacy_shop_made_is_adopted_once_and_refunded_here(
+    services: Services,
+) -> None:
+    card = token()
+    made = services.provider.post(  # what legacy does: straight to the provider, no key
+        "/v1/charges", json={"amount_cents": 2500, "currency": "usd", "card_token": card}
+    )
+    assert made.status_code == 201, made.text
+    charge_id = made.json()["id"]
+    services.provider.post("/v1/refunds", json={"charge_id": charge_id, "amount_cents": 500})
+    adopt = f"/v2/adopted-charges/{charge_id}"
+    adopted = services.payments.put(adopt, json={"order_ref": "legacy-order-7"})
+    assert adopted.status_code == 200, adopted.text
+    payment = adopted.json()
+    assert (payment["amount_cents"], payment["refunded_cents"]) == (2500, 500)  # the provider's
+    assert payment["status"] == "partially_refunded"
+    assert payment["provider_charge_id"] == charge_id
+    assert services.payments.put(adopt, json={"order_ref": "legacy-order-7"}).json() == payment
+    refunds = f"/v2/payments/{payment['id']}/refunds"
+    rest = services.payments.post(refunds, json={}, headers={"Idempotency-Key": "cancel-7"})
+    assert rest.status_code == 201 and rest.json()["amount_cents"] == 2000
+    at_provider = services.provider.get("/v1/charges/" + charge_id).json()
+    assert (at_provider["refunded_cents"], at_provider["status"]) == (2500, "refunded")
+
+    other_order = services.payments.put(adopt, json={"order_ref": "legacy-order-8"})
+    assert other_order.status_code == 409
+    assert other_order.json()["payment_id"] == payment["id"]
+    unknown = services.payments.put("/v2/adopted-charges/ch_nope", json={"order_ref": "o-9"})
+    assert unknown.status_code == 409 and unknown.headers["content-type"] == PROBLEM
+    assert "has no charge ch_nope" in unknown.json()["detail"]
+    bad = services.payments.put(adopt, json={"order_ref": "legacy 7", "amount_cents": 1})
+    assert bad.status_code == 400 and "unknown field(s): amount_cents" in bad.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status", "slug"),
     [

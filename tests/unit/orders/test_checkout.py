@@ -101,6 +101,9 @@ class FakeShop:
         self.refunded.append(payment_id)
         return Refund("re_1", 0)
 
+    async def adopt(self, order: uuid.UUID, charge_id: str) -> str:
+        raise AssertionError("checkout never adopts a charge")
+
     async def place(self, order: Order, event: OrderPlaced) -> Order:
         if self.book_fails:
             raise RuntimeError("the database went away")

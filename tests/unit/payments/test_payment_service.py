@@ -11,6 +11,7 @@ import pytest
 
 from new_services.payments.errors import (
     CardDeclined,
+    ChargeNotAdoptable,
     KeyUsedForOtherPayment,
     OrderAlreadyPaid,
     OrderBeingPaid,
@@ -18,8 +19,14 @@ from new_services.payments.errors import (
     ProviderUnavailable,
     RefundTooLarge,
 )
-from new_services.payments.model import ChargeOrder, PaymentStatus, RefundPayment, payment_id_for
-from new_services.payments.provider import ProviderCharge, ProviderRefund
+from new_services.payments.model import (
+    AdoptCharge,
+    ChargeOrder,
+    PaymentStatus,
+    RefundPayment,
+    payment_id_for,
+)
+from new_services.payments.provider import ChargeOnRecord, ProviderCharge, ProviderRefund
 from new_services.payments.repository import InMemoryPaymentRepository
 from new_services.payments.service import PaymentService
 from new_services.platform.problems import InvalidRequest
@@ -56,6 +63,13 @@ class FakeProvider:
             assert refunded + amount_cents <= charged, "the provider would refuse this"
             self.refunds.append((charge_id, amount_cents, key))
         return ProviderRefund(f"re_{key}", amount_cents)
+
+    async def lookup(self, charge_id: str) -> ChargeOnRecord | None:
+        for made, amount in self.charges.values():
+            if made == charge_id:
+                refunded = sum(r[1] for r in self.refunds if r[0] == charge_id)
+                return ChargeOnRecord(made, amount, "usd", refunded, captured=True)
+        return None
 
 
 def order(ref: str = "order-1", amount: int = 1500) -> ChargeOrder:
@@ -191,3 +205,41 @@ def test_an_invalid_charge_is_refused_with_what_is_wrong(
 ) -> None:
     with pytest.raises(InvalidRequest, match=re.escape(message)):
         ChargeOrder.parse(body)
+
+
+async def test_a_charge_made_elsewhere_is_adopted_with_the_providers_amounts_once(
+    service: PaymentService, provider: FakeProvider, repository: InMemoryPaymentRepository
+) -> None:
+    provider.charges["legacy"] = ("ch_legacy", 2500)  # the legacy shop's charge, no payment
+    provider.refunds.append(("ch_legacy", 500, "legacy-partial"))
+    adopt = AdoptCharge.parse("ch_legacy", {"order_ref": "order-7"})
+    dry = await service.adopt(adopt, dry_run=True)
+    assert dry.refunded_cents == 500 and repository.payments == {}
+    payment = await service.adopt(adopt)
+    assert (payment.amount_cents, payment.refundable_cents) == (2500, 2000)
+    assert payment.status is PaymentStatus.PARTIALLY_REFUNDED
+    assert await service.adopt(adopt) == payment  # the charge names its one payment
+    refund, after = await service.refund(RefundPayment(payment.id, None), key="cancel-7")
+    assert refund.amount_cents == 2000 and after.status is PaymentStatus.REFUNDED
+    with pytest.raises(ChargeNotAdoptable):  # another order cannot take the same charge
+        await service.adopt(AdoptCharge.parse("ch_legacy", {"order_ref": "order-8"}))
+    with pytest.raises(ChargeNotAdoptable):
+        await service.adopt(AdoptCharge.parse("ch_unknown", {"order_ref": "order-9"}))
+    assert list(repository.payments) == [payment.id]
+
+
+async def test_an_order_paid_here_cannot_adopt_a_second_charge(
+    service: PaymentService, provider: FakeProvider
+) -> None:
+    paid = await service.charge(order("order-1"), payment_id_for("key-1"))
+    provider.charges["legacy"] = ("ch_legacy", 1500)
+    with pytest.raises(ChargeNotAdoptable) as refused:
+        await service.adopt(AdoptCharge.parse("ch_legacy", {"order_ref": "order-1"}))
+    assert refused.value.extensions == {"payment_id": str(paid.id)}
+
+
+def test_an_adoption_names_a_well_formed_charge_and_its_order() -> None:
+    with pytest.raises(InvalidRequest, match="charge id"):
+        AdoptCharge.parse("ch 1/../x", {"order_ref": "order-1"})
+    with pytest.raises(InvalidRequest, match="missing field"):
+        AdoptCharge.parse("ch_1", {})
