@@ -131,9 +131,15 @@ def wait_healthy(
 
 
 def stop_group(pgid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM the whole process group, SIGKILL what is left after `grace_s`, wait until gone."""
+    """SIGTERM the part's own process (the group's leader), SIGKILL whatever of its group is
+    left after `grace_s`, wait until all is gone: systemd's `KillMode=mixed`.
+
+    The leader stops its children its own way (gunicorn's arbiter, RQ's worker pool, a
+    worker's scheduler). A SIGTERM to every process at once raced those: a pool's worker
+    got the group's signal and the pool's own within the same instant, lost the stop
+    request, and sat in a blocking Redis read until the SIGKILL, ten seconds later."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
+        os.kill(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while _group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
