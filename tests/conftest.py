@@ -40,8 +40,11 @@ def free_port_base(host: str = "127.0.0.1") -> int:
     """
     span = max(PORT_OFFSETS.values()) + 1
     rng = random.Random()
+    # Two test runs side by side (CI runs SQLite and PostgreSQL at once) each get a range of
+    # their own, so neither can take a block between the other's check and its bind.
+    low, high = (int(n) for n in os.environ.get("STRANGLER_TEST_PORTS", "15000-32000").split("-"))
     for _ in range(200):
-        base = rng.randrange(15_000, 32_000, 20)
+        base = rng.randrange(low, high - span, 20)
         if all(port_is_free(host, base + offset) for offset in range(span)):
             return base
     raise RuntimeError("no free block of ports found")
