@@ -120,7 +120,7 @@ def load_user(conn, user_id):
 def cached_product(conn, product_id):
     if product_id in _PRODUCT_CACHE:
         return _PRODUCT_CACHE[product_id]
-    row = conn.execute(select(products).where(products.c.id == product_id)).mappings().first()
+    row = conn.execute(select(products).where(products.c.id == product_id, db.live(conn, products))).mappings().first()
     if row is None:
         return None
     _PRODUCT_CACHE[product_id] = dict(row)
@@ -130,7 +130,7 @@ def cached_product(conn, product_id):
 def cart_json(conn, user_id):
     # SMELL(n-plus-one): one query for the cart, then one product lookup per line.
     rows = conn.execute(
-        select(cart_items).where(cart_items.c.user_id == user_id).order_by(cart_items.c.id)
+        select(cart_items).where(cart_items.c.user_id == user_id, db.of_live_product(conn)).order_by(cart_items.c.id)
     ).mappings().all()
     items = []
     subtotal = 0
@@ -288,7 +288,7 @@ def _register(app):
     def list_products():
         # SMELL(unbounded-list): every product, every time, no page size.
         with ENGINE.connect() as conn:
-            rows = conn.execute(select(products).order_by(products.c.id)).mappings().all()
+            rows = conn.execute(select(products).where(db.live(conn, products)).order_by(products.c.id)).mappings().all()
         for row in rows:
             _PRODUCT_CACHE[row["id"]] = dict(row)
         return jsonify({"products": [product_json(row) for row in rows]})
@@ -334,7 +334,7 @@ def _register(app):
         if problem:
             return err(400, "validation_error", problem)
         with ENGINE.begin() as conn:
-            result = conn.execute(update(products).where(products.c.id == product_id).values(updated_at=now(), **body))
+            result = conn.execute(update(products).where(products.c.id == product_id, db.live(conn, products)).values(updated_at=now(), **body))
             if result.rowcount == 0:
                 return err(404, "product_not_found", f"no product {product_id}")
             row = conn.execute(select(products).where(products.c.id == product_id)).mappings().first()
@@ -346,7 +346,7 @@ def _register(app):
         with ENGINE.begin() as conn:
             # SMELL(hard-delete): the row is gone for good: no undo, no audit trail, and
             # analytics rows and order lines keep an id that now points at nothing.
-            result = conn.execute(delete(products).where(products.c.id == product_id))
+            result = conn.execute(delete(products).where(products.c.id == product_id, db.live(conn, products)))
             if result.rowcount == 0:
                 return err(404, "product_not_found", f"no product {product_id}")
             conn.execute(delete(cart_items).where(cart_items.c.product_id == product_id))
@@ -379,7 +379,7 @@ def _register(app):
             if cached_product(conn, product_id) is None:
                 return err(404, "product_not_found", f"no product {product_id}")
             line = conn.execute(
-                select(cart_items).where(cart_items.c.user_id == user_id, cart_items.c.product_id == product_id)
+                select(cart_items).where(cart_items.c.user_id == user_id, cart_items.c.product_id == product_id, db.of_live_product(conn))
             ).mappings().first()
             if line is None:
                 conn.execute(insert(cart_items).values(user_id=user_id, product_id=product_id, quantity=quantity, added_at=now()))
@@ -395,7 +395,7 @@ def _register(app):
             if load_user(conn, user_id) is None:
                 return err(404, "user_not_found", f"no user {user_id}")
             result = conn.execute(
-                delete(cart_items).where(cart_items.c.user_id == user_id, cart_items.c.product_id == product_id)
+                delete(cart_items).where(cart_items.c.user_id == user_id, cart_items.c.product_id == product_id, db.of_live_product(conn))
             )
             if result.rowcount == 0:
                 return err(404, "item_not_found", f"product {product_id} is not in the cart")
@@ -423,7 +423,7 @@ def _register(app):
             if user is None:
                 return err(404, "user_not_found", f"no user {user_id}")
             lines = conn.execute(
-                select(cart_items).where(cart_items.c.user_id == user_id).order_by(cart_items.c.id)
+                select(cart_items).where(cart_items.c.user_id == user_id, db.of_live_product(conn)).order_by(cart_items.c.id)
             ).mappings().all()
             if not lines:
                 return err(422, "cart_empty", "the cart is empty")
@@ -562,14 +562,14 @@ def _register(app):
             # SMELL(unbounded-list) + SMELL(missing-index): all of a user's orders, found by a
             # full scan of orders (no index on user_id), then n+1 item queries.
             rows = conn.execute(
-                select(orders).where(orders.c.user_id == user_id).order_by(orders.c.created_at.desc(), orders.c.id.desc())
+                select(orders).where(orders.c.user_id == user_id, db.live(conn, orders)).order_by(orders.c.created_at.desc(), orders.c.id.desc())
             ).mappings().all()
             return jsonify({"orders": [order_json(conn, row) for row in rows]})
 
     @app.get("/orders/<int:order_id>")
     def get_order(order_id):
         with ENGINE.connect() as conn:
-            row = conn.execute(select(orders).where(orders.c.id == order_id)).mappings().first()
+            row = conn.execute(select(orders).where(orders.c.id == order_id, db.live(conn, orders))).mappings().first()
             if row is None:
                 return err(404, "order_not_found", f"no order {order_id}")
             return jsonify(order_json(conn, row))
@@ -577,7 +577,7 @@ def _register(app):
     @app.post("/orders/<int:order_id>/cancel")
     def cancel_order(order_id):
         with ENGINE.connect() as conn:
-            order = conn.execute(select(orders).where(orders.c.id == order_id)).mappings().first()
+            order = conn.execute(select(orders).where(orders.c.id == order_id, db.live(conn, orders))).mappings().first()
             if order is None:
                 return err(404, "order_not_found", f"no order {order_id}")
             order = dict(order)
@@ -634,7 +634,7 @@ def _register(app):
             # SMELL(report-scan): the report loads every order in the range into memory,
             # then its items one order at a time, on every request, from the primary.
             rows = conn.execute(
-                select(orders).where(orders.c.created_at >= start_day, orders.c.created_at < end_day + timedelta(days=1))
+                select(orders).where(orders.c.created_at >= start_day, orders.c.created_at < end_day + timedelta(days=1), db.live(conn, orders))
             ).mappings().all()
             revenue = 0
             units = 0

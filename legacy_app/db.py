@@ -1,5 +1,6 @@
 """The legacy shop's tables, created by the app itself at start-up (no migrations)."""
 import os
+import time
 
 from sqlalchemy import (
     Boolean,
@@ -12,6 +13,10 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
+    literal_column,
+    select,
+    true,
 )
 
 metadata = MetaData()
@@ -115,3 +120,47 @@ def make_engine(url=None):
 
 def create_tables(engine):
     metadata.create_all(engine)
+
+
+# ---------------------------------------------------------------- coexistence
+#
+# COEXISTENCE: the one change this app gets for the migration. Once the expand step
+# (0003) has given products and orders a `deleted_at`, the extracted services delete
+# softly; while a route is in canary, legacy serves some of the same users and must not
+# see what a service deleted. The schema is looked at again at most every few seconds,
+# so an expand run while the app serves is noticed without a restart. Nothing else
+# changes: legacy itself still deletes for good (SMELL(hard-delete)), and its product
+# cache still cannot see a change another process makes (SMELL(global-cache)).
+
+_SOFT_DELETES_CHECKED_EVERY_S = 5.0
+_soft_deletes = {"checked_at": None, "tables": frozenset()}
+
+
+def soft_deleting(conn):
+    """The tables that have a deleted_at column right now (checked every few seconds)."""
+    checked_at = _soft_deletes["checked_at"]
+    if checked_at is None or time.monotonic() - checked_at > _SOFT_DELETES_CHECKED_EVERY_S:
+        found = inspect(conn)
+        _soft_deletes["tables"] = frozenset(
+            table.name
+            for table in (products, orders)
+            if any(column["name"] == "deleted_at" for column in found.get_columns(table.name))
+        )
+        _soft_deletes["checked_at"] = time.monotonic()
+    return _soft_deletes["tables"]
+
+
+def live(conn, table):
+    """A condition that keeps out the rows of `table` a service deleted softly."""
+    if table.name in soft_deleting(conn):
+        return literal_column(f"{table.name}.deleted_at").is_(None)
+    return true()
+
+
+def of_live_product(conn):
+    """A condition on cart_items that keeps out lines whose product a service deleted
+    (legacy's own delete removes them: SMELL(hard-delete))."""
+    if products.name in soft_deleting(conn):
+        gone = select(products.c.id).where(literal_column("products.deleted_at").is_not(None))
+        return cart_items.c.product_id.not_in(gone)
+    return true()

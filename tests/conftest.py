@@ -27,7 +27,8 @@ class StackUrls:
     mail: str
     legacy: str  # the legacy shop itself, behind the gateway
     # how the gateway routes the shop: legacy, canary, extracted (both to a legacy clone),
-    # services (to the extracted services), external
+    # services (to the extracted services), services-canary (half the keys to them),
+    # external
     mode: str = "legacy"
 
 
@@ -68,7 +69,9 @@ def contract_modes() -> list[str]:
     """How the gateway routes the shop while the contract suite runs (CONTRACT_MODES)."""
     if os.environ.get("SHOP_URL"):
         return ["external"]
-    modes = os.environ.get("CONTRACT_MODES", "legacy,canary,extracted,services").split(",")
+    modes = os.environ.get(
+        "CONTRACT_MODES", "legacy,canary,extracted,services,services-canary"
+    ).split(",")
     unknown = set(modes) - {"legacy", "canary", "extracted", "services", "services-canary"}
     if unknown:
         raise pytest.UsageError(f"CONTRACT_MODES: unknown mode(s) {', '.join(sorted(unknown))}")
@@ -112,7 +115,8 @@ def stack_urls(
     """The shop behind the gateway, on the expanded schema (`up` migrates): in legacy mode;
     with a legacy clone as the "extracted" upstream in canary and extracted modes; or with
     the shop's routes in extracted mode to the extracted services, with no fallback to
-    legacy (services mode: users stay in legacy)."""
+    legacy (services mode: users stay in legacy); or in canary mode, half the keys to the
+    services and half to legacy, on one database (services-canary)."""
     mode: str = request.param
     if mode == "external":
         yield StackUrls(

@@ -45,18 +45,29 @@ def buyers_of_the_last_units(
 
 @pytest.fixture
 def checkout_path(request: pytest.FixtureRequest, stack_urls: StackUrls) -> str:
-    """Which code path sells: the extracted services in services mode, else legacy (for a
-    stack given by SHOP_URL, CONTRACT_TARGET says). On legacy, an oversell is expected."""
+    """Which code path sells: the extracted services in services mode, both in
+    services-canary mode, else legacy (for a stack given by SHOP_URL, CONTRACT_TARGET says).
+    On legacy, an oversell is expected; on both, it is possible."""
     if stack_urls.mode == "external":
         path = os.environ.get("CONTRACT_TARGET", "legacy")
     else:
-        path = "extracted" if stack_urls.mode == "services" else "legacy"
+        path = {"services": "extracted", "services-canary": "mixed"}.get(stack_urls.mode, "legacy")
     if path == "legacy":
         request.applymarker(
             pytest.mark.xfail(
                 reason="legacy oversells: SMELL(stock-race); the extracted path must pass",
                 raises=Oversold,
                 strict=True,
+            )
+        )
+    elif path == "mixed":
+        # Half the buyers go through legacy, whose read-modify-write can undo a hold's
+        # decrement: an oversell is possible, not certain (new_services/README.md).
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="legacy's SMELL(stock-race) also races the catalog's holds",
+                raises=Oversold,
+                strict=False,
             )
         )
     return path

@@ -235,6 +235,28 @@ async def test_a_deleted_product_is_gone_everywhere_but_keeps_its_row_and_sku(
     assert row.deleted_at is not None  # soft: the row, its orders' references, stay
 
 
+async def test_a_product_the_catalog_deleted_is_gone_from_the_legacy_apps_lists_and_carts(
+    catalog: httpx.AsyncClient, legacy: Any
+) -> None:
+    gone, kept = await make(catalog, price_cents=900), await make(catalog, price_cents=200)
+    user = legacy.post("/users", json={"email": f"{sku()}@example.com", "name": "Bo"}).get_json()
+    for product, quantity in ((gone, 1), (kept, 2)):
+        line = {"product_id": product["id"], "quantity": quantity}
+        assert legacy.post(f"/users/{user['id']}/cart/items", json=line).status_code == 200
+    assert (await catalog.delete(f"/products/{gone['id']}")).status_code == 204
+
+    listed = [p["id"] for p in legacy.get("/products").get_json()["products"]]
+    assert gone["id"] not in listed and kept["id"] in listed
+    cart = legacy.get(f"/users/{user['id']}/cart").get_json()
+    assert [line["product_id"] for line in cart["items"]] == [kept["id"]]
+    assert cart["subtotal_cents"] == 400
+    removal = legacy.delete(f"/users/{user['id']}/cart/items/{gone['id']}")
+    assert (removal.status_code, removal.get_json()["error"]) == (404, "item_not_found")
+    change = legacy.patch(f"/products/{gone['id']}", json={"price_cents": 1})
+    assert change.status_code == 404
+    assert legacy.delete(f"/products/{gone['id']}").status_code == 404  # still one soft row
+
+
 # ---------------------------------------------------------------- v2
 
 

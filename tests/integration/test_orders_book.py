@@ -143,6 +143,32 @@ async def test_a_cancelled_order_is_soft_deleted_with_its_event_once(engine: Eng
     assert count(engine, outbox_events, outbox_events.c.topic == "order.cancelled") == 1
 
 
+async def test_an_order_the_service_cancelled_is_gone_for_the_legacy_app_too(
+    engine: Engine, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = a_user(engine)
+    book = SqlOrderBook(engine)
+    at = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    kept = await book.place(an_order(user, at), _placed())
+    gone = await book.place(an_order(user, at), _placed())
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    shop = legacy.create_app().test_client()
+    try:
+        before = shop.get("/reports/sales?from=2026-11-03&to=2026-11-03").get_json()
+        await book.cancel(gone, datetime.now(UTC))
+
+        assert shop.get(f"/orders/{gone.id}").status_code == 404
+        assert shop.get(f"/orders/{kept.id}").status_code == 200
+        history_ = shop.get(f"/users/{user}/orders").get_json()["orders"]
+        assert [o["id"] for o in history_] == [kept.id]
+        after = shop.get("/reports/sales?from=2026-11-03&to=2026-11-03").get_json()
+        assert (before["order_count"], after["order_count"]) == (2, 1)
+        assert after["revenue_cents"] == kept.price.total_cents
+        assert shop.post(f"/orders/{gone.id}/cancel").status_code == 404  # not refunded twice
+    finally:
+        legacy.ENGINE.dispose()
+
+
 async def test_the_relay_sends_a_placed_order_to_notifications_and_analytics(
     engine: Engine, redis_url: str
 ) -> None:
