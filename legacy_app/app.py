@@ -63,6 +63,7 @@ def create_app():
     # SMELL(schema-at-startup): the app creates its own tables; there is no migration
     # history, so the schema can only ever grow by hand.
     db.create_tables(ENGINE)
+    db.forget_schema()  # COEXISTENCE: look at this database's columns afresh
     _PRODUCT_CACHE.clear()
     _register(app)
     return app

@@ -1,4 +1,5 @@
-"""The kit's one command line: `strangler up|down|status|seed|demo|routes|compare|migrate|jobs`."""
+"""The kit's one command line: `strangler up|down|status|seed|demo|routes|compare|migrate|jobs|
+analytics`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Annotated
 
 import typer
 
+from strangler import analytics_cli, jobs_cli, migrate_cli, routes_cli
 from strangler import demo as demo_walk
-from strangler import jobs_cli, migrate_cli, routes_cli
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
 
@@ -183,4 +184,5 @@ def demo(ctx: typer.Context) -> None:
 app.add_typer(routes_cli.app, name="routes")
 app.add_typer(migrate_cli.app, name="migrate")
 app.add_typer(jobs_cli.app, name="jobs")
+app.add_typer(analytics_cli.app, name="analytics")
 app.command("compare")(routes_cli.compare)

@@ -57,6 +57,25 @@ class OrderCancelled:
 OrderEvent = OrderPlaced | OrderCancelled
 
 
+def events_of_order(order: Mapping[str, Any]) -> list[OrderEvent]:
+    """What an order in the orders service's v2 shape (`GET /v2/order-feed`) amounts to:
+    its placement, and its cancellation when its status says so."""
+    message = {
+        "id": f"order:{order.get('id')}",
+        "topic": OrderPlaced.topic,
+        "payload": {
+            "order_id": order.get("legacy_id"),
+            "created_at": order.get("created_at"),
+            "total_cents": order.get("total_cents"),
+            "items": order.get("items"),
+        },
+    }
+    placed = OrderPlaced.from_message(message)
+    if order.get("status") != "cancelled":
+        return [placed]
+    return [placed, OrderCancelled.from_message({**message, "topic": OrderCancelled.topic})]
+
+
 def _order_fields(
     message: Mapping[str, Any], topic: str
 ) -> tuple[str, int, datetime, int, tuple[OrderItem, ...]]:

@@ -1,6 +1,7 @@
 """Where the sales aggregates are kept: the port, its Redis projection and an in-memory one.
 
-Both apply an event at most once per event id, all of it or none of it, and keep each
+Both apply a change at most once per key (`service.record` keys it by the order and the
+topic: an order is placed once and cancelled once), all of it or none of it, and keep each
 product's name from its latest order by order time, whatever order the events come in.
 (Legacy shows the name off whichever order its scan meets first, which its unordered
 query leaves undefined when a product was renamed; without a rename both agree.)
@@ -8,7 +9,7 @@ query leaves undefined when a product was renamed; without a rename both agree.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Protocol, cast
 
@@ -21,8 +22,8 @@ READ_BATCH = 100  # days per MULTI/EXEC when reading a range
 
 
 class SalesProjection(Protocol):
-    def apply(self, event_id: str, sale: Sale) -> bool:
-        """Add `sale` to its day; False, and nothing changed, if this event was applied."""
+    def apply(self, key: str, sale: Sale) -> bool:
+        """Add `sale` to its day; False, and nothing changed, if `key` was applied."""
         ...
 
     def days(self, first: date, last: date) -> dict[date, Figures]:
@@ -30,6 +31,10 @@ class SalesProjection(Protocol):
         ...
 
     def names(self, product_ids: Sequence[int]) -> dict[int, str]: ...
+
+    def clear(self) -> int:
+        """Forget everything, markers included (before a rebuild); the keys dropped."""
+        ...
 
 
 def _stamp(moment: datetime) -> str:
@@ -43,10 +48,10 @@ class InMemorySalesProjection:
         self._days: dict[date, Figures] = {}
         self._names: dict[int, tuple[str, str]] = {}  # product id -> (stamp, name)
 
-    def apply(self, event_id: str, sale: Sale) -> bool:
-        if event_id in self._seen:
+    def apply(self, key: str, sale: Sale) -> bool:
+        if key in self._seen:
             return False
-        self._seen.add(event_id)
+        self._seen.add(key)
         self._days[sale.day] = Figures.total([self._days.get(sale.day, Figures()), sale.figures()])
         stamp = _stamp(sale.ordered_at)
         for product in sale.products:
@@ -60,6 +65,11 @@ class InMemorySalesProjection:
 
     def names(self, product_ids: Sequence[int]) -> dict[int, str]:
         return {pid: self._names[pid][1] for pid in product_ids if pid in self._names}
+
+    def clear(self) -> int:
+        dropped = len(self._seen) + len(self._days) + len(self._names)
+        self._seen, self._days, self._names = set(), {}, {}
+        return dropped
 
 
 # KEYS: seen marker, days (sorted set), the day's totals, the day's products, names.
@@ -99,9 +109,9 @@ class RedisSalesProjection:
     def _day(self, day: date) -> str:
         return f"{self._prefix}day:{day.isoformat()}"
 
-    def apply(self, event_id: str, sale: Sale) -> bool:
+    def apply(self, key: str, sale: Sale) -> bool:
         keys = [
-            f"{self._prefix}seen:{event_id}",
+            f"{self._prefix}seen:{key}",
             f"{self._prefix}days",
             self._day(sale.day),
             f"{self._day(sale.day)}:products",
@@ -147,6 +157,23 @@ class RedisSalesProjection:
         values = self._redis.hmget(f"{self._prefix}products", fields)
         found = zip(product_ids, values, strict=True)
         return {pid: _text(value) for pid, value in found if value is not None}
+
+    def clear(self) -> int:
+        dropped = 0
+        for batch in _batches(self._redis.scan_iter(match=f"{self._prefix}*", count=1000)):
+            dropped += int(self._redis.unlink(*batch))
+        return dropped
+
+
+def _batches(keys: Iterable[bytes | str], size: int = 1000) -> Iterator[list[bytes | str]]:
+    batch: list[bytes | str] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 Hash = dict[bytes | str, bytes | str]

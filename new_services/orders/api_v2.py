@@ -82,6 +82,8 @@ class OrdersApiV2:
             Route("/v2/orders", self.list_orders, methods=["GET"]),
             Route("/v2/orders/{order_id}", self.get_order, methods=["GET"]),
             Route("/v2/orders/{order_id}/cancellation", self.cancel, methods=["POST"]),
+            # internal, like catalog's holds: the gateway has no route to it
+            Route("/v2/order-feed", self.feed, methods=["GET"]),
         ]
 
     async def checkout(self, request: Request) -> Response:
@@ -118,6 +120,25 @@ class OrdersApiV2:
 
         scope = f"POST /v2/orders/{order_id}/cancellation"
         return await idempotent(request, self._wiring.keys, run, scope=scope, dry_run=dry_run)
+
+    async def feed(self, request: Request) -> Response:
+        """Every order, cancelled ones included (`status`), by legacy id, `limit` per page
+        (at most 100): for a read model rebuilt from the whole book (analytics)."""
+        limit = page_size(request)
+        after = 0
+        cursor = request.query_params.get("cursor")
+        if cursor is not None:
+            last = decode_cursor(cursor).get("after")
+            if not is_int(last):
+                raise InvalidRequest("cursor is not one this service gave out")
+            after = int(last)
+        page = list(await self._wiring.orders.feed(after, limit + 1))
+        more = len(page) > limit
+        page = page[:limit]
+        body: dict[str, Any] = {"orders": [order_v2(order) for order in page], "next": None}
+        if more:
+            body["next"] = encode_cursor({"after": page[-1].id})
+        return JSONResponse(body)
 
     async def get_order(self, request: Request) -> Response:
         order = await self._wiring.orders.by_uuid(_order_id(request))

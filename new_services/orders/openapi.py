@@ -108,6 +108,32 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/v2/order-feed": {
+            "get": {
+                "summary": "Internal: every order, cancelled ones included, by legacy id",
+                "description": (
+                    "For a read model rebuilt from the whole book (`strangler analytics "
+                    "rebuild`). The gateway has no route to it."
+                ),
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"maximum": 100}},
+                    {"name": "cursor", "in": "query"},
+                ],
+                "responses": {
+                    "200": json_answer(
+                        "a page; `next` is the cursor of the next one",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "orders": {"type": "array", "items": _ORDER},
+                                "next": {"type": ["string", "null"]},
+                            },
+                        },
+                    ),
+                    "400": PROBLEM_REF,
+                },
+            }
+        },
     },
     "components": {
         "responses": PROBLEM_RESPONSES,

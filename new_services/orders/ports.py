@@ -121,6 +121,10 @@ class OrderBook(Protocol):
         """Live orders of the user, newest first, after the (created_at, id) position."""
         ...
 
+    async def feed(self, after: int, limit: int) -> Sequence[Order]:
+        """Every order with an id above `after`, cancelled ones included, by id."""
+        ...
+
     async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
         """In one transaction: the order leaves the books (soft delete) with its event in the
         outbox. None when another cancel got there first."""

@@ -131,6 +131,16 @@ class SqlOrderBook:
 
         return await _in_thread(read)
 
+    async def feed(self, after: int, limit: int) -> Sequence[Order]:
+        """Every order with an id above `after`, cancelled ones included, by id: the
+        whole book in pages, for a read model rebuilt from it (analytics)."""
+
+        def read() -> list[Order]:
+            with self._engine.connect() as conn:
+                return _orders(conn, orders.c.id > after, (orders.c.id,), limit)
+
+        return await _in_thread(read)
+
     async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
         def write() -> OrderCancelled | None:
             with self._engine.begin() as conn:
@@ -150,12 +160,14 @@ class SqlOrderBook:
 
 def _live(conn: Connection, which: Any, limit: int | None = None) -> list[Order]:
     """Live orders matching `which`, newest first, with their lines: two queries in all."""
-    rows = conn.execute(
-        select(orders)
-        .where(which, orders.c.deleted_at.is_(None))
-        .order_by(orders.c.created_at.desc(), orders.c.id.desc())
-        .limit(limit)
-    ).mappings()
+    newest_first = (orders.c.created_at.desc(), orders.c.id.desc())
+    return _orders(conn, which & orders.c.deleted_at.is_(None), newest_first, limit)
+
+
+def _orders(
+    conn: Connection, which: Any, order_by: tuple[Any, ...], limit: int | None
+) -> list[Order]:
+    rows = conn.execute(select(orders).where(which).order_by(*order_by).limit(limit)).mappings()
     heads = list(rows)
     lines: dict[int, list[OrderLine]] = {row["id"]: [] for row in heads}
     for chunk in _chunks([row["id"] for row in heads]):

@@ -121,6 +121,9 @@ class Orders:
         await self.require_user(user_id)
         return await self._book.page(user_id, after, limit)
 
+    async def feed(self, after: int, limit: int) -> Sequence[Order]:
+        return await self._book.feed(after, limit)
+
     async def get(self, order_id: int) -> Order:
         order = await self._book.get(order_id)
         if order is None:

@@ -148,6 +148,7 @@ def test_the_v2_apis_are_served_through_the_gateway_and_the_internal_ones_are_no
         ("POST", "/v2/restocks"),
         ("GET", "/v2/payments"),
         ("PUT", "/v2/adopted-charges/ch_1"),
+        ("GET", "/v2/order-feed"),
     ]:
         answer = shop.public.request(method, path, json={})
         assert answer.status_code in (404, 405), (path, answer.status_code)

@@ -9,7 +9,7 @@ from typing import Any
 from new_services.analytics.events import OrderCancelled, OrderPlaced
 from new_services.analytics.model import Period
 from new_services.analytics.projection import InMemorySalesProjection
-from new_services.analytics.service import record, sales_report
+from new_services.analytics.service import rebuild, record, sales_report
 from tests.unit.analytics.messages import cancelled, placed
 
 
@@ -187,3 +187,40 @@ def test_the_report_reads_the_days_asked_for_only() -> None:
 
     assert projection.days(date(2024, 3, 2), date(2024, 3, 9)) == {}
     assert list(projection.days(date(2024, 3, 1), date(2024, 3, 1))) == [date(2024, 3, 1)]
+
+
+def as_in_the_book(message: dict[str, Any], status: str = "placed") -> dict[str, Any]:
+    """The order of a placement message, as the orders service's feed shows it."""
+    payload = message["payload"]
+    return {
+        "id": payload["order_uuid"],
+        "legacy_id": payload["order_id"],
+        "status": status,
+        "total_cents": payload["total_cents"],
+        "created_at": payload["created_at"],
+        "items": payload["items"],
+    }
+
+
+def test_a_rebuild_counts_each_order_of_the_book_once_beside_the_worker() -> None:
+    projection = InMemorySalesProjection()
+    by_legacy = placed("2024-03-01T10:00:00Z", [(1, 250, 2)])  # never an event: legacy's
+    seen = placed("2024-03-01T11:00:00Z", [(2, 100, 1)])  # applied by the worker already
+    gone = placed("2024-03-01T12:00:00Z", [(3, 900, 1)])  # cancelled through the service
+    late = placed("2024-03-01T13:00:00Z", [(4, 50, 3)])  # its event arrives during the rebuild
+    apply(projection, seen, gone, cancelled(gone))
+    book = [as_in_the_book(by_legacy), as_in_the_book(seen), as_in_the_book(gone, "cancelled")]
+
+    def feed() -> Any:
+        yield from book
+        apply(projection, late)  # the worker, while the last page is read
+        yield as_in_the_book(late)
+
+    done = rebuild(projection, feed())
+
+    assert (done.orders, done.placed, done.cancelled) == (4, 3, 1)  # late: the worker's
+    assert done.dropped_keys > 0  # what was there first is gone, then made again
+    figures = report(projection, "2024-03-01", "2024-03-01")
+    assert (figures["order_count"], figures["revenue_cents"]) == (3, 500 + 100 + 150)
+    apply(projection, cancelled(gone), seen)  # redelivered after the rebuild: no change
+    assert report(projection, "2024-03-01", "2024-03-01") == figures
