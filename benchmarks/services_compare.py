@@ -235,6 +235,42 @@ def legacy_as_shipped(
     return figures
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time used so far by each part's process group, and by the machine's PostgreSQL
+    and Redis servers when the stack uses them (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    leaders = {pid: name for name, pid in stack.pids().items()}
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pgid, cpu = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+        name = leaders.get(pgid)
+        if name is None and comm.startswith(("postgres", "redis-server")):
+            name = comm.split(":")[0].split()[0] + " (server)"
+        if name is not None:
+            used[name] = used.get(name, 0.0) + cpu
+    return used
+
+
+def cpu_per_checkout(
+    before: dict[str, float], after: dict[str, float], checkouts: int
+) -> dict[str, float]:
+    """Milliseconds of CPU each part spent per checkout between two readings."""
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    return {
+        name: round(seconds * 1000 / max(1, checkouts), 1)
+        for name, seconds in sorted(spent.items(), key=lambda item: -item[1])
+        if seconds * 1000 / max(1, checkouts) >= 0.5
+    }
+
+
 def busiest_user(url: str) -> tuple[int, int]:
     engine = make_engine(url)
     try:
@@ -311,12 +347,17 @@ def main() -> int:
             ready = buyers(url, per_side * 4)
             result["checkout"] = {}
             result["paced"] = {}
+            result["cpu_ms_per_checkout"] = {}
             for n, side in enumerate(SIDES):
                 users = ready[n * per_side : (n + 1) * per_side]
+                before = cpu_seconds(stack)
                 figures = asyncio.run(
                     checkout_run(gateway, token, side, users, args.clients, seconds)
                 )
+                time.sleep(2)  # the work a checkout leaves behind: mail, events, aggregates
+                spent = cpu_per_checkout(before, cpu_seconds(stack), len(figures.latencies_ms))
                 result["checkout"][side] = figures.row()
+                result["cpu_ms_per_checkout"][side] = spent
             for n, side in enumerate(SIDES):
                 users = ready[(2 + n) * per_side : (3 + n) * per_side]
                 figures = asyncio.run(
@@ -364,6 +405,10 @@ def render(result: dict[str, Any]) -> str:
             f" (target >= 5x); throughput extracted / legacy:"
             f" {extracted['per_s'] / legacy['per_s']:.1f}x"
         )
+    out.append("CPU per checkout in the back-to-back runs, ms, by part (what it left behind incl.)")
+    for side, spent in result["cpu_ms_per_checkout"].items():
+        parts = ", ".join(f"{name} {ms:g}" for name, ms in spent.items())
+        out.append(f"  {side:<10} {sum(spent.values()):6.1f}: {parts}")
     h = result["history"]
     out += [
         f"\none user's order history ({result['history_user_orders']} orders of"

@@ -260,6 +260,11 @@ class Stack:
         self.say(f"{name}: stopped")
         return True
 
+    def pids(self) -> dict[str, int]:
+        """The running parts' own process ids (each leads its part's process group)."""
+        found = {part.name: self._running_pid(part.name) for part in plan(self.settings)}
+        return {name: pid for name, pid in found.items() if pid is not None}
+
     def status(self) -> list[PartStatus]:
         result = []
         for part in plan(self.settings):
