@@ -18,6 +18,7 @@ from new_services.orders.repository import SqlCarts, SqlOrderBook
 from new_services.orders.service import Orders
 from new_services.orders.settings import OrdersSettings
 from new_services.platform import tracing
+from new_services.platform.clients import service_client
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.service_app import service_app
@@ -41,12 +42,7 @@ def create_app(
 
             def client(url: str) -> httpx.AsyncClient:
                 timeout = httpx.Timeout(settings.timeout_s, connect=2.0)
-                made = httpx.AsyncClient(
-                    base_url=url,
-                    timeout=timeout,
-                    transport=(transports or {}).get(url),
-                    event_hooks={"request": [tracing.inject_into_request]},
-                )
+                made = service_client(url, timeout, (transports or {}).get(url))
                 stack.push_async_callback(made.aclose)
                 return made
 

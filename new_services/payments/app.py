@@ -15,6 +15,7 @@ from new_services.payments.repository import SqlPaymentRepository
 from new_services.payments.service import PaymentService
 from new_services.payments.settings import PaymentsSettings
 from new_services.platform import tracing
+from new_services.platform.clients import service_client
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.service_app import service_app
@@ -32,12 +33,8 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Everything that holds a connection is made here, once per process, never at import.
         engine = make_engine(settings.database_url)
-        client = httpx.AsyncClient(
-            base_url=settings.provider_url,
-            timeout=httpx.Timeout(settings.provider_timeout_s, connect=2.0),
-            transport=provider,
-            event_hooks={"request": [tracing.inject_into_request]},
-        )
+        timeout = httpx.Timeout(settings.provider_timeout_s, connect=2.0)
+        client = service_client(settings.provider_url, timeout, provider)
         wiring.service = PaymentService(SqlPaymentRepository(engine), HttpProvider(client))
         wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
         try:
