@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,22 +25,10 @@ from new_services.catalog.settings import CatalogSettings
 from new_services.platform import tracing
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
+from new_services.platform.periodic import periodically
 from new_services.platform.service_app import service_app
 
 log = logging.getLogger(__name__)
-
-
-async def _sweep(service: CatalogService, every_s: float) -> None:
-    """Release expired holds now and then; a failed round is logged and tried again."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            released = await service.expire_holds()
-        except Exception:
-            log.exception("releasing expired stock holds failed; trying again later")
-            continue
-        if released:
-            log.info("released %d line(s) of expired stock holds", released)
 
 
 def create_app(settings: CatalogSettings | None = None) -> Starlette:
@@ -66,16 +52,18 @@ def create_app(settings: CatalogSettings | None = None) -> Starlette:
         inventory = Inventory(engine, hold_for=timedelta(seconds=settings.hold_for_s))
         wiring.service = CatalogService(SqlProductRepository(engine), inventory, cache)
         wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
-        sweeper = None
-        if settings.sweep_every_s > 0:
-            sweeper = asyncio.create_task(_sweep(wiring.service, settings.sweep_every_s))
+        sweep = wiring.service.expire_holds
         try:
-            yield
+            async with (
+                periodically("released lines of expired holds", settings.sweep_every_s, sweep),
+                periodically(
+                    "expired idempotency keys dropped",
+                    settings.idempotency_purge_every_s,
+                    wiring.keys.purged,
+                ),
+            ):
+                yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
             await redis.aclose()
             engine.dispose()
 

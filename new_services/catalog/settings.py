@@ -15,6 +15,7 @@ class CatalogSettings:
     cache_ttl_s: float = 30.0  # how stale a product written around the catalog may be; 0: off
     cache_timeout_s: float = 0.25  # a Redis slower than this is treated as down
     idempotency_lease_s: float = 60.0
+    idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
     hold_for_s: float = 15 * 60.0  # a checkout's hold is released if not committed by then
     # How often expired holds are released; 0 (the default): never. Off until orders
     # commits every placed order's hold for sure: orders leaves a hold held when its
@@ -31,6 +32,9 @@ class CatalogSettings:
             cache_timeout_s=float(environ.get("CATALOG_CACHE_TIMEOUT_S", cls.cache_timeout_s)),
             idempotency_lease_s=float(
                 environ.get("CATALOG_IDEMPOTENCY_LEASE_S", cls.idempotency_lease_s)
+            ),
+            idempotency_purge_every_s=float(
+                environ.get("CATALOG_IDEMPOTENCY_PURGE_EVERY_S", cls.idempotency_purge_every_s)
             ),
             hold_for_s=float(environ.get("CATALOG_HOLD_FOR_S", cls.hold_for_s)),
             sweep_every_s=float(environ.get("CATALOG_SWEEP_EVERY_S", cls.sweep_every_s)),

@@ -21,6 +21,7 @@ from new_services.platform import tracing
 from new_services.platform.clients import service_client
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
+from new_services.platform.periodic import periodically
 from new_services.platform.service_app import service_app
 
 
@@ -53,6 +54,10 @@ def create_app(
             wiring.orders = Orders(customers, carts, catalog, payments, book)
             wiring.checkout = Checkout(customers, carts, catalog, payments, book)
             wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
+            every = settings.idempotency_purge_every_s
+            await stack.enter_async_context(
+                periodically("expired idempotency keys dropped", every, wiring.keys.purged)
+            )
             yield
             await wiring.checkout.drain()  # holds still being committed, before the clients close
 

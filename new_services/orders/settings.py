@@ -15,6 +15,7 @@ class OrdersSettings:
     payments_url: str  # the payments service (not the provider)
     timeout_s: float = 10.0
     idempotency_lease_s: float = 60.0
+    idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> OrdersSettings:
@@ -25,4 +26,7 @@ class OrdersSettings:
             payments_url=environ.get("ORDERS_PAYMENTS_URL", "http://127.0.0.1:8008"),
             timeout_s=float(environ.get("ORDERS_TIMEOUT_S", "10")),
             idempotency_lease_s=float(environ.get("ORDERS_IDEMPOTENCY_LEASE_S", "60")),
+            idempotency_purge_every_s=float(
+                environ.get("ORDERS_IDEMPOTENCY_PURGE_EVERY_S", cls.idempotency_purge_every_s)
+            ),
         )

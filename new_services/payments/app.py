@@ -18,6 +18,7 @@ from new_services.platform import tracing
 from new_services.platform.clients import service_client
 from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
+from new_services.platform.periodic import periodically
 from new_services.platform.service_app import service_app
 
 
@@ -37,8 +38,10 @@ def create_app(
         client = service_client(settings.provider_url, timeout, provider)
         wiring.service = PaymentService(SqlPaymentRepository(engine), HttpProvider(client))
         wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
+        every = settings.idempotency_purge_every_s
         try:
-            yield
+            async with periodically("expired idempotency keys dropped", every, wiring.keys.purged):
+                yield
         finally:
             await client.aclose()
             engine.dispose()

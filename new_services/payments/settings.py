@@ -13,6 +13,7 @@ class PaymentsSettings:
     provider_url: str
     provider_timeout_s: float = 5.0
     idempotency_lease_s: float = 60.0
+    idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
 
     def __post_init__(self) -> None:
         # A request is cut off at 80% of its key's lease (platform/idempotency.py): the
@@ -31,4 +32,7 @@ class PaymentsSettings:
             provider_url=environ.get("PAYMENTS_PROVIDER_URL", "http://127.0.0.1:8002"),
             provider_timeout_s=float(environ.get("PAYMENTS_PROVIDER_TIMEOUT_S", "5")),
             idempotency_lease_s=float(environ.get("PAYMENTS_IDEMPOTENCY_LEASE_S", "60")),
+            idempotency_purge_every_s=float(
+                environ.get("PAYMENTS_IDEMPOTENCY_PURGE_EVERY_S", cls.idempotency_purge_every_s)
+            ),
         )

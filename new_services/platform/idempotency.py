@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from sqlalchemy import (
     JSON,
     Column,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -161,6 +163,30 @@ class IdempotencyStore:
                     )
                 ).rowcount
             )
+
+    def purge_expired(self, batch: int = 1000) -> int:
+        """Drop the records whose time is up: answers kept past `keep_s`, and claims whose
+        lease ran out (their key is then free, as after a takeover: a late answer from the
+        old holder is dropped). In batches, so no statement holds many locks; several
+        instances may run it at once. Returns how many went."""
+        gone = 0
+        while True:
+            with self._engine.begin() as conn:
+                expired = conn.execute(
+                    select(records.c.scope, records.c.key)
+                    .where(records.c.expires_at < _now())
+                    .limit(batch)
+                ).all()
+                if expired:
+                    names = tuple_(records.c.scope, records.c.key)
+                    conn.execute(delete(records).where(names.in_([tuple(r) for r in expired])))
+            gone += len(expired)
+            if len(expired) < batch:
+                return gone
+
+    async def purged(self) -> int:
+        """`purge_expired` off the event loop (for `platform.periodic`)."""
+        return await anyio.to_thread.run_sync(self.purge_expired)
 
     def release(self, scope: str, key: str, claim: Claim) -> None:
         with self._engine.begin() as conn:

@@ -62,3 +62,28 @@ def test_a_released_key_runs_again(database: str) -> None:
         assert isinstance(claim, str)
         store.release(SCOPE, "k", claim)  # a 5xx: the client is meant to retry
         assert isinstance(store.claim(SCOPE, "k", "h"), str)
+
+
+def test_expired_keys_are_purged_in_batches_and_the_others_kept(database: str) -> None:
+    with engine_at(database) as engine:
+        short = IdempotencyStore(engine, lease_s=0.2, keep_s=0.2)
+        kept = IdempotencyStore(engine)  # a day's keeping, a minute's lease
+        answer = StoredResponse(201, {}, b"ok")
+        for n in range(5):  # answered, kept 0.2 s
+            claim = short.claim(SCOPE, f"old-{n}", "h")
+            assert isinstance(claim, str) and short.complete(SCOPE, f"old-{n}", claim, answer)
+        abandoned = short.claim(SCOPE, "abandoned", "h")  # its process died: lease 0.2 s
+        fresh = kept.claim(SCOPE, "fresh", "h")
+        assert isinstance(fresh, str) and kept.complete(SCOPE, "fresh", fresh, answer)
+        running = kept.claim(SCOPE, "running", "h")
+        time.sleep(0.3)
+
+        assert kept.purge_expired(batch=2) == 6  # three batches: 2, 2, 2
+        assert kept.purge_expired() == 0
+
+        assert kept.claim(SCOPE, "fresh", "h") == answer  # still replayed
+        with pytest.raises(IdempotencyKeyInUse):
+            kept.claim(SCOPE, "running", "h")
+        assert isinstance(running, str) and isinstance(abandoned, str)
+        assert isinstance(kept.claim(SCOPE, "old-0", "other"), str)  # gone: runs anew
+        assert not short.complete(SCOPE, "abandoned", abandoned, answer)  # too late now
