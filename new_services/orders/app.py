@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from new_services.catalog.client import CatalogClient
@@ -13,6 +14,7 @@ from new_services.orders.adapters import CatalogAdapter, LegacyCustomers, Paymen
 from new_services.orders.api_v1 import OrdersApiV1
 from new_services.orders.api_v2 import OrdersApiV2, WiringV2
 from new_services.orders.checkout import Checkout
+from new_services.orders.metrics import CheckoutMetrics
 from new_services.orders.openapi import OPENAPI
 from new_services.orders.repository import SqlCarts, SqlOrderBook
 from new_services.orders.service import Orders
@@ -33,6 +35,8 @@ def create_app(
     settings = settings or OrdersSettings.from_env()
     tracing.configure("orders")
     wiring = WiringV2()
+    registry = CollectorRegistry()
+    metrics = CheckoutMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -52,7 +56,7 @@ def create_app(
             payments = PaymentsClient(client(settings.payments_url))
             carts, book = SqlCarts(engine), SqlOrderBook(engine)
             wiring.orders = Orders(customers, carts, catalog, payments, book)
-            wiring.checkout = Checkout(customers, carts, catalog, payments, book)
+            wiring.checkout = Checkout(customers, carts, catalog, payments, book, metrics=metrics)
             wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
             every = settings.idempotency_purge_every_s
             await stack.enter_async_context(
@@ -62,4 +66,4 @@ def create_app(
             await wiring.checkout.drain()  # holds still being committed, before the clients close
 
     routes = [*OrdersApiV1(wiring).routes(), *OrdersApiV2(wiring).routes()]
-    return service_app("orders", routes, lifespan, OPENAPI, serves_v1=True)
+    return service_app("orders", routes, lifespan, OPENAPI, registry=registry, serves_v1=True)

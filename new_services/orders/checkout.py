@@ -32,6 +32,7 @@ from new_services.orders.errors import (
     ProductUnavailable,
     UserNotFound,
 )
+from new_services.orders.metrics import CheckoutMetrics
 from new_services.orders.model import (
     CartLine,
     Charge,
@@ -83,6 +84,7 @@ class Checkout:
         payments: Payments,
         book: OrderBook,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: CheckoutMetrics | None = None,
     ) -> None:
         self._customers = customers
         self._carts = carts
@@ -90,6 +92,7 @@ class Checkout:
         self._payments = payments
         self._book = book
         self._clock = clock
+        self._metrics = metrics or CheckoutMetrics()
         self._pending: set[asyncio.Task[None]] = set()
 
     def _after_answer(self, work: Coroutine[Any, Any, None]) -> None:
@@ -103,15 +106,27 @@ class Checkout:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def __call__(self, command: PlaceOrder, key: str, dry_run: bool = False) -> Order:
+        step = self._metrics.step
         try:
-            draft = await self.draft(command, order_uuid_for(key))
-            await self.reserve(draft, dry_run)
-            if dry_run:  # everything checked, stock included; nothing held, nothing charged
-                return self._order(draft, charge=None)
-            charge = await self.charge(draft, command.card_token)
-            return await self.place(draft, charge)
-        except Unavailable as exc:  # users or catalog; payments' own failures are 502s above
-            raise DependencyDown("a service checkout needs did not answer; retry") from exc
+            try:
+                with step("draft"):
+                    draft = await self.draft(command, order_uuid_for(key))
+                with step("hold"):
+                    await self.reserve(draft, dry_run)
+                if dry_run:  # everything checked, stock included; nothing held, nothing charged
+                    self._metrics.ended("dry_run")
+                    return self._order(draft, charge=None)
+                with step("charge"):
+                    charge = await self.charge(draft, command.card_token)
+                with step("place"):
+                    placed = await self.place(draft, charge)
+            except Unavailable as exc:  # users or catalog; payments' own are 502s above
+                raise DependencyDown("a service checkout needs did not answer; retry") from exc
+        except Exception as exc:
+            self._metrics.ended(type(exc).__name__)
+            raise
+        self._metrics.ended("placed")
+        return placed
 
     async def draft(self, command: PlaceOrder, order: uuid.UUID) -> Draft:
         """Validate the customer and the cart and price it; changes nothing.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from legacy_app import db
@@ -155,6 +156,29 @@ async def test_a_dry_run_checkout_answers_like_the_real_one_and_keeps_nothing(
     assert orders_of(shop, user) == 0 and await charges(shop) == []
     real = await checkout(shop, user, "dry")  # the key was not kept by the dry run
     assert real.status_code == 201 and real.json()["charge_id"] is not None
+
+
+async def test_the_metrics_time_each_checkout_step_and_count_how_checkouts_end(
+    shop: Shop,
+) -> None:
+    user, product = shop.buyer(stock=1)
+    await shop.fill_cart(user, product)
+    dry = {"Idempotency-Key": "m-dry", "X-Strangler-Shadow": "dry-run"}
+    body = {"user_id": user, "card_token": "tok_visa"}
+    assert (await shop.orders.post("/v2/checkouts", json=body, headers=dry)).status_code == 201
+    assert (await checkout(shop, user, "m-1")).status_code == 201
+    other, _ = shop.buyer()
+    await shop.fill_cart(other, product)  # the last unit is sold
+    assert (await checkout(shop, other, "m-2")).status_code == 409
+
+    text = (await shop.orders.get("/metrics")).text
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    ended = {s.labels["outcome"]: s.value for s in samples if s.name == "orders_checkouts_total"}
+    steps = {
+        s.labels["step"]: s.value for s in samples if s.name == "orders_checkout_step_seconds_count"
+    }
+    assert ended == {"dry_run": 1, "placed": 1, "OutOfStock": 1}
+    assert steps == {"draft": 3, "hold": 2, "charge": 1, "place": 1}  # out of stock at draft
 
 
 @pytest.mark.parametrize(
