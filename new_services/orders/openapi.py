@@ -14,6 +14,20 @@ from new_services.platform.openapi import (
 
 _LEGACY = {"description": "as legacy_app/API.md says"}
 _ORDER = {"$ref": "#/components/schemas/Order"}
+_PAGING = [
+    {"name": "limit", "in": "query", "schema": {"maximum": 100}},
+    {"name": "cursor", "in": "query"},
+]
+_PAGE_OF_ORDERS = json_answer(
+    "a page; `next` is the cursor of the next one",
+    {
+        "type": "object",
+        "properties": {
+            "orders": {"type": "array", "items": _ORDER},
+            "next": {"type": ["string", "null"]},
+        },
+    },
+)
 
 
 OPENAPI: dict[str, Any] = {
@@ -69,22 +83,9 @@ OPENAPI: dict[str, Any] = {
         "/v2/orders": {
             "get": {
                 "summary": "A user's live orders, newest first, by cursor pages",
-                "parameters": [
-                    {"name": "user_id", "in": "query", "required": True},
-                    {"name": "limit", "in": "query", "schema": {"maximum": 100}},
-                    {"name": "cursor", "in": "query"},
-                ],
+                "parameters": [{"name": "user_id", "in": "query", "required": True}, *_PAGING],
                 "responses": {
-                    "200": json_answer(
-                        "a page; `next` is the cursor of the next one",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "orders": {"type": "array", "items": _ORDER},
-                                "next": {"type": ["string", "null"]},
-                            },
-                        },
-                    ),
+                    "200": _PAGE_OF_ORDERS,
                     "304": {"description": "unchanged (If-None-Match)"},
                     "400": PROBLEM_REF,
                     "404": PROBLEM_REF,
@@ -115,21 +116,9 @@ OPENAPI: dict[str, Any] = {
                     "For a read model rebuilt from the whole book (`strangler analytics "
                     "rebuild`). The gateway has no route to it."
                 ),
-                "parameters": [
-                    {"name": "limit", "in": "query", "schema": {"maximum": 100}},
-                    {"name": "cursor", "in": "query"},
-                ],
+                "parameters": _PAGING,
                 "responses": {
-                    "200": json_answer(
-                        "a page; `next` is the cursor of the next one",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "orders": {"type": "array", "items": _ORDER},
-                                "next": {"type": ["string", "null"]},
-                            },
-                        },
-                    ),
+                    "200": _PAGE_OF_ORDERS,
                     "400": PROBLEM_REF,
                 },
             }

@@ -8,6 +8,7 @@ from new_services.platform.openapi import IDEMPOTENCY_KEY, PROBLEM_REF, PROBLEM_
 
 _PROBLEM = PROBLEM_REF
 _KEY = IDEMPOTENCY_KEY
+_REF = {"type": "string", "pattern": "^[A-Za-z0-9_\\-:]{1,64}$"}  # order refs, charge ids
 _ID = {
     "name": "payment_id",
     "in": "path",
@@ -110,7 +111,7 @@ OPENAPI: dict[str, Any] = {
                         "name": "charge_id",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_\\-:]{1,64}$"},
+                        "schema": _REF,
                     }
                 ],
                 "requestBody": {
@@ -121,12 +122,7 @@ OPENAPI: dict[str, Any] = {
                                 "type": "object",
                                 "required": ["order_ref"],
                                 "additionalProperties": False,
-                                "properties": {
-                                    "order_ref": {
-                                        "type": "string",
-                                        "pattern": "^[A-Za-z0-9_\\-:]{1,64}$",
-                                    }
-                                },
+                                "properties": {"order_ref": _REF},
                             }
                         }
                     },
@@ -152,7 +148,7 @@ OPENAPI: dict[str, Any] = {
                 "required": ["order_ref", "amount_cents", "card_token"],
                 "additionalProperties": False,
                 "properties": {
-                    "order_ref": {"type": "string", "pattern": "^[A-Za-z0-9_\\-:]{1,64}$"},
+                    "order_ref": _REF,
                     "amount_cents": {"type": "integer", "minimum": 1, "maximum": 2147483647},
                     "currency": {"type": "string", "pattern": "^[a-z]{3}$", "default": "usd"},
                     "card_token": {"type": "string", "minLength": 1, "maxLength": 255},

@@ -89,6 +89,22 @@ def _payment(row: Any) -> Payment:
     )
 
 
+def _row(payment: Payment) -> dict[str, Any]:
+    """The payments row of `payment` (the inverse of `_payment`)."""
+    return {
+        "id": payment.id,
+        "order_ref": payment.order_ref,
+        "amount_cents": payment.amount_cents,
+        "currency": payment.currency,
+        "status": payment.status.value,
+        "request_hash": payment.request_hash,
+        "provider_charge_id": payment.provider_charge_id,
+        "refunded_cents": payment.refunded_cents,
+        "created_at": payment.created_at,
+        "updated_at": payment.updated_at,
+    }
+
+
 def _refund(row: Any) -> Refund:
     return Refund(
         id=row.id,
@@ -115,20 +131,10 @@ class SqlPaymentRepository:
     def reserve(self, payment: Payment) -> None:
         try:
             with self._engine.begin() as conn:
-                conn.execute(
-                    insert(payments).values(
-                        id=payment.id,
-                        order_ref=payment.order_ref,
-                        amount_cents=payment.amount_cents,
-                        currency=payment.currency,
-                        status=PaymentStatus.PENDING.value,
-                        request_hash=payment.request_hash,
-                        provider_charge_id=None,
-                        refunded_cents=0,
-                        created_at=payment.created_at,
-                        updated_at=payment.updated_at,
-                    )
+                pending = replace(
+                    payment, status=PaymentStatus.PENDING, provider_charge_id=None, refunded_cents=0
                 )
+                conn.execute(insert(payments).values(_row(pending)))
         except IntegrityError as exc:
             existing = self._one(payments.c.order_ref == payment.order_ref)
             if existing is None:  # the id itself was taken: the same payment, retried
@@ -149,20 +155,7 @@ class SqlPaymentRepository:
     def adopt(self, payment: Payment) -> Payment:
         try:
             with self._engine.begin() as conn:
-                conn.execute(
-                    insert(payments).values(
-                        id=payment.id,
-                        order_ref=payment.order_ref,
-                        amount_cents=payment.amount_cents,
-                        currency=payment.currency,
-                        status=payment.status.value,
-                        request_hash=payment.request_hash,
-                        provider_charge_id=payment.provider_charge_id,
-                        refunded_cents=payment.refunded_cents,
-                        created_at=payment.created_at,
-                        updated_at=payment.updated_at,
-                    )
-                )
+                conn.execute(insert(payments).values(_row(payment)))
             return payment
         except IntegrityError as exc:
             existing = self._one(
