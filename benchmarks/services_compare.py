@@ -17,7 +17,7 @@ requests down both code paths with the gateway's developer override
 It checks as it goes that both paths answer the same history byte for byte and that every
 checkout got its 201. It is not a test: it prints figures beside the issue's targets.
 
-    .venv/bin/python benchmarks/services_compare.py              # about 3 minutes
+    .venv/bin/python benchmarks/services_compare.py              # about 4.5 minutes
     .venv/bin/python benchmarks/services_compare.py --quick      # about 1 minute
     DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/postgres \\
         .venv/bin/python benchmarks/services_compare.py         # a fresh database there
