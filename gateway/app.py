@@ -24,6 +24,7 @@ from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
 from gateway.shadow import Shadow
 from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
+from gateway.http1 import Http1Upstream
 from gateway.upstream import AiohttpUpstream, Upstream
 from new_services.platform.tracing import TraceRequests
 
@@ -131,7 +132,8 @@ def create_gateway(
         parity = InMemoryParityStore()
     if store is None:
         store = RedisRouteStore(redis, settings.namespace) if redis else InMemoryRouteStore()
-    upstream = upstream or AiohttpUpstream()
+    if upstream is None:
+        upstream = Http1Upstream() if settings.upstream_client == "http1" else AiohttpUpstream()
     metrics = Metrics()
     return Gateway(
         settings=settings,

@@ -34,6 +34,9 @@ def _tokens(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(tokens)
 
 
+UPSTREAM_CLIENTS = ("http1", "aiohttp")
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     host: str = "127.0.0.1"
@@ -54,6 +57,7 @@ class GatewaySettings:
     tracing: bool = False  # a span per request (OTEL_TRACES_EXPORTER names an exporter)
     shadow_concurrency: int = 8  # mirrors in flight at once, per instance
     shadow_queue: int = 256  # mirrors waiting; beyond this they are dropped and counted
+    upstream_client: str = "http1"  # the proxy's client: "http1" (gateway/http1.py) or "aiohttp"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -83,6 +87,7 @@ class GatewaySettings:
                 tracing=environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() != "none",
                 shadow_concurrency=int(environ.get("GATEWAY_SHADOW_CONCURRENCY", "8")),
                 shadow_queue=int(environ.get("GATEWAY_SHADOW_QUEUE", "256")),
+                upstream_client=environ.get("GATEWAY_UPSTREAM_CLIENT", "http1").strip().lower(),
             )
         except ValueError as exc:
             raise GatewaySettingsError(
@@ -99,3 +104,8 @@ class GatewaySettings:
             )
         if self.max_body_bytes < 0:
             raise GatewaySettingsError("GATEWAY_MAX_BODY_BYTES must not be negative")
+        if self.upstream_client not in UPSTREAM_CLIENTS:
+            raise GatewaySettingsError(
+                f"GATEWAY_UPSTREAM_CLIENT must be one of {', '.join(UPSTREAM_CLIENTS)}, "
+                f"not {self.upstream_client!r}"
+            )
