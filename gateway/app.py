@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from gateway.admin import admin_app
 from gateway.breaker import Breakers
+from gateway.http1 import Http1Upstream
 from gateway.live import LiveTable
 from gateway.metrics import Metrics
 from gateway.parity import InMemoryParityStore, ParityStore, RedisParityStore
@@ -24,7 +25,6 @@ from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
 from gateway.shadow import Shadow
 from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
-from gateway.http1 import Http1Upstream
 from gateway.upstream import AiohttpUpstream, Upstream
 from new_services.platform.tracing import TraceRequests
 
