@@ -120,7 +120,7 @@ def run(args: argparse.Namespace, wrk_binary: str, nginx: str) -> dict[str, Any]
         (work / "done.lua").write_text(WRK_DONE_LUA)
         wrk = Wrk(wrk_binary, work / "done.lua", plan_.wrk_cpu)
         log("starting backends, gateways and NGINX ...")
-        stack = start_stack(children, work, args.gateway_from, nginx)
+        stack = start_stack(children, work, args.gateway_from, nginx, plan_.wrk_cpu)
         log("measuring (backend, via, url):")
         children_cpu_before = children.cpu_seconds()
         foreign = ForeignLoad()

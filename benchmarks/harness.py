@@ -82,9 +82,13 @@ class Children:
         self._cpu = cpu
         self._children: list[Child] = []
 
-    def start(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> Child:
-        if self._cpu is not None:
-            argv = ["taskset", "-c", str(self._cpu), *argv]
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str], cwd: Path, cpu: int | None = None
+    ) -> Child:
+        """`cpu`: pin this child there instead of on the servers' core."""
+        cpu = self._cpu if cpu is None or self._cpu is None else cpu
+        if cpu is not None:
+            argv = ["taskset", "-c", str(cpu), *argv]
         log = self._log_dir / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

@@ -21,7 +21,7 @@ BUSY_WARNING = 0.10  # other load on the machine before the run, above which fig
 @dataclass
 class Measured:
     backend: str
-    via: str  # direct | gateway | nginx
+    via: str  # direct | gateway | aiohttp (the gateway on aiohttp's client) | nginx
     busy: WrkResult  # 32 connections
     idle: WrkResult  # 1 connection
     proxy_cpu_us_per_req: float | None
@@ -211,7 +211,7 @@ def shadow_lines(shadow: dict[str, Any]) -> list[str]:
         f" throughput shadow / legacy {shadow['rps_ratio']:.2f}",
         f"  mirrors over the shadow runs (GET /parity): {m['match']} matched,"
         f" {m['mismatch']} mismatched, {m['candidate_error']} candidate errors,"
-        f" {m['dropped']} dropped (queue full)",
+        f" {m['dropped']} dropped (queue full or gateway busy)",
         f"  = {outcomes} outcomes for the {m['requests']} requests wrk counted"
         " (it leaves up to 32 a run in flight uncounted)",
     ]
@@ -219,7 +219,11 @@ def shadow_lines(shadow: dict[str, Any]) -> list[str]:
 
 def render(result: dict[str, Any]) -> str:
     plan_, machine, table = result["plan"], result["machine"], result["route_table"]
-    servers = "unpinned" if plan_["server_cpu"] is None else f"on core {plan_['server_cpu']}"
+    servers = (
+        "unpinned"
+        if plan_["server_cpu"] is None
+        else f"on core {plan_['server_cpu']} (the shadow candidate beside wrk)"
+    )
     out = [
         f"gateway benchmark: {plan_['seconds']} s per run after a {plan_['warmup_s']} s warm-up;"
         f" wrk -t1 on core {plan_['wrk_cpu']}, servers {servers}; {machine['cpus']} CPUs;"
@@ -245,5 +249,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         "err/bad: socket errors / answers >= 400 over both runs;"
         " proxy us/req: CPU time of the gateway or NGINX per request at 32 connections.",
+        "via aiohttp: the same gateway with GATEWAY_HTTP_CLIENT=aiohttp, the client it had"
+        " before its own (gateway/http1.py).",
     ]
     return "\n".join(out)

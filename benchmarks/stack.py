@@ -32,11 +32,13 @@ def child_env(extra: Mapping[str, str] | None = None, source: Path = REPO) -> di
     return {**env, **(extra or {})}
 
 
-def start_starlette(children: Children, port: int, name: str = "starlette") -> Child:
+def start_starlette(
+    children: Children, port: int, name: str = "starlette", cpu: int | None = None
+) -> Child:
     argv = [sys.executable, "-m", "uvicorn", "--factory", "backend:create_app"]
     argv += ["--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--no-access-log", "--log-level", "warning"]
-    return children.start(name, argv, child_env(), REPO)
+    return children.start(name, argv, child_env(), REPO, cpu)
 
 
 def start_legacy(children: Children, port: int, work: Path) -> Child:
@@ -71,6 +73,7 @@ def start_gateway(
     upstream: str,
     routes_file: Path | None = None,
     admin: Admin | None = None,
+    client: str = "http1",
 ) -> tuple[Child, str]:
     """`python -m gateway` with the `gateway` package found in `source` (the repo by default).
 
@@ -83,6 +86,7 @@ def start_gateway(
             "GATEWAY_PORT": str(port),
             "GATEWAY_ADMIN_PORT": str(admin.port if admin else free_port()),
             "GATEWAY_UPSTREAM_LEGACY": upstream,
+            "GATEWAY_HTTP_CLIENT": client,
         },
         source,
     )
@@ -229,7 +233,7 @@ def start_nginx(
 @dataclass(frozen=True)
 class Target:
     backend: str
-    via: str  # direct | gateway | nginx
+    via: str  # direct | gateway | aiohttp (the gateway on aiohttp's client) | nginx
     url: str
     proxy: Child | None  # whose CPU time is charged to the proxying
 
@@ -251,13 +255,20 @@ class Stack:
     shadow: ShadowPair
 
 
-def start_stack(children: Children, work: Path, gateway_from: Path, nginx: str) -> Stack:
+def start_stack(
+    children: Children, work: Path, gateway_from: Path, nginx: str, candidate_cpu: int | None
+) -> Stack:
     """Both backends, a gateway for each, NGINX for both, the two route-table gateways, and
-    a second Starlette backend (extracted) with a legacy-mode and a shadow-mode gateway."""
+    a second Starlette backend (extracted) with a legacy-mode and a shadow-mode gateway.
+
+    The extracted backend runs on `candidate_cpu` (wrk's core), not the servers' core: in a
+    real deployment the candidate runs on machines of its own, and the shadow figure is
+    about what mirroring costs the gateway, not about the candidate's CPU taking the
+    gateway's."""
     starlette_port, legacy_port, extracted_port = free_port(), free_port(), free_port()
     starlette = start_starlette(children, starlette_port)
     legacy = start_legacy(children, legacy_port, work)
-    extracted = start_starlette(children, extracted_port, "starlette-extracted")
+    extracted = start_starlette(children, extracted_port, "starlette-extracted", candidate_cpu)
     direct = {
         "starlette": f"http://127.0.0.1:{starlette_port}",
         "legacy": f"http://127.0.0.1:{legacy_port}",
@@ -272,6 +283,10 @@ def start_stack(children: Children, work: Path, gateway_from: Path, nginx: str) 
         name: start_gateway(children, gateway_from, f"gateway-{name}", url)
         for name, url in direct.items()
     }
+    # the same gateway with the client it had before its own (gateway/http1.py), for the figure
+    aiohttp = start_gateway(
+        children, gateway_from, "gateway-aiohttp", direct["starlette"], client="aiohttp"
+    )
     sized = {
         size: start_gateway(
             children,
@@ -304,6 +319,8 @@ def start_stack(children: Children, work: Path, gateway_from: Path, nginx: str) 
             Target(name, "gateway", via_gateway + path, gateway),
             Target(name, "nginx", via_nginx[name] + path, nginx_child),
         ]
+        if name == "starlette":
+            targets.insert(-1, Target(name, "aiohttp", aiohttp[1] + path, aiohttp[0]))
     for target in targets:
         if target.proxy is not None:
             children.wait_ready(target.proxy, target.url)

@@ -374,6 +374,7 @@ class Pool:
         self._open: set[Connection] = set()
         self._slots = asyncio.Semaphore(limit)
         self._tls = ssl.create_default_context() if origin.tls else None
+        self._loop = asyncio.get_running_loop()  # made by `send`; once, it costs a getpid()
 
     async def acquire(self, connect_timeout_s: float, fresh: bool = False) -> Connection:
         """A connection holding one of the pool's slots (`slot_free` gives it back)."""
@@ -395,7 +396,7 @@ class Pool:
             raise
 
     def _take_idle(self) -> Connection | None:
-        now = asyncio.get_running_loop().time()
+        now = self._loop.time()
         while self._idle:
             conn = self._idle.pop()  # the most recently used: the least likely to be closed
             if not conn.closed and now - conn.idle_since < self.keepalive_s:
@@ -404,7 +405,7 @@ class Pool:
         return None
 
     async def _connect(self, timeout_s: float) -> Connection:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         origin = self.origin
         try:
             _, conn = await asyncio.wait_for(

@@ -46,6 +46,11 @@ class Metrics:
         self.store_up = Gauge(
             "gateway_route_store_up", "1 while the shared route store answers.", registry=r
         )
+        self.loop_lag = Gauge(
+            "gateway_event_loop_lag_seconds",
+            "How late the event loop runs a timer (about one loop turn): the gateway's load.",
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, route: str, target: str, status: int, seconds: float) -> None:

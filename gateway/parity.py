@@ -16,8 +16,10 @@ OUTCOMES = ("match", "mismatch", "candidate_error", "dropped", "noise_match", "n
 
 
 class ParityStore(Protocol):
-    async def count(self, route: str, outcome: str, paths: list[str] | None = None) -> None:
-        """Add one outcome; `paths` are the differing paths of a noise mismatch."""
+    async def count(
+        self, route: str, outcome: str, paths: list[str] | None = None, n: int = 1
+    ) -> None:
+        """Add `n` of an outcome; `paths` are the differing paths of a noise mismatch."""
         ...
 
     async def sample(self, route: str, sample: dict[str, Any]) -> None: ...
@@ -50,9 +52,11 @@ class RedisParityStore:
         self._cap = cap
         self._ttl_s = ttl_s
 
-    async def count(self, route: str, outcome: str, paths: list[str] | None = None) -> None:
+    async def count(
+        self, route: str, outcome: str, paths: list[str] | None = None, n: int = 1
+    ) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hincrby(f"{self._ns}:parity:{route}", outcome, 1)
+        pipe.hincrby(f"{self._ns}:parity:{route}", outcome, n)
         pipe.sadd(f"{self._ns}:parity-routes", route)
         for path in paths or []:
             pipe.hincrby(f"{self._ns}:noise:{route}", path, 1)
@@ -91,8 +95,10 @@ class InMemoryParityStore:
         self._cap = cap
         self._ttl_s = ttl_s
 
-    async def count(self, route: str, outcome: str, paths: list[str] | None = None) -> None:
-        self._counts.setdefault(route, Counter())[outcome] += 1
+    async def count(
+        self, route: str, outcome: str, paths: list[str] | None = None, n: int = 1
+    ) -> None:
+        self._counts.setdefault(route, Counter())[outcome] += n
         self._noise.setdefault(route, Counter()).update(paths or [])
 
     async def sample(self, route: str, sample: dict[str, Any]) -> None:

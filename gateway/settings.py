@@ -57,6 +57,8 @@ class GatewaySettings:
     tracing: bool = False  # a span per request (OTEL_TRACES_EXPORTER names an exporter)
     shadow_concurrency: int = 8  # mirrors in flight at once, per instance
     shadow_queue: int = 256  # mirrors waiting; beyond this they are dropped and counted
+    # mirrors are dropped while the event loop runs this late (gateway/lag.py); 0: never
+    shadow_max_lag_ms: float = 5.0
     upstream_client: str = "http1"  # the proxy's client: "http1" (gateway/http1.py) or "aiohttp"
 
     @classmethod
@@ -87,11 +89,12 @@ class GatewaySettings:
                 tracing=environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() != "none",
                 shadow_concurrency=int(environ.get("GATEWAY_SHADOW_CONCURRENCY", "8")),
                 shadow_queue=int(environ.get("GATEWAY_SHADOW_QUEUE", "256")),
-                upstream_client=environ.get("GATEWAY_UPSTREAM_CLIENT", "http1").strip().lower(),
+                shadow_max_lag_ms=float(environ.get("GATEWAY_SHADOW_MAX_LAG_MS", "5")),
+                upstream_client=environ.get("GATEWAY_HTTP_CLIENT", "http1").strip().lower(),
             )
         except ValueError as exc:
             raise GatewaySettingsError(
-                f"a GATEWAY_* port or size is not an integer: {exc}"
+                f"a GATEWAY_* port, size or limit is not a number: {exc}"
             ) from exc
         settings.validate()
         return settings
@@ -106,6 +109,6 @@ class GatewaySettings:
             raise GatewaySettingsError("GATEWAY_MAX_BODY_BYTES must not be negative")
         if self.upstream_client not in UPSTREAM_CLIENTS:
             raise GatewaySettingsError(
-                f"GATEWAY_UPSTREAM_CLIENT must be one of {', '.join(UPSTREAM_CLIENTS)}, "
+                f"GATEWAY_HTTP_CLIENT must be one of {', '.join(UPSTREAM_CLIENTS)}, "
                 f"not {self.upstream_client!r}"
             )

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from gateway.upstream import Upstream, UpstreamError
 log = logging.getLogger("gateway.shadow")
 
 MAX_COMPARED_BYTES = 1024 * 1024
+FLUSH_EVERY_S = 0.5  # how often the count of dropped mirrors reaches the parity store
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ def mirrorable(route: Route, method: str) -> bool:
 
 class Shadow:
     """A bounded queue and a fixed pool of workers: when the candidate is slow, jobs are
-    dropped (and counted), never queued without limit and never waited for."""
+    dropped (and counted), never queued without limit and never waited for. While the
+    gateway itself is busy (`busy`), new jobs are dropped too: a mirror costs about as much
+    CPU as the request it copies, and the clients' requests come first."""
 
     def __init__(
         self,
@@ -65,8 +69,10 @@ class Shadow:
         queue_size: int = 256,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._metrics = metrics
+        self._busy = busy  # True while the gateway is short of CPU: mirrors give way
         self._upstream = upstream
         self._parity = parity
         self._token = internal_token
@@ -75,30 +81,60 @@ class Shadow:
         self._workers: list[asyncio.Task[None]] = []
         self._rng = rng or random.Random()
         self._rules: dict[tuple[str, int], cmp.CompareRules] = {}
-        self._pending: set[asyncio.Task[None]] = set()
         self._early: set[asyncio.Task[cmp.Response]] = set()
+        self._drops: Counter[str] = Counter()
 
     def sampled(self, route: Route) -> bool:
-        return self._rng.random() < route.shadow_sample
+        """Whether to mirror this request: in the route's sample, and the gateway not busy."""
+        if self._rng.random() >= route.shadow_sample:
+            return False
+        if self._busy():
+            self._drop(route.name)
+            return False
+        return True
+
+    def _drop(self, route: str) -> None:
+        """Count a mirror not made. Counted here and written to the parity store in batches
+        (`_flush`): when mirrors are dropped, they are dropped by the thousand."""
+        if self._metrics is not None:
+            self._metrics.shadow.labels(route, "dropped").inc()
+        self._drops[route] += 1
+
+    async def _flush(self) -> None:
+        drops, self._drops = self._drops, Counter()
+        for route, n in drops.items():
+            await self._parity.count(route, "dropped", n=n)
+
+    async def _flush_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            try:
+                await self._flush()
+            except Exception:  # the store is down: these counts are lost, the next are not
+                log.warning("could not write the dropped mirrors' count", exc_info=True)
 
     def offer(self, job: MirrorJob) -> bool:
-        """Queue a job without waiting; False when the queue is full (the job is dropped)."""
+        """Queue a job without waiting; False when the queue is full or the gateway busy (the
+        job is dropped)."""
         try:
+            if self._busy():
+                raise asyncio.QueueFull
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             if job.early is not None:
                 job.early.cancel()
-            self._background(self._count(job.route.name, "dropped"))
+            self._drop(job.route.name)
             return False
         return True
 
     def send_early(self, job: Replay) -> asyncio.Task[cmp.Response] | None:
         """Send a dry-run write to the candidate now, beside the primary; the comparison
         comes later through `offer`. None (dropped, counted) when as many are in flight as
-        the workers and the queue could hold: early mirrors are bounded too."""
+        the workers and the queue could hold (early mirrors are bounded too), or when the
+        gateway is busy."""
         assert job.route.extracted is not None
-        if len(self._early) >= self._concurrency + self._queue.maxsize:
-            self._background(self._count(job.route.name, "dropped"))
+        if len(self._early) >= self._concurrency + self._queue.maxsize or self._busy():
+            self._drop(job.route.name)
             return None
         task = asyncio.ensure_future(self.fetch(job, job.route.extracted, dry_run=True))
         self._early.add(task)
@@ -110,15 +146,11 @@ class Shadow:
             self._metrics.shadow.labels(route, outcome).inc()
         await self._parity.count(route, outcome, paths)
 
-    def _background(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
     async def start(self) -> None:
         self._workers = [
             asyncio.create_task(self._work(), name=f"shadow-{n}") for n in range(self._concurrency)
         ]
+        self._workers.append(asyncio.create_task(self._flush_now_and_then(), name="shadow-flush"))
 
     async def stop(self) -> None:
         for worker in self._workers:
@@ -127,17 +159,23 @@ class Shadow:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         self._workers.clear()
+        with contextlib.suppress(Exception):
+            await self._flush()
 
     async def drain(self) -> None:
-        """Wait until every queued job is done (tests, shutdown)."""
+        """Wait until every queued job is done and counted (tests, shutdown)."""
         await self._queue.join()
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._flush()
 
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
             try:
+                if self._busy():  # queued while there was room; now the clients come first
+                    if job.early is not None:
+                        job.early.cancel()
+                    self._drop(job.route.name)
+                    continue
                 await self._mirror(job)
             except Exception:  # a broken mirror must never stop the workers
                 log.exception("shadow job failed", extra={"request_id": job.request_id})
