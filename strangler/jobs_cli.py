@@ -15,7 +15,7 @@ from strangler.settings import Settings
 
 app = typer.Typer(help="Parked (failed) background jobs: list and requeue.", no_args_is_help=True)
 
-QueueName = Annotated[str, typer.Option("--queue", help="notifications, analytics, ...")]
+QueueName = Annotated[str, typer.Option("--queue", help="notifications, analytics, catalog")]
 
 
 def _registry(ctx: typer.Context, queue: str) -> tuple[Redis, FailedJobRegistry]:

@@ -202,6 +202,14 @@ def services(settings: Settings) -> list[Part]:
         ),
         worker(
             settings,
+            "catalog-worker",
+            "new_services.catalog.worker",
+            f"{redis_url}#workers:{namespace}-catalog",
+            {"DATABASE_URL": database},
+            needs_schema=True,
+        ),
+        worker(
+            settings,
             "notifications",
             "new_services.notifications",
             f"{redis_url}#workers:{namespace}-notifications",

@@ -7,7 +7,8 @@ last unit. The units stay out while the hold is `held`, go back if it is release
 failed payment) and stay out for good once `committed` (the order is placed). Taking
 them out of `stock` at once keeps the legacy app's view right: it reads the same column.
 A hold whose checkout died is released by `expire` (the catalog service runs it every
-`CATALOG_SWEEP_EVERY_S`; off by default, see settings.py). A deleted or unknown product
+`CATALOG_SWEEP_EVERY_S`); a placed order's hold is committed by the catalog worker from
+the order's event (jobs.py), long before it would expire. A deleted or unknown product
 cannot be held (ProductUnavailable).
 
 Each line's reservation row has an id derived from the hold's id, so two requests for

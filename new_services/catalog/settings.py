@@ -17,10 +17,10 @@ class CatalogSettings:
     idempotency_lease_s: float = 60.0
     idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
     hold_for_s: float = 15 * 60.0  # a checkout's hold is released if not committed by then
-    # How often expired holds are released; 0 (the default): never. Off until orders
-    # commits every placed order's hold for sure: orders leaves a hold held when its
-    # commit call fails, and a sweep would then put sold units back on sale.
-    sweep_every_s: float = 0.0
+    # How often expired holds (their checkout died before placing the order) are released;
+    # 0: never. A placed order's hold is committed by the catalog worker from the order's
+    # event, in well under `hold_for_s` unless the relay or the worker is down that long.
+    sweep_every_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> CatalogSettings:

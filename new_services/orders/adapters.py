@@ -6,7 +6,6 @@ Each translates the other side's answers into the port's terms and its failures 
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -17,8 +16,6 @@ import httpx
 from new_services.catalog import client as catalog
 from new_services.orders.model import CartLine, Charge, Customer, Product, Refund
 from new_services.orders.ports import Declined, NotEnoughStock, ProductGone, Unavailable
-
-log = logging.getLogger(__name__)
 
 
 class LegacyCustomers:
@@ -90,16 +87,6 @@ class CatalogAdapter:
             await self._client.release(reservation)
         except catalog.CatalogUnavailable as exc:
             raise Unavailable(str(exc)) from exc
-
-    async def commit(self, reservation: uuid.UUID) -> None:
-        try:
-            await self._client.commit(reservation)
-        except catalog.CatalogUnavailable as exc:
-            raise Unavailable(str(exc)) from exc
-        except catalog.CatalogError:
-            # Released before the order could keep it (only a sweeper run by hand does
-            # that): the order stands, and the operator must see it.
-            log.error("hold %s was released under a placed order", reservation)
 
     async def restock(self, key: str, lines: Sequence[CartLine]) -> None:
         try:

@@ -1,7 +1,11 @@
 """Checkout done right: each step a named unit, each failure undone by name.
 
     validate -> price -> reserve stock -> charge -> place (order + event, one transaction)
-                              ^ release         ^ refund and release     -> commit the hold
+                              ^ release         ^ refund and release
+
+The hold is made final by the catalog, from the `order.placed` event that commits with
+the order (its id rides in the event): once the order stands, nothing can lose the commit,
+so the catalog's sweeper can put back what checkouts that died left held.
 
 Against the legacy god function (`process_order`): stock is held before the card is
 charged, so two checkouts cannot sell the same unit; the charge carries a key derived
@@ -12,13 +16,11 @@ failure after the charge gives the money back instead of leaving it taken.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from new_services.orders import pricing
@@ -93,17 +95,6 @@ class Checkout:
         self._book = book
         self._clock = clock
         self._metrics = metrics or CheckoutMetrics()
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def _after_answer(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)  # a strong reference until it is done
-        task.add_done_callback(self._pending.discard)
-
-    async def drain(self) -> None:
-        """Wait for the work left after answering (tests, shutdown)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def __call__(self, command: PlaceOrder, key: str, dry_run: bool = False) -> Order:
         step = self._metrics.step
@@ -184,27 +175,15 @@ class Checkout:
             raise PaymentFailed("the payment provider did not answer; retry") from exc
 
     async def place(self, draft: Draft, charge: Charge) -> Order:
-        """Commit the order with its event; if that fails, refund and release. Then the
-        hold is made final."""
+        """Commit the order with its event, which names the hold the catalog then makes
+        final; if that fails, refund and release."""
         order = self._order(draft, charge)
         try:
-            placed = await self._book.place(order, OrderPlaced(order, draft.customer))
+            return await self._book.place(order, OrderPlaced(order, draft.customer, draft.hold))
         except Exception:
             log.exception("order %s could not be committed after its charge; refunding", draft.uuid)
             await self.compensate(draft, charge)
             raise
-        # The hold is made final after the answer: the order stands either way, and until
-        # the commit its units stay out of stock (held), so nothing can be oversold.
-        self._after_answer(self._commit_hold(draft))
-        return placed
-
-    async def _commit_hold(self, draft: Draft) -> None:
-        try:
-            await self._catalog.commit(draft.hold)
-        except Unavailable:
-            # Holds are never released behind checkout's back (the catalog's sweeper of
-            # expired holds is off by default for that reason), so it simply stays held.
-            log.warning("hold %s of order %s stays held: no answer", draft.hold, draft.uuid)
 
     async def compensate(self, draft: Draft, charge: Charge) -> None:
         """Give back what a failed checkout took: the money, then the stock."""

@@ -120,11 +120,13 @@ class OrderPlaced:
 
     order: Order
     customer: Customer
+    hold: uuid.UUID | None = None  # the catalog's stock hold: its worker makes it final
 
     topic = "order.placed"
 
     def payload(self) -> dict[str, Any]:
         return {
+            **({"hold_id": str(self.hold)} if self.hold is not None else {}),
             "order_id": self.order.id,
             "order_uuid": str(self.order.uuid),
             "user_id": self.order.user_id,

@@ -73,10 +73,6 @@ class Catalog(Protocol):
 
     async def release(self, reservation: uuid.UUID) -> None: ...
 
-    async def commit(self, reservation: uuid.UUID) -> None:
-        """The order is placed: the held units are sold for good."""
-        ...
-
     async def restock(self, key: str, lines: Sequence[CartLine]) -> None:
         """Put units back (a cancelled order), once per key."""
         ...

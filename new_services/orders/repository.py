@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -86,8 +87,8 @@ class SqlOrderBook:
                     for line in order.lines
                 ],
             )
-            placed = Order(**{**order.__dict__, "id": order_id})
-            append(conn, _event(OrderPlaced(placed, event.customer)))
+            placed = replace(order, id=order_id)
+            append(conn, _event(replace(event, order=placed)))
             conn.execute(delete(cart_items).where(cart_items.c.user_id == order.user_id))
         return placed
 

@@ -10,6 +10,7 @@ from new_services.platform.outbox import Destination
 
 ROUTES: dict[str, list[Destination]] = {
     "order.placed": [
+        Destination("catalog", "new_services.catalog.jobs.on_order_placed"),  # the hold is final
         Destination("notifications", "new_services.notifications.jobs.on_order_placed"),
         Destination("analytics", "new_services.analytics.jobs.on_order_placed"),
     ],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,10 @@ class Shop:
         added = self.public.post(f"/users/{user['id']}/cart/items", json=line)
         assert added.status_code == 200, added.text
         return user
+
+    def states(self, query: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return sorted(str(state) for state in conn.execute(text(query)).scalars())
 
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:
@@ -120,6 +125,12 @@ def test_200_concurrent_checkouts_for_10_units_give_exactly_10_orders_and_10_cha
     charged = [c for c in shop.provider.charges(token) if c["status"] == "succeeded"]
     assert sorted(c["id"] for c in charged) == sorted(order["charge_id"] for order in placed)
     assert shop.public.get(f"/products/{product['id']}").json()["stock"] == 0
+    # each placed order's hold is made final by the catalog worker, from the order's event
+    held = f"SELECT state FROM stock_reservations WHERE product_id = {product['id']}"  # noqa: S608
+    deadline = time.monotonic() + 30
+    while (states := shop.states(held)) != ["committed"] * 10:
+        assert time.monotonic() < deadline, f"holds never all committed: {states}"
+        time.sleep(0.1)
 
 
 def test_the_v2_apis_are_served_through_the_gateway_and_the_internal_ones_are_not(
@@ -210,8 +221,6 @@ def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy
 
 
 def wait_for_parity(shop: Shop, route: str, compared: int) -> Json:
-    import time
-
     deadline = time.monotonic() + 60
     while True:
         figures: Json = shop.admin.get("/parity").json()["routes"].get(route, {})

@@ -9,12 +9,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from sqlalchemy import Engine, func, insert, select
 
 from legacy_app import db
 from migrations import history
+from new_services.catalog import jobs
 from new_services.catalog.inventory import Inventory, Line, NotEnoughStock
 from new_services.catalog.tables import products, stock_reservations
+from new_services.outbox_relay.routes import ROUTES
+from new_services.platform import outbox
+from new_services.platform.outbox import Relay
 from tests.integration.migrating import engine_at
 
 
@@ -102,3 +109,40 @@ def test_holds_of_checkouts_that_never_finished_are_released(engine: Engine) -> 
     Inventory(engine).reserve(uuid.uuid4(), [Line(teapot, 1)])
     assert Inventory(engine).release_expired() == 1
     assert stock_of(engine, teapot) == 3 and holds(engine, "held") == 1
+
+
+def test_a_placed_orders_event_makes_its_hold_final_so_the_sweeper_leaves_it(
+    engine: Engine, fresh_database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the outbox relay's real routes and a burst catalog worker: the order's event
+    commits its hold, however the orders process fared after answering; a hold whose
+    checkout died before placing its order goes back on sale when it expires."""
+    teapot = a_product(engine, stock=5)
+    expired = Inventory(engine, hold_for=timedelta(seconds=-1))  # both run out at once
+    placed, abandoned = uuid.uuid4(), uuid.uuid4()
+    expired.reserve(placed, [Line(teapot, 2)])
+    expired.reserve(abandoned, [Line(teapot, 1)])
+    with engine.begin() as conn:
+        payload = {"hold_id": str(placed), "order_uuid": str(uuid.uuid4())}
+        outbox.append(conn, outbox.Event("order.placed", payload["order_uuid"], payload))
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    jobs.engine.cache_clear()  # the worker process's engine: this test's database
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    try:
+        with Redis.from_url(redis_url) as redis:
+            assert Relay(engine, redis, ROUTES, namespace=namespace).publish_pending() == 1
+            queue = Queue(f"{namespace}-catalog", connection=redis)
+            (job,) = queue.get_jobs()
+            SimpleWorker([queue], connection=redis).work(burst=True)
+            assert Job.fetch(job.id, connection=redis).return_value() == "committed"
+            # a second delivery changes nothing
+            assert jobs.on_order_placed(job.args[0]) == "committed"
+            for other in ("notifications", "analytics"):
+                Queue(f"{namespace}-{other}", connection=redis).empty()
+    finally:
+        jobs.engine().dispose()
+        jobs.engine.cache_clear()
+
+    assert Inventory(engine).release_expired() == 1  # the abandoned checkout's line only
+    assert stock_of(engine, teapot) == 3
+    assert (holds(engine, "committed"), holds(engine, "released")) == (1, 1)

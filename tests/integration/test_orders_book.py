@@ -169,20 +169,24 @@ async def test_an_order_the_service_cancelled_is_gone_for_the_legacy_app_too(
         legacy.ENGINE.dispose()
 
 
-async def test_the_relay_sends_a_placed_order_to_notifications_and_analytics(
+async def test_the_relay_sends_a_placed_order_to_catalog_notifications_and_analytics(
     engine: Engine, redis_url: str
 ) -> None:
     user = a_user(engine)
-    placed = await SqlOrderBook(engine).place(an_order(user, datetime.now(UTC)), _placed())
+    hold = uuid.uuid4()
+    order = an_order(user, datetime.now(UTC))
+    placed = await SqlOrderBook(engine).place(order, OrderPlaced(order, ADA, hold))
     namespace = f"test-{uuid.uuid4().hex[:8]}"
     with Redis.from_url(redis_url) as redis:
         relay = Relay(engine, redis, ROUTES, namespace=namespace)
         assert relay.publish_pending() == 1
         assert relay.publish_pending() == 0
-        for name in ("notifications", "analytics"):
+        for name in ("catalog", "notifications", "analytics"):
             (job,) = Queue(f"{namespace}-{name}", connection=redis).get_jobs()
             assert job.func_name == f"new_services.{name}.jobs.on_order_placed"
-            assert job.args[0]["payload"]["order_uuid"] == str(placed.uuid)
+            payload = job.args[0]["payload"]
+            assert (payload["order_uuid"], payload["order_id"]) == (str(placed.uuid), placed.id)
+            assert payload["hold_id"] == str(hold)  # the catalog makes it final from here
             job.delete()
 
 

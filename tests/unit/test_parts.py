@@ -16,6 +16,7 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "catalog",
         "orders",
         "analytics",
+        "catalog-worker",
         "notifications",
         "analytics-worker",
         "outbox-relay",
@@ -26,6 +27,7 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "payments-service",
         "catalog",
         "orders",
+        "catalog-worker",
         "outbox-relay",
     ]
     assert parts[0].url == "redis://127.0.0.1:9105/0"
