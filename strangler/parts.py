@@ -148,12 +148,14 @@ def worker(
     health: str,
     env: dict[str, str],
     needs_schema: bool = False,
+    ports: tuple[int, ...] = (),
 ) -> Part:
-    """A process with no port: an RQ worker or the outbox relay."""
+    """A process that serves no API: an RQ worker or the outbox relay (whose one port
+    serves its metrics)."""
     return Part(
         name=name,
         argv=(sys.executable, "-m", module),
-        ports=(),
+        ports=ports,
         url=f"{settings.shop_redis_url} ({health.partition('#')[2]})",
         health=health,
         env={
@@ -227,8 +229,13 @@ def services(settings: Settings) -> list[Part]:
             "outbox-relay",
             "new_services.outbox_relay",
             f"{redis_url}#key:{namespace}:outbox-relay:heartbeat",
-            {"DATABASE_URL": database},
+            {
+                "DATABASE_URL": database,
+                "RELAY_METRICS_HOST": settings.host,
+                "RELAY_METRICS_PORT": str(settings.port("relay-metrics")),
+            },
             needs_schema=True,
+            ports=(settings.port("relay-metrics"),),
         ),
     ]
 

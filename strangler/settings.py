@@ -22,6 +22,7 @@ PORT_OFFSETS = {
     "catalog": 9,
     "orders": 10,
     "analytics": 11,
+    "relay-metrics": 12,
 }
 
 

@@ -13,10 +13,12 @@ import signal
 import threading
 from types import FrameType
 
+from prometheus_client import start_http_server
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from new_services.outbox_relay.metrics import Backlog, registry
 from new_services.outbox_relay.routes import ROUTES
 from new_services.outbox_relay.settings import RelaySettings
 from new_services.platform import logs, tracing
@@ -30,6 +32,13 @@ def run(settings: RelaySettings, stop: threading.Event) -> None:
     engine = make_engine(settings.database_url)
     redis = Redis.from_url(settings.redis_url)
     relay = Relay(engine, redis, ROUTES, namespace=settings.namespace)
+    queues = {destination.queue for destinations in ROUTES.values() for destination in destinations}
+    metrics, published_total = registry(Backlog(engine, redis, settings.namespace, queues))
+    server = None
+    if settings.metrics_port:
+        server, _ = start_http_server(
+            settings.metrics_port, settings.metrics_host, registry=metrics
+        )
     try:
         while not stop.is_set():
             try:
@@ -41,10 +50,13 @@ def run(settings: RelaySettings, stop: threading.Event) -> None:
                 stop.wait(1.0)
                 continue
             if published:
+                published_total.inc(published)
                 log.info("published %d event(s)", published)
             else:
                 stop.wait(settings.idle_s)
     finally:
+        if server is not None:
+            server.shutdown()
         with contextlib.suppress(RedisError):
             redis.delete(settings.heartbeat_key)
         redis.close()

@@ -14,6 +14,8 @@ class RelaySettings:
     namespace: str = "strangler"
     idle_s: float = 0.2  # the pause when there was nothing to publish
     batch: int = 100
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # Prometheus metrics (metrics.py) on this port; 0: none
 
     @property
     def heartbeat_key(self) -> str:
@@ -28,4 +30,6 @@ class RelaySettings:
             namespace=environ.get("STRANGLER_NAMESPACE", "strangler"),
             idle_s=float(environ.get("RELAY_IDLE_S", "0.2")),
             batch=int(environ.get("RELAY_BATCH", "100")),
+            metrics_host=environ.get("RELAY_METRICS_HOST", "127.0.0.1"),
+            metrics_port=int(environ.get("RELAY_METRICS_PORT") or "0"),
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from strangler.settings import PORT_OFFSETS
 from tests.conftest import free_port_base
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +112,12 @@ def test_up_then_a_checkout_charges_once_and_mails_once_and_down_leaves_no_proce
         assert [c["amount_cents"] for c in charges] == [order.json()["total_cents"]]
         messages = httpx.get(f"{mail}/messages", params={"to": user["email"]}).json()["messages"]
         assert [m["subject"] for m in messages] == [f"Your order #{order.json()['id']}"]
+
+        # the relay's metrics: nothing left behind (the legacy checkout wrote no event)
+        relay = int(cli_env["STRANGLER_PORT_BASE"]) + PORT_OFFSETS["relay-metrics"]
+        metrics = httpx.get(f"http://127.0.0.1:{relay}/metrics").text
+        assert "outbox_unpublished_events 0.0" in metrics
+        assert 'rq_jobs_failed{queue="notifications"} 0.0' in metrics
 
         demo = run_cli("demo", env=cli_env)
         assert demo.returncode == 0, demo.stdout + demo.stderr
