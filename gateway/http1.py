@@ -124,6 +124,9 @@ class Answer:
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.received = False  # any byte of it
+        self.request_sent = False  # every byte of the request is in the transport
+        self.waiting_for_caller = False  # on the caller's next chunk of the request body
+        self.writer: asyncio.Task[None] | None = None  # a streamed request body going out
         self.complete = False
         self.error: UpstreamError | None = None
         self.ended = False  # the connection was handed back or closed: exactly once
@@ -156,8 +159,11 @@ class Answer:
         if self.complete or self.error is not None:
             return
         self.complete = True
-        # After a 4xx/5xx to a request with a body, the upstream may not have read it all.
-        self._end(reuse=keep_alive and not (self.sent_body and self.status >= 400))
+        # Reused only once the whole request went out (an answer can come before the end
+        # of a streamed body: the upstream would take the next request for the rest of it),
+        # and not after a 4xx/5xx to a body, which the upstream may not have read at all.
+        failed_body = self.sent_body and self.status >= 400
+        self._end(reuse=keep_alive and self.request_sent and not failed_body)
         self._wake()
 
     def fail(self, error: UpstreamError) -> None:
@@ -187,8 +193,8 @@ class Answer:
                     data = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
                     self.chunks.clear()
                     self.buffered = 0
-                    self.last_activity = self.conn.loop.time()  # a slow reader is not a stall
-                    self.conn.resume()
+                    if not self.ended:  # else the connection is another answer's, or closed
+                        self.conn.resume()
                     yield data
                 elif self.error is not None:
                     raise self.error
@@ -207,10 +213,27 @@ class Answer:
         if more is not None and not more.done():
             more.set_result(None)
 
+    def written(self, writer: asyncio.Task[None]) -> None:
+        """The streamed request body went out whole, or could not."""
+        if writer.cancelled():
+            return
+        error = writer.exception()
+        if error is None:
+            self.request_sent = True
+            return
+        if isinstance(error, UpstreamError):
+            self.fail(error)
+        else:  # the caller's body broke off (its client left, say)
+            self.fail(UpstreamBroken(f"the request body could not be sent whole: {error!r}"))
+
     def _check_stall(self) -> None:
         if self.ended:
             return
         loop = self.conn.loop
+        if self.conn.paused or self.waiting_for_caller:
+            # Waiting on the caller, not on the upstream: reading paused until the caller
+            # takes what is buffered, or the caller's next chunk of the request body.
+            self.last_activity = loop.time()
         due = self.last_activity + self.timeout_s
         if due > loop.time():
             self._timer = loop.call_at(due, self._check_stall)
@@ -223,6 +246,8 @@ class Answer:
             return
         self.ended = True
         self._timer.cancel()
+        if self.writer is not None and not self.writer.done():
+            self.writer.cancel()
         self.conn.finished(reuse)
 
 
@@ -322,9 +347,14 @@ class Connection(asyncio.Protocol):
         self.answer = Answer(self, timeout_s, head_only, sent_body)
         return self.answer
 
-    async def write(self, data: bytes) -> None:
+    def send(self, data: bytes) -> None:
+        """All of it to the transport, which buffers what the socket does not take yet."""
         assert self.transport is not None
         self.transport.write(data)
+
+    async def write(self, data: bytes) -> None:
+        """`send`, then wait while the transport holds more than its high-water mark."""
+        self.send(data)
         if self._writable is not None:
             await self._writable
 
@@ -350,6 +380,11 @@ class Connection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def close(self) -> None:
+        answer = self.answer
+        if answer is not None:  # closed under an answer: it must not look complete
+            answer.fail(UpstreamBroken("the connection was closed before the answer ended"))
+            if self.answer is None:
+                return  # failing it ended it, which closed this connection
         if not self.closed:
             self.closed = True
             self.pool.forget(self)
@@ -358,10 +393,20 @@ class Connection(asyncio.Protocol):
 
     @staticmethod
     def _until_close(answer: Answer) -> bool:
-        """Headers are in and declare neither a length nor chunked encoding."""
+        """Headers are in and declare neither a length nor chunked as the last coding: the
+        body ends with the connection (RFC 9112 section 6.3)."""
         if not answer.has_headers or answer.error is not None:
             return False
-        return not any(name.lower() in FRAMING for name, _ in answer.headers)
+        for name, value in answer.headers:
+            lower = name.lower()
+            if lower == "content-length":
+                return False
+            if (
+                lower == "transfer-encoding"
+                and value.rsplit(",", 1)[-1].strip().lower() == "chunked"
+            ):
+                return False
+        return True
 
 
 class Pool:
@@ -370,7 +415,7 @@ class Pool:
     def __init__(self, origin: Origin, limit: int, keepalive_s: float) -> None:
         self.origin = origin
         self.keepalive_s = keepalive_s
-        self._idle: list[Connection] = []
+        self._idle: deque[Connection] = deque()  # oldest first
         self._open: set[Connection] = set()
         self._slots = asyncio.Semaphore(limit)
         self._tls = ssl.create_default_context() if origin.tls else None
@@ -399,7 +444,8 @@ class Pool:
         now = self._loop.time()
         while self._idle:
             conn = self._idle.pop()  # the most recently used: the least likely to be closed
-            if not conn.closed and now - conn.idle_since < self.keepalive_s:
+            closing = conn.transport is None or conn.transport.is_closing()
+            if not conn.closed and not closing and now - conn.idle_since < self.keepalive_s:
                 return conn
             conn.close()
         return None
@@ -429,6 +475,11 @@ class Pool:
 
     def put_back(self, conn: Connection) -> None:
         self._idle.append(conn)
+        # the oldest idle ones first: those past their keep-alive are closed here, so a pool
+        # that a quiet spell leaves larger than it needs shrinks as soon as traffic returns
+        expired = conn.idle_since - self.keepalive_s
+        while self._idle and self._idle[0].idle_since <= expired:
+            self._idle.popleft().close()
 
     def slot_free(self) -> None:
         self._slots.release()
@@ -492,9 +543,17 @@ class Http1Upstream:
         )
         try:
             if isinstance(body, bytes):
-                await conn.write(request_head(method, target, pool.origin, headers, body) + body)
+                # whole, without waiting for the socket: the transport buffers the rest, so
+                # an upstream that answers while it reads can never wait on us
+                conn.send(request_head(method, target, pool.origin, headers, body) + body)
+                answer.request_sent = True
             else:
-                await _write_stream(conn, answer, method, target, pool.origin, headers, body)
+                # beside the wait for the answer, which may come before the body is all out
+                head = request_head(method, target, pool.origin, headers, None)
+                answer.writer = asyncio.ensure_future(
+                    _write_stream(conn, answer, head, body, _declared_length(headers))
+                )
+                answer.writer.add_done_callback(answer.written)
             await answer.headers_ready()
         except UpstreamBroken as exc:
             if conn.used > 1 and not answer.received:
@@ -503,7 +562,7 @@ class Http1Upstream:
         except BaseException:
             answer.abandon()  # cancelled (the client left) or a bug: the connection is unknown
             raise
-        return UpstreamResponse(answer.status, answer.headers, answer.stream())
+        return UpstreamResponse(answer.status, answer.headers, answer.stream(), answer.abandon)
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -519,22 +578,39 @@ class _Stale(Exception):
         self.error = error
 
 
+def _declared_length(headers: Headers) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            return int(value)
+    return None
+
+
 async def _write_stream(
-    conn: Connection,
-    answer: Answer,
-    method: str,
-    target: str,
-    origin: Origin,
-    headers: Headers,
-    body: AsyncIterator[bytes],
+    conn: Connection, answer: Answer, head: bytes, body: AsyncIterator[bytes], sized: int | None
 ) -> None:
-    chunked = not any(name.lower() == "content-length" for name, _ in headers)
-    await conn.write(request_head(method, target, origin, headers, None))
-    async for chunk in body:
+    """The head, then the body as the caller hands it over: chunked, or as it is when the
+    caller declared its length, which it must then match."""
+    await conn.write(head)
+    sent = 0
+    chunks = aiter(body)
+    while True:
+        answer.waiting_for_caller = True  # the caller's pace is not the upstream's stall
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        finally:
+            answer.waiting_for_caller = False
         if answer.ended:
-            return  # answered early, or gone: the rest of the body is not wanted
-        if chunk:
-            await conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-            answer.last_activity = conn.loop.time()
-    if chunked and not answer.ended:
+            return  # answered and done, or failed: the rest of the body is not wanted
+        if not chunk:
+            continue
+        sent += len(chunk)
+        if sized is not None and sent > sized:
+            raise UpstreamBroken(f"the request body is longer than its Content-Length {sized}")
+        await conn.write(chunk if sized is not None else b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        answer.last_activity = conn.loop.time()
+    if sized is not None and sent != sized:
+        raise UpstreamBroken(f"the request body ended at {sent} of its {sized} bytes")
+    if sized is None and not answer.ended:
         await conn.write(b"0\r\n\r\n")

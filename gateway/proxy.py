@@ -41,6 +41,10 @@ class BodyTooLarge(Exception):
     """The request body is over the configured limit."""
 
 
+class ClientGone(Exception):
+    """The client disconnected before its request body ended: nothing of it goes upstream."""
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
     max_body_bytes: int = 1024 * 1024
@@ -185,6 +189,8 @@ class Proxy:
             except BodyTooLarge:
                 await self._problem(send, x, 413, "body-too-large", "Body too large", _limit(limit))
                 return
+            except ClientGone:
+                return  # no one to answer, and a cut body must not pass for a whole one
         else:
             x.body = _stream_body(receive)
 
@@ -218,10 +224,13 @@ class Proxy:
             x.out_headers = [(n, v) for n, v in x.out_headers if n.lower() != "content-length"]
         x.url_tail = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
-        if decision.target == "extracted":
-            await self._extracted_first(send, x)
-        else:
-            await self._legacy(send, x)
+        try:
+            if decision.target == "extracted":
+                await self._extracted_first(send, x)
+            else:
+                await self._legacy(send, x)
+        except ClientGone:  # while its body streamed: the upstream saw it cut, not whole
+            log.info("the client left before the end of its body", extra={"request_id": x.rid})
 
     async def _legacy(self, send: Send, x: Exchange) -> None:
         assert x.route is not None and x.table is not None
@@ -363,6 +372,8 @@ class Proxy:
             # Headers are gone; the honest signal left is an incomplete body.
             log.error("upstream body failed midway: %s", exc, extra={"request_id": x.rid})
             raise
+        finally:
+            response.release()  # read to the end or not (the client left): the connection goes
         await send({"type": "http.response.body", "body": pending, "more_body": False})
         return b"".join(kept) if kept is not None else None
 
@@ -433,7 +444,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -448,7 +459,7 @@ async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
+            raise ClientGone
         chunk = message.get("body", b"")
         if chunk:
             yield chunk

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,14 +29,24 @@ class UpstreamBroken(UpstreamError):
     """The connection broke after the request was sent (the request may have been processed)."""
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class UpstreamResponse:
     status: int
     headers: Headers
     body: AsyncIterator[bytes]
+    # Called when the caller is done with the answer, read to the end or not: an answer
+    # left unread gives its connection up (closed, never reused) instead of holding it.
+    release: Callable[[], None] = _nothing
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.body])
+        try:
+            return b"".join([chunk async for chunk in self.body])
+        finally:
+            self.release()
 
 
 class Upstream(Protocol):
@@ -108,6 +118,7 @@ class AiohttpUpstream:
             status=response.status,
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
             body=_stream(response, timeout_s),
+            release=response.release,
         )
 
     async def close(self) -> None:

@@ -370,3 +370,157 @@ async def test_a_line_break_in_a_header_never_reaches_the_upstream(
         )
         await response.read()
     assert up.requests == []
+
+
+async def test_an_answer_before_the_end_of_a_streamed_body_never_leaves_the_rest_to_the_next(
+    client: Upstream, scripted: Callable[[Handler], Awaitable[Scripted]]
+) -> None:
+    """The upstream answers as soon as it has the head, then reads the declared body. The
+    connection must not carry the next request while that body is still going out: the
+    upstream would read the next request as the rest of the body."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: Scripted
+    ) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            up.requests.append(Received(head, b""))
+            writer.write(JSON_200)
+            await writer.drain()
+            if head.startswith(b"POST"):
+                await reader.readexactly(300)  # the declared body, after answering
+
+    up = await scripted(handler)
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b"x" * 100
+        await asyncio.sleep(0.2)
+        yield b"x" * 200
+
+    headers = [("Content-Length", "300")]
+    posted = await client.send("POST", up.url + "/upload", headers, slow_body(), 2.0, 1.0)
+    assert (posted.status, await posted.read()) == (200, b'{"a":1}')
+    status, _, body = await fetch(client, "GET", up.url + "/next")
+    assert (status, body) == (200, b'{"a":1}')
+    assert [r.head.split(b" ")[1] for r in up.requests] == [b"/upload", b"/next"]
+
+
+async def test_an_upstream_that_answers_while_it_reads_gets_the_whole_body(
+    client: Upstream, scripted: Callable[[Handler], Awaitable[Scripted]]
+) -> None:
+    """An echo that streams back what it reads: neither side may wait on the other."""
+
+    async def echo(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: Scripted
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+            writer.write(b"%x\r\n%b\r\n" % (size, await reader.readexactly(size)))
+            await reader.readexactly(2)
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    up = await scripted(echo)
+    part = bytes(range(256)) * 256  # 64 KiB
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(64):  # 4 MiB: far more than either side buffers
+            yield part
+
+    response = await client.send("POST", up.url + "/echo", [], body(), 5.0, 1.0)
+    assert await response.read() == part * 64
+
+
+async def test_the_pace_of_the_caller_is_not_an_upstream_timeout(
+    client: Upstream, scripted: Callable[[Handler], Awaitable[Scripted]]
+) -> None:
+    """A client that uploads slowly (a pause longer than the timeout between two chunks)."""
+    up = await scripted(answer_each(JSON_200))
+
+    async def slow_upload() -> AsyncIterator[bytes]:
+        yield b"first,"
+        await asyncio.sleep(0.6)
+        yield b"second"
+
+    response = await client.send("PUT", up.url + "/slowly", [], slow_upload(), 0.4, 1.0)
+    assert (response.status, await response.read()) == (200, b'{"a":1}')
+    assert up.requests[0].body == b"first,second"
+
+
+async def test_a_slow_reader_of_a_large_answer_gets_all_of_it(
+    http1: Http1Upstream, scripted: Callable[[Handler], Awaitable[Scripted]]
+) -> None:
+    """Reading pauses while the caller holds a buffer's worth; that wait is the caller's."""
+    big = b"z" * (2 * 1024 * 1024)
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: Scripted
+    ) -> None:
+        await up.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(big), big))
+        await writer.drain()
+        await reader.read()
+
+    up = await scripted(handler)
+    response = await http1.send("GET", up.url + "/big", [], b"", 0.3, 1.0)
+    got = []
+    async for chunk in response.body:
+        got.append(chunk)
+        await asyncio.sleep(0.4)  # longer than the timeout, after each buffer's worth
+    assert b"".join(got) == big
+
+
+async def test_a_streamed_body_shorter_than_its_length_fails_at_once_and_is_not_reused(
+    http1: Http1Upstream, scripted: Callable[[Handler], Awaitable[Scripted]]
+) -> None:
+    up = await scripted(answer_each(JSON_200))
+
+    async def cut_short() -> AsyncIterator[bytes]:
+        yield b"only ten b"
+
+    with pytest.raises(UpstreamBroken, match="ended at 10 of its 100 bytes"):
+        await http1.send("POST", up.url + "/p", [("Content-Length", "100")], cut_short(), 5.0, 1.0)
+    assert (await fetch(http1, "GET", up.url + "/next"))[0] == 200
+    assert up.connections == 2
+
+
+async def test_an_answer_delimited_by_the_close_is_not_complete_when_we_close_it(
+    http1: Http1Upstream, scripted: Callable[[Handler], Awaitable[Scripted]]
+) -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: Scripted
+    ) -> None:
+        await up.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart1-")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    up = await scripted(handler)
+    response = await http1.send("GET", up.url + "/stream", [], b"", 5.0, 1.0)
+    body = aiter(response.body)
+    assert await anext(body) == b"part1-"
+    await http1.close()  # the gateway stopping
+    with pytest.raises(UpstreamBroken):
+        await anext(body)
+
+
+async def test_connections_idle_past_their_keep_alive_are_closed_as_traffic_goes_on(
+    scripted: Callable[[Handler], Awaitable[Scripted]],
+) -> None:
+    up = await scripted(answer_each(JSON_200))
+    upstream = Http1Upstream(keepalive_s=0.2)
+    try:
+        await asyncio.gather(*(fetch(upstream, "GET", up.url + f"/{n}") for n in range(5)))
+        assert up.open_now == 5
+        await asyncio.sleep(0.3)
+        for _ in range(3):  # one at a time: one connection is enough
+            await fetch(upstream, "GET", up.url + "/again")
+        await asyncio.sleep(0.05)
+        assert up.open_now == 1
+    finally:
+        await upstream.close()

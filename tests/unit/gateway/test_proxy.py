@@ -274,3 +274,46 @@ async def test_a_large_declared_body_streams_on_legacy_routes_and_is_buffered_wh
     async with client(tmp_path, replayable, mode="extracted") as c:
         await c.post("/orders/1", content=b"l" * 90)
     assert replayable.streamed == [False]  # a fallback may need to send it again
+
+
+@pytest.mark.parametrize("declared", [b"20", b"100"], ids=["buffered", "streamed"])
+async def test_a_body_cut_short_by_the_client_leaving_is_never_sent_as_whole(
+    tmp_path: Path, declared: bytes
+) -> None:
+    """20 bytes are buffered, 100 stream (stream_from_bytes is 40 here); the client sends
+    a part, then disconnects."""
+    fake = FakeUpstream()
+    settings = GatewaySettings(
+        routes_file=write_routes(tmp_path), max_body_bytes=1000, stream_from_bytes=40
+    )
+    gateway = create_gateway(settings, upstream=fake)
+    messages = iter(
+        [
+            {"type": "http.request", "body": b"0123456789", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/orders/1",
+        "raw_path": b"/orders/1",
+        "query_string": b"",
+        "headers": [(b"host", b"shop.test"), (b"content-length", declared)],
+        "client": ("10.1.2.3", 5000),
+        "scheme": "http",
+    }
+    await gateway.public(scope, receive, send)
+    # buffered: nothing goes upstream; streamed: the upstream saw 10 bytes and an error,
+    # never a whole request (the fake reads the stream to its end, which raises)
+    assert all(len(call.body) < int(declared) for call in fake.calls)
+    assert not any(m.get("status") == 200 for m in sent)
