@@ -9,6 +9,6 @@ COPY strangler ./strangler
 COPY gateway ./gateway
 COPY new_services ./new_services
 COPY migrations ./migrations
-RUN pip install --no-cache-dir -c constraints.txt . && useradd --create-home kit && mkdir /data && chown kit /data
+RUN pip install --no-cache-dir -c constraints.txt ".[otlp]" && useradd --create-home kit && mkdir /data && chown kit /data
 USER kit
 WORKDIR /data

@@ -112,7 +112,7 @@ def lock() -> None:
     venv.EnvBuilder(with_pip=True, clear=True).create(fresh)
     fresh_py = fresh / BIN.name / "python"
     _run(fresh_py, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    _run(fresh_py, "-m", "pip", "install", "--quiet", ".[dev]")
+    _run(fresh_py, "-m", "pip", "install", "--quiet", ".[dev,otlp]")
     frozen = subprocess.check_output(
         [str(fresh_py), "-m", "pip", "freeze", "--exclude-editable", "--exclude", "strangler-kit"],
         cwd=ROOT,

@@ -9,8 +9,8 @@ that caused them.
 
 `configure(service)` picks the exporter from `OTEL_TRACES_EXPORTER`: `none` (the default:
 the API's no-op tracer, which costs next to nothing), `console`, or `otlp` (needs the
-`opentelemetry-exporter-otlp-proto-http` package, which the kit does not install;
-`OTEL_EXPORTER_OTLP_ENDPOINT` says where). Tests install an in-memory exporter instead.
+`opentelemetry-exporter-otlp-proto-http` package: the `otlp` extra, which the docker image
+installs; `OTEL_EXPORTER_OTLP_ENDPOINT` says where). Tests install an in-memory exporter instead.
 """
 
 from __future__ import annotations

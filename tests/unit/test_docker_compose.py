@@ -98,3 +98,25 @@ def test_the_image_installs_with_the_pinned_constraints() -> None:
     assert "-c constraints.txt" in dockerfile
     for folder in ("legacy_app", "stand_ins", "strangler", "gateway", "migrations"):
         assert f"COPY {folder} " in dockerfile
+
+
+def test_every_traced_part_can_send_its_spans_to_jaeger_when_asked(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """`OTEL_TRACES_EXPORTER=otlp docker compose --profile tracing up`: the parts that trace
+    (their entry point calls `tracing.configure`) send OTLP to Jaeger; the image has the
+    exporter; Jaeger starts only with the profile."""
+    services = compose["services"]
+    traced = {
+        name
+        for name, part in runner_parts(tmp_path).items()
+        if name in ("gateway", "catalog", "orders", "payments-service", "analytics")
+        or part.argv[2].startswith("new_services.")
+    }
+    assert {"gateway", "orders", "outbox-relay", "catalog-worker", "notifications"} <= traced
+    for name in traced:
+        environment = services[name]["environment"]
+        assert environment["OTEL_TRACES_EXPORTER"] == "${OTEL_TRACES_EXPORTER:-none}", name
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
+    assert services["jaeger"]["profiles"] == ["tracing"]
+    assert '".[otlp]"' in (ROOT / "Dockerfile").read_text()
