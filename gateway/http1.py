@@ -7,15 +7,21 @@ passed through untouched, no redirects, cookies or decompression. What is left i
 pooling, here; parsing is llhttp's (through httptools, the parser uvicorn serves with).
 
 - One pool per origin (scheme, host, port), at most `limit` requests in flight on it; the most
-  recently used idle connection is taken first, one idle for `keepalive_s` is closed.
-- `timeout_s` bounds every wait for the upstream (connect aside): nothing received for that
-  long while an answer is due is a timeout, as with aiohttp's `sock_read`.
-- Answers stream: `send` returns at the end of the headers; a body larger than the buffer
-  pauses reading until the caller catches up.
-- A connection is reused only after a complete answer that allows it. It is closed when an
-  answer stops midway, when the caller leaves early, and after a 4xx/5xx to a request with a
-  body (the upstream may not have read it all: an early 413 from gunicorn says keep-alive and
-  then drops the connection).
+  recently used idle connection is taken first; idle ones past `keepalive_s` are closed
+  whenever a connection goes back to the pool.
+- `timeout_s` bounds every wait on the upstream (connect aside): nothing received for that
+  long while an answer is due is a timeout, as with aiohttp's `sock_read`. Waits on the
+  caller do not count: its next chunk of a streamed request body, or its reading of an
+  answer whose buffer is full (reading is paused meanwhile).
+- A buffered request body goes to the transport whole, at once. A streamed one goes out
+  beside the wait for the answer (an upstream may answer before reading all of it, or while
+  reading it), chunked unless the caller gave its Content-Length, which it must then match.
+- Answers stream: `send` returns at the end of the headers. The caller reads the body or
+  calls `release()`; an answer left unread closes its connection rather than hold it.
+- A connection is reused only after a complete answer that allows it to a request that went
+  out whole. It is closed when an answer stops midway, when the caller leaves early, and after
+  a 4xx/5xx to a request with a body (the upstream may not have read it all: an early 413
+  from gunicorn says keep-alive and then drops the connection).
 - A GET, HEAD or OPTIONS that fails on a reused connection before any byte of the answer came
   back is sent once more on a new connection: the upstream closed an idle connection as the
   request went out on it (gunicorn's keep-alive is 2 s).
