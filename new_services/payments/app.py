@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from new_services.payments.api_v2 import PaymentsApi, Wiring
+from new_services.payments.metrics import UnsettledMetrics
 from new_services.payments.openapi import OPENAPI
 from new_services.payments.provider import HttpProvider
 from new_services.payments.repository import SqlPaymentRepository
@@ -21,6 +25,8 @@ from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.periodic import periodically
 from new_services.platform.service_app import service_app
 
+log = logging.getLogger(__name__)
+
 
 def create_app(
     settings: PaymentsSettings | None = None, provider: httpx.AsyncBaseTransport | None = None
@@ -29,6 +35,20 @@ def create_app(
     settings = settings or PaymentsSettings.from_env()
     tracing.configure("payments")
     wiring = Wiring()
+    registry = CollectorRegistry()
+    unsettled = UnsettledMetrics(registry)
+
+    async def check_unsettled() -> int:
+        found = await wiring.service.unsettled(timedelta(seconds=settings.unsettled_after_s))
+        unsettled.show(found, datetime.now(UTC))
+        waiting = {kind: u.count for kind, u in found.items() if u.count}
+        if waiting:
+            log.warning(
+                "pending for over %g s, the provider may have moved money for them: %s",
+                settings.unsettled_after_s,
+                ", ".join(f"{n} {kind}(s)" for kind, n in waiting.items()),
+            )
+        return 0  # said above, as a warning
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -40,10 +60,17 @@ def create_app(
         wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
         every = settings.idempotency_purge_every_s
         try:
-            async with periodically("expired idempotency keys dropped", every, wiring.keys.purged):
+            async with (
+                periodically("expired idempotency keys dropped", every, wiring.keys.purged),
+                periodically(
+                    "unsettled payments", settings.check_unsettled_every_s, check_unsettled
+                ),
+            ):
                 yield
         finally:
             await client.aclose()
             engine.dispose()
 
-    return service_app("payments", PaymentsApi(wiring).routes(), lifespan, OPENAPI)
+    return service_app(
+        "payments", PaymentsApi(wiring).routes(), lifespan, OPENAPI, registry=registry
+    )

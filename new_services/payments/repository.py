@@ -9,11 +9,11 @@ full.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from new_services.payments.model import Payment, PaymentStatus, Refund, RefundStatus
@@ -55,6 +55,10 @@ class PaymentRepository(Protocol):
     def for_order(self, order_ref: str) -> Payment | None: ...
 
     def newest_first(self, after: Position | None, limit: int) -> list[Payment]: ...
+
+    def unsettled(self, before: datetime) -> dict[str, Unsettled]:
+        """Payments and refunds still pending that were started before `before`."""
+        ...
 
     def get_refund(self, refund_id: uuid.UUID) -> Refund | None: ...
 
@@ -124,6 +128,12 @@ def _refund_status(refunded: Any) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    count: int
+    oldest: datetime | None  # when the oldest of them was started
+
+
 class SqlPaymentRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -187,6 +197,21 @@ class SqlPaymentRepository:
 
     def for_order(self, order_ref: str) -> Payment | None:
         return self._one(payments.c.order_ref == order_ref)
+
+    def unsettled(self, before: datetime) -> dict[str, Unsettled]:
+        found = {}
+        with self._engine.connect() as conn:
+            for kind, table, pending in (
+                ("payment", payments, PaymentStatus.PENDING.value),
+                ("refund", payment_refunds, RefundStatus.PENDING.value),
+            ):
+                count, oldest = conn.execute(
+                    select(func.count(), func.min(table.c.created_at)).where(
+                        table.c.status == pending, table.c.created_at < before
+                    )
+                ).one()
+                found[kind] = Unsettled(count, _utc(oldest) if oldest is not None else None)
+        return found
 
     def newest_first(self, after: Position | None, limit: int) -> list[Payment]:
         query = select(payments).order_by(payments.c.created_at.desc(), payments.c.id.desc())
@@ -315,6 +340,18 @@ class InMemoryPaymentRepository:
         if after is not None:
             ordered = [p for p in ordered if (p.created_at, p.id) < after]
         return ordered[:limit]
+
+    def unsettled(self, before: datetime) -> dict[str, Unsettled]:
+        found: dict[str, Unsettled] = {}
+        for kind, rows, pending in (
+            ("payment", list(self.payments.values()), PaymentStatus.PENDING),
+            ("refund", list(self.refunds.values()), RefundStatus.PENDING),
+        ):
+            started = [
+                row.created_at for row in rows if row.status == pending and row.created_at < before
+            ]
+            found[kind] = Unsettled(len(started), min(started, default=None))
+        return found
 
     def get_refund(self, refund_id: uuid.UUID) -> Refund | None:
         return self.refunds.get(refund_id)

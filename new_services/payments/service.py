@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
@@ -35,6 +35,7 @@ from new_services.payments.repository import (
     Overrefund,
     PaymentRepository,
     Position,
+    Unsettled,
 )
 from new_services.platform.problems import InvalidRequest
 
@@ -231,3 +232,9 @@ class PaymentService:
 
     async def page(self, after: Position | None, limit: int) -> list[Payment]:
         return await self._db(self._repository.newest_first, after, limit)
+
+    async def unsettled(self, older_than: timedelta) -> dict[str, Unsettled]:
+        """Payments and refunds pending for longer than `older_than`: the provider may have
+        moved money that nothing here records as done (a client that never retried after
+        a timeout). Each needs a retry with its key, or an operator."""
+        return await self._db(self._repository.unsettled, self._clock() - older_than)

@@ -14,6 +14,8 @@ class PaymentsSettings:
     provider_timeout_s: float = 5.0
     idempotency_lease_s: float = 60.0
     idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
+    unsettled_after_s: float = 300.0  # a payment or refund pending longer is reported
+    check_unsettled_every_s: float = 30.0  # how often that is checked (metrics, log); 0: never
 
     def __post_init__(self) -> None:
         # A request is cut off at 80% of its key's lease (platform/idempotency.py): the
@@ -34,5 +36,11 @@ class PaymentsSettings:
             idempotency_lease_s=float(environ.get("PAYMENTS_IDEMPOTENCY_LEASE_S", "60")),
             idempotency_purge_every_s=float(
                 environ.get("PAYMENTS_IDEMPOTENCY_PURGE_EVERY_S", cls.idempotency_purge_every_s)
+            ),
+            unsettled_after_s=float(
+                environ.get("PAYMENTS_UNSETTLED_AFTER_S", cls.unsettled_after_s)
+            ),
+            check_unsettled_every_s=float(
+                environ.get("PAYMENTS_CHECK_UNSETTLED_EVERY_S", cls.check_unsettled_every_s)
             ),
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from migrations import history
 from strangler.runner import running
@@ -48,6 +49,8 @@ def services(fresh_database_url: str, tmp_path: Path) -> Iterator[Services]:
             "DATABASE_URL": fresh_database_url,
             "PAYMENTS_PROVIDER_URL": provider.url,
             "PAYMENTS_PROVIDER_TIMEOUT_S": "0.5",
+            "PAYMENTS_UNSETTLED_AFTER_S": "1",
+            "PAYMENTS_CHECK_UNSETTLED_EVERY_S": "0.2",
         },
     )
     with ExitStack() as stack:
@@ -72,6 +75,15 @@ def charge(
 
 def token() -> str:
     return f"tok_visa_{uuid.uuid4().hex[:10]}"
+
+
+def unsettled_payments(services: Services) -> float:
+    """payments_unsettled{kind="payment"} as the service's /metrics shows it."""
+    for family in text_string_to_metric_families(services.payments.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "payments_unsettled" and sample.labels == {"kind": "payment"}:
+                return sample.value
+    raise AssertionError("no payments_unsettled metric")
 
 
 def charges_at_the_provider(services: Services, card_token: str) -> list[dict[str, object]]:
@@ -109,8 +121,12 @@ def test_a_timeout_at_the_provider_then_a_retry_with_the_same_key_charges_once(
     changed = charge(services, "key-slow", card, order="order-slow", amount=5000)
     assert changed.status_code == 422  # the key names the pending 1500 payment, not this one
     time.sleep(1.5)  # the provider finishes (and records) the first charge meanwhile
+    # pending past PAYMENTS_UNSETTLED_AFTER_S: the provider may hold money nothing here records
+    assert unsettled_payments(services) == 1
     retried = charge(services, "key-slow", card, order="order-slow")
     assert retried.status_code == 201, retried.text
+    time.sleep(0.5)
+    assert unsettled_payments(services) == 0
     assert retried.json()["status"] == "captured"
     assert len(charges_at_the_provider(services, card)) == 1  # legacy would have charged twice
     settled = charge(services, "key-other", card, order="order-slow")  # "being paid" passed:

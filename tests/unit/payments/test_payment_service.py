@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -243,3 +244,25 @@ def test_an_adoption_names_a_well_formed_charge_and_its_order() -> None:
         AdoptCharge.parse("ch 1/../x", {"order_ref": "order-1"})
     with pytest.raises(InvalidRequest, match="missing field"):
         AdoptCharge.parse("ch_1", {})
+
+
+async def test_a_payment_left_pending_past_the_bound_is_reported_until_a_retry_settles_it(
+    repository: InMemoryPaymentRepository, provider: FakeProvider
+) -> None:
+    now = [datetime(2026, 11, 28, 12, 0, tzinfo=UTC)]
+    service = PaymentService(repository, provider, clock=lambda: now[0])
+    provider.down = True
+    with pytest.raises(ProviderUnavailable):  # the client gets 502 and never retries
+        await service.charge(order(), payment_id_for("key-1"))
+    provider.down = False
+    await service.charge(order("order-2"), payment_id_for("key-2"))  # captured: not reported
+
+    assert (await service.unsettled(timedelta(minutes=5)))["payment"].count == 0  # too recent
+    now[0] += timedelta(minutes=6)
+    found = await service.unsettled(timedelta(minutes=5))
+    assert found["payment"].count == 1
+    assert found["payment"].oldest == datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert found["refund"].count == 0
+
+    await service.charge(order(), payment_id_for("key-1"))  # the retry that finally came
+    assert (await service.unsettled(timedelta(minutes=5)))["payment"].count == 0
