@@ -19,6 +19,45 @@ from strangler.parts import admin_token, redis_part
 from strangler.runner import Stack, port_is_free, running
 from strangler.settings import PORT_OFFSETS, Settings
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On PostgreSQL the whole run works in a database of its own, made now and dropped at
+    the end. The server's database (DATABASE_URL's, `test` in CI) outlives every run, and CI
+    reuses the machine: left to pile up there, the orders of every run ever made it slower
+    (the legacy report scans them all, SMELL(report-scan)). Stacks, the CLI and the tests'
+    own fresh databases all follow DATABASE_URL, so they all land in the run's database."""
+    server = os.environ.get("DATABASE_URL")
+    if not server or server.startswith("sqlite") or os.environ.get("SHOP_URL"):
+        return
+    url = make_url(server)
+    name = f"strangler_run_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    os.environ["DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
+    config.stash[_RUN_DATABASE] = (server, name)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = config.stash.get(_RUN_DATABASE, None)
+    if made is None:
+        return
+    server, name = made
+    os.environ["DATABASE_URL"] = server
+    admin = create_engine(make_url(server), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+_RUN_DATABASE = pytest.StashKey[tuple[str, str]]()
+
+
 # Every gateway the tests start (through the runner or directly) mirrors whatever its route
 # samples: the tests count mirror outcomes exactly, on a small machine where a gateway's loop
 # runs late because of the other processes, not its own load. Shedding mirrors while busy
