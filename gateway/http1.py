@@ -30,7 +30,6 @@ pooling, here; parsing is llhttp's (through httptools, the parser uvicorn serves
 from __future__ import annotations
 
 import asyncio
-import functools
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
@@ -77,8 +76,8 @@ def split_url(url: str) -> tuple[str, str]:
     return url[:end], target if target[0] == "/" else "/" + target
 
 
-@functools.lru_cache(maxsize=256)
 def parse_origin(origin: str) -> Origin:
+    """Once per origin: `Http1Upstream` keeps a pool per origin string."""
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UpstreamUnreachable(f"not an http(s) URL: {origin[:100]}")
@@ -290,9 +289,10 @@ class Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             # Not HTTP, or more than the one answer asked for: the connection cannot be trusted.
-            self.close()
+            # The answer fails first, with that reason (closing under it would give another).
             if answer is not None:
                 answer.fail(UpstreamBroken(f"the upstream's answer is not valid HTTP: {exc}"))
+            self.close()
 
     def eof_received(self) -> bool:
         return False  # close our side too

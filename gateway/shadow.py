@@ -121,11 +121,15 @@ class Shadow:
                 raise asyncio.QueueFull
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
-            if job.early is not None:
-                job.early.cancel()
-            self._drop(job.route.name)
+            self._give_up(job)
             return False
         return True
+
+    def _give_up(self, job: MirrorJob) -> None:
+        """Drop a job: its dry run, if one went out beside the primary, is cancelled."""
+        if job.early is not None:
+            job.early.cancel()
+        self._drop(job.route.name)
 
     def send_early(self, job: Replay) -> asyncio.Task[cmp.Response] | None:
         """Send a dry-run write to the candidate now, beside the primary; the comparison
@@ -172,9 +176,7 @@ class Shadow:
             job = await self._queue.get()
             try:
                 if self._busy():  # queued while there was room; now the clients come first
-                    if job.early is not None:
-                        job.early.cancel()
-                    self._drop(job.route.name)
+                    self._give_up(job)
                     continue
                 await self._mirror(job)
             except Exception:  # a broken mirror must never stop the workers

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from new_services.outbox_relay.metrics import Backlog, registry
-from new_services.outbox_relay.routes import ROUTES
+from new_services.outbox_relay.routes import QUEUES, ROUTES
 from new_services.outbox_relay.settings import RelaySettings
 from new_services.platform import logs, tracing
 from new_services.platform.database import make_engine
@@ -32,8 +32,8 @@ def run(settings: RelaySettings, stop: threading.Event) -> None:
     engine = make_engine(settings.database_url)
     redis = Redis.from_url(settings.redis_url)
     relay = Relay(engine, redis, ROUTES, namespace=settings.namespace)
-    queues = {destination.queue for destinations in ROUTES.values() for destination in destinations}
-    metrics, published_total = registry(Backlog(engine, redis, settings.namespace, queues))
+    queues = {name: relay.queue(name) for name in QUEUES}
+    metrics, published_total = registry(Backlog(engine, queues))
     server = None
     if settings.metrics_port:
         server, _ = start_http_server(

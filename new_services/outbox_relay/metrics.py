@@ -10,13 +10,12 @@ depth, seen from here, is what says they keep up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import Engine, func, select
@@ -30,10 +29,10 @@ log = logging.getLogger(__name__)
 class Backlog(Collector):
     """Unpublished events and the age of the oldest; waiting, retrying and parked jobs."""
 
-    def __init__(self, engine: Engine, redis: Redis, namespace: str, queues: Iterable[str]):
+    def __init__(self, engine: Engine, queues: Mapping[str, Queue]) -> None:
+        """`queues`: by their short name (`Relay.queue` makes them)."""
         self._engine = engine
-        self._redis = redis
-        self._queues = {name: Queue(f"{namespace}-{name}", connection=redis) for name in queues}
+        self._queues = queues
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._outbox()

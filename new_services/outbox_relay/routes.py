@@ -18,3 +18,5 @@ ROUTES: dict[str, list[Destination]] = {
         Destination("analytics", "new_services.analytics.jobs.on_order_cancelled"),
     ],
 }
+
+QUEUES = frozenset(d.queue for destinations in ROUTES.values() for d in destinations)

@@ -10,12 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 from redis import Redis
-from rq import Queue
 from sqlalchemy import Engine
 
 from migrations import history
 from new_services.outbox_relay.metrics import Backlog, registry
-from new_services.outbox_relay.routes import ROUTES
+from new_services.outbox_relay.routes import QUEUES, ROUTES
 from new_services.platform import outbox
 from new_services.platform.outbox import Relay
 from tests.integration.migrating import engine_at
@@ -44,28 +43,28 @@ def test_the_metrics_show_the_relay_behind_then_caught_up_and_every_queues_jobs(
             event = outbox.Event("order.placed", payload["order_uuid"], payload, created_at=created)
             outbox.append(conn, event)
     with Redis.from_url(redis_url) as redis:
-        queues = {d.queue for destinations in ROUTES.values() for d in destinations}
-        metrics, _ = registry(Backlog(engine, redis, namespace, queues))
+        relay = Relay(engine, redis, ROUTES, namespace=namespace)
+        queues = {name: relay.queue(name) for name in QUEUES}
+        metrics, _ = registry(Backlog(engine, queues))
         try:
             assert value(metrics, "outbox_unpublished_events") == 3
             lag = value(metrics, "outbox_lag_seconds")
             assert lag is not None and 3590 < lag < 3700  # the oldest waits since an hour ago
 
-            assert Relay(engine, redis, ROUTES, namespace=namespace).publish_pending() == 3
+            assert relay.publish_pending() == 3
             assert value(metrics, "outbox_unpublished_events") == 0
             assert value(metrics, "outbox_lag_seconds") == 0
             for queue in ("catalog", "notifications", "analytics"):
                 assert value(metrics, "rq_jobs_waiting", queue=queue) == 3
                 assert value(metrics, "rq_jobs_failed", queue=queue) == 0
-            notifications = Queue(f"{namespace}-notifications", connection=redis)
+            notifications = queues["notifications"]
             parked = notifications.get_jobs()[0]  # as RQ parks a job that failed every try
             notifications.remove(parked)
             notifications.failed_job_registry.add(parked, ttl=60)
             assert value(metrics, "rq_jobs_waiting", queue="notifications") == 2
             assert value(metrics, "rq_jobs_failed", queue="notifications") == 1
         finally:
-            for queue in queues:
-                q = Queue(f"{namespace}-{queue}", connection=redis)
+            for q in queues.values():
                 q.empty()
                 for job_id in q.failed_job_registry.get_job_ids():
                     q.failed_job_registry.remove(job_id, delete_job=True)
