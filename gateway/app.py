@@ -17,8 +17,8 @@ from starlette.types import ASGIApp
 from gateway.admin import admin_app
 from gateway.breaker import Breakers
 from gateway.http1 import Http1Upstream
-from gateway.lag import LoopLag
 from gateway.live import LiveTable
+from gateway.load import LoopLoad
 from gateway.metrics import Metrics
 from gateway.parity import InMemoryParityStore, ParityStore, RedisParityStore
 from gateway.proxy import Proxy, ProxyConfig, Receive, Scope, Send
@@ -50,7 +50,7 @@ class Gateway:
     shadow: Shadow
     metrics: Metrics
     breakers: Breakers
-    lag: LoopLag
+    load: LoopLoad
     redis: Redis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -58,7 +58,7 @@ class Gateway:
         await self.live.refresh()
         await self.shadow.start()
         self._tasks.append(asyncio.create_task(self.live.run(), name="live-table"))
-        self._tasks.append(asyncio.create_task(self.lag.run(), name="loop-lag"))
+        self._tasks.append(asyncio.create_task(self.load.run(), name="loop-load"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -138,8 +138,8 @@ def create_gateway(
     if upstream is None:
         upstream = Http1Upstream() if settings.upstream_client == "http1" else AiohttpUpstream()
     metrics = Metrics()
-    lag = LoopLag(gauge=metrics.loop_lag)
-    max_lag_s = settings.shadow_max_lag_ms / 1000
+    load = LoopLoad(lag_gauge=metrics.loop_lag, busy_gauge=metrics.loop_busy)
+    max_busy = settings.shadow_max_busy
     return Gateway(
         settings=settings,
         store=store,
@@ -158,10 +158,10 @@ def create_gateway(
             concurrency=settings.shadow_concurrency,
             queue_size=settings.shadow_queue,
             metrics=metrics,
-            busy=lambda: 0 < max_lag_s < lag.seconds,
+            busy=lambda: load.busy > max_busy,
         ),
         metrics=metrics,
         breakers=Breakers(time.monotonic),
-        lag=lag,
+        load=load,
         redis=redis,
     )

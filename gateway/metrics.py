@@ -48,7 +48,13 @@ class Metrics:
         )
         self.loop_lag = Gauge(
             "gateway_event_loop_lag_seconds",
-            "How late the event loop runs a timer (about one loop turn): the gateway's load.",
+            "How late the event loop runs a timer: about one loop turn, which every request waits.",
+            registry=r,
+        )
+        self.loop_busy = Gauge(
+            "gateway_event_loop_busy_ratio",
+            "Share of the time the event loop ran or waited for a CPU (mirrors give way above "
+            "GATEWAY_SHADOW_MAX_BUSY).",
             registry=r,
         )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}

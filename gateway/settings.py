@@ -57,8 +57,9 @@ class GatewaySettings:
     tracing: bool = False  # a span per request (OTEL_TRACES_EXPORTER names an exporter)
     shadow_concurrency: int = 8  # mirrors in flight at once, per instance
     shadow_queue: int = 256  # mirrors waiting; beyond this they are dropped and counted
-    # mirrors are dropped while the event loop runs this late (gateway/lag.py); 0: never
-    shadow_max_lag_ms: float = 5.0
+    # mirrors are dropped while the event loop is busier than this share of the time
+    # (gateway/load.py); 1: never
+    shadow_max_busy: float = 0.8
     upstream_client: str = "http1"  # the proxy's client: "http1" (gateway/http1.py) or "aiohttp"
 
     @classmethod
@@ -89,7 +90,7 @@ class GatewaySettings:
                 tracing=environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() != "none",
                 shadow_concurrency=int(environ.get("GATEWAY_SHADOW_CONCURRENCY", "8")),
                 shadow_queue=int(environ.get("GATEWAY_SHADOW_QUEUE", "256")),
-                shadow_max_lag_ms=float(environ.get("GATEWAY_SHADOW_MAX_LAG_MS", "5")),
+                shadow_max_busy=float(environ.get("GATEWAY_SHADOW_MAX_BUSY", "0.8")),
                 upstream_client=environ.get("GATEWAY_HTTP_CLIENT", "http1").strip().lower(),
             )
         except ValueError as exc:
@@ -107,6 +108,11 @@ class GatewaySettings:
             )
         if self.max_body_bytes < 0:
             raise GatewaySettingsError("GATEWAY_MAX_BODY_BYTES must not be negative")
+        if not 0 < self.shadow_max_busy <= 1:
+            raise GatewaySettingsError(
+                "GATEWAY_SHADOW_MAX_BUSY is a share of the time, over 0 and at most 1 "
+                f"(1 never drops a mirror for load), not {self.shadow_max_busy}"
+            )
         if self.upstream_client not in UPSTREAM_CLIENTS:
             raise GatewaySettingsError(
                 f"GATEWAY_HTTP_CLIENT must be one of {', '.join(UPSTREAM_CLIENTS)}, "

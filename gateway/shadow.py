@@ -96,13 +96,13 @@ class Shadow:
     def _drop(self, route: str) -> None:
         """Count a mirror not made. Counted here and written to the parity store in batches
         (`_flush`): when mirrors are dropped, they are dropped by the thousand."""
-        if self._metrics is not None:
-            self._metrics.shadow.labels(route, "dropped").inc()
         self._drops[route] += 1
 
     async def _flush(self) -> None:
         drops, self._drops = self._drops, Counter()
         for route, n in drops.items():
+            if self._metrics is not None:
+                self._metrics.shadow.labels(route, "dropped").inc(n)
             await self._parity.count(route, "dropped", n=n)
 
     async def _flush_now_and_then(self) -> None:

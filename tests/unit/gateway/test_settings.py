@@ -22,7 +22,9 @@ def test_admin_on_a_non_loopback_address_without_a_token_is_refused() -> None:
         ({"GATEWAY_ADMIN_TOKEN": "short"}, "at least 16 characters"),
         ({"GATEWAY_ADMIN_TOKENS": "alice"}, "name:token"),
         ({"GATEWAY_PORT": "eighty"}, "not a number"),
-        ({"GATEWAY_SHADOW_MAX_LAG_MS": "soon"}, "not a number"),
+        ({"GATEWAY_SHADOW_MAX_BUSY": "soon"}, "not a number"),
+        ({"GATEWAY_SHADOW_MAX_BUSY": "80"}, "at most 1"),
+        ({"GATEWAY_SHADOW_MAX_BUSY": "0"}, "over 0"),
         ({"GATEWAY_HTTP_CLIENT": "curl"}, "must be one of http1, aiohttp"),
     ],
 )

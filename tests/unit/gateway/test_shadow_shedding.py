@@ -1,4 +1,4 @@
-"""Mirrors give way while the gateway is busy, and the loop lag that says so."""
+"""Mirrors give way while the gateway is busy, and the loop load that says so."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from gateway.compare import Response
-from gateway.lag import LoopLag
+from gateway.load import LoopLoad
+from gateway.metrics import Metrics
 from gateway.parity import InMemoryParityStore
 from gateway.routes import RouteTable
 from gateway.shadow import MirrorJob, Shadow
@@ -65,8 +66,8 @@ def job() -> MirrorJob:
 
 
 async def test_a_busy_gateway_mirrors_nothing_and_counts_every_mirror_it_dropped() -> None:
-    upstream, parity, busy = CountingUpstream(), InMemoryParityStore(), [True]
-    shadow = Shadow(upstream, parity, None, busy=lambda: busy[0])
+    upstream, parity, busy, metrics = CountingUpstream(), InMemoryParityStore(), [True], Metrics()
+    shadow = Shadow(upstream, parity, None, busy=lambda: busy[0], metrics=metrics)
     await shadow.start()
     try:
         assert [shadow.sampled(ROUTE) for _ in range(50)] == [False] * 50
@@ -78,6 +79,10 @@ async def test_a_busy_gateway_mirrors_nothing_and_counts_every_mirror_it_dropped
         await shadow.stop()
     figures = (await parity.figures())["orders"]
     assert (figures["dropped"], figures["match"], upstream.sent) == (50, 1, 1)
+    dropped = metrics.registry.get_sample_value(
+        "gateway_shadow_total", {"route": "orders", "outcome": "dropped"}
+    )
+    assert dropped == 50  # counted in a batch, as the parity store is
 
 
 async def test_a_mirror_queued_before_the_gateway_got_busy_is_dropped_not_sent() -> None:
@@ -94,16 +99,42 @@ async def test_a_mirror_queued_before_the_gateway_got_busy_is_dropped_not_sent()
     assert upstream.sent == 0
 
 
-async def test_the_loop_lag_shows_a_loop_held_up_and_fades_once_it_runs_freely() -> None:
-    lag = LoopLag(interval_s=0.01)
-    task = asyncio.create_task(lag.run())
+def spin(seconds: float) -> None:
+    """Hold the loop's thread on the CPU, as a burst of requests does."""
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
+
+
+async def test_the_loop_load_reads_busy_while_the_loop_computes_and_fades_once_it_idles() -> None:
+    load = LoopLoad(interval_s=0.01)
+    task = asyncio.create_task(load.run())
     try:
-        await asyncio.sleep(0.05)
-        time.sleep(0.08)  # the loop can run nothing else meanwhile, as under load
+        await asyncio.sleep(0.1)
+        idle_before = load.busy
+        spin(0.08)  # the loop can run nothing else meanwhile, as under load
         await asyncio.sleep(0.002)  # the overdue tick runs first, the next is 10 ms away
-        held = lag.seconds
+        held, late = load.busy, load.lag_s
         await asyncio.sleep(0.3)
     finally:
         task.cancel()
-    assert held >= 0.05
-    assert lag.seconds < 0.01
+    assert idle_before < 0.5
+    assert held > 0.7  # 80 ms on the CPU in a tick of about 90: the clients wait
+    assert late >= 0.05
+    assert load.busy < 0.5
+    assert load.lag_s < 0.01
+
+
+async def test_a_loop_that_sleeps_is_not_busy_however_late_its_timers_run() -> None:
+    """A blocking call that waits (not computes) delays timers but leaves the CPU free:
+    busy tells the two apart, which the lag alone cannot."""
+    load = LoopLoad(interval_s=0.01)
+    task = asyncio.create_task(load.run())
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(0.08)
+        await asyncio.sleep(0.002)
+    finally:
+        task.cancel()
+    assert load.lag_s >= 0.05
+    assert load.busy < 0.5
