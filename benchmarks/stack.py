@@ -158,13 +158,16 @@ class Admin:
 
 
 MIRROR_OUTCOMES = ("match", "mismatch", "candidate_error", "dropped")
+SETTLE_GAP_S = 0.6
 
 
 def mirror_counts(admin: Admin, route: str = "bench", settle_s: float = 5.0) -> dict[str, int]:
     """The route's shadow outcomes from `GET /parity`, once they stop moving.
 
-    Mirrors run after the client has its answer, so the last few finish after wrk does:
-    read until two reads 0.1 s apart agree (or `settle_s` passes).
+    Mirrors run after the client has its answer, so the last few finish after wrk does,
+    and dropped ones reach the counts in batches (every 0.5 s, `FLUSH_EVERY_S` in
+    gateway/shadow.py): read until two reads `SETTLE_GAP_S` apart agree (or `settle_s`
+    passes).
     """
 
     def read() -> dict[str, int]:
@@ -174,7 +177,7 @@ def mirror_counts(admin: Admin, route: str = "bench", settle_s: float = 5.0) -> 
     deadline = time.monotonic() + settle_s
     counts = read()
     while time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(SETTLE_GAP_S)
         again = read()
         if again == counts:
             break
