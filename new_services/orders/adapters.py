@@ -15,7 +15,13 @@ import httpx
 
 from new_services.catalog import client as catalog
 from new_services.orders.model import CartLine, Charge, Customer, Product, Refund
-from new_services.orders.ports import Declined, NotEnoughStock, ProductGone, Unavailable
+from new_services.orders.ports import (
+    Declined,
+    NotEnoughStock,
+    ProductGone,
+    Unavailable,
+    Voided,
+)
 
 
 class LegacyCustomers:
@@ -114,6 +120,8 @@ class PaymentsClient:
         response = await self._post("/v2/payments", body, key)
         if response.status_code == 402:
             raise Declined(response.json().get("detail", "declined"))
+        if response.status_code == 409 and _problem_slug(response) == "payment-voided":
+            raise Voided(response.json().get("detail", "voided"))
         if response.status_code != 201:
             raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
         payment = response.json()
@@ -141,3 +149,12 @@ class PaymentsClient:
             return await self._http.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.HTTPError as exc:
             raise Unavailable(f"payments did not answer: {exc}") from exc
+
+
+def _problem_slug(response: httpx.Response) -> str | None:
+    """The last part of a problem+json `type` (`urn:strangler-kit:problem:<slug>`)."""
+    try:
+        kind = response.json().get("type")
+    except ValueError:
+        return None
+    return kind.rsplit(":", 1)[-1] if isinstance(kind, str) else None

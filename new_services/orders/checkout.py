@@ -26,6 +26,7 @@ from uuid import UUID
 from new_services.orders import pricing
 from new_services.orders.errors import (
     CartEmpty,
+    CheckoutAbandoned,
     DependencyDown,
     InvalidDiscountCode,
     OutOfStock,
@@ -54,6 +55,7 @@ from new_services.orders.ports import (
     Payments,
     ProductGone,
     Unavailable,
+    Voided,
 )
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,12 @@ class Checkout:
         except Declined as exc:
             await self._catalog.release(draft.hold)
             raise PaymentDeclined("the card was declined") from exc
+        except Voided as exc:  # a retry that came after payments gave the payment up
+            await self._catalog.release(draft.hold)
+            raise CheckoutAbandoned(
+                "this checkout's payment was given up on after its answer was lost: nothing "
+                "is charged for it; check out again with a new Idempotency-Key"
+            ) from exc
         except Unavailable as exc:
             # Unknown whether it charged: the payment stays pending at payments, and a retry
             # with the same key resumes it there. The stock is released; the retry holds it

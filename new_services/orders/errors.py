@@ -10,6 +10,7 @@ v1 turns each into the legacy `{"error", "message"}` body with the same status.
     ├── ItemNotFound             404 item-not-found
     ├── OrderNotFound            404 order-not-found
     ├── OutOfStock               409 out-of-stock
+    ├── CheckoutAbandoned        409 checkout-abandoned
     ├── CartEmpty                422 cart-empty
     ├── InvalidDiscountCode      422 invalid-discount-code
     ├── ProductUnavailable       422 product-unavailable
@@ -33,6 +34,12 @@ class UserNotFound(Problem):
 
 class OutOfStock(Problem):
     status, slug, title = 409, "out-of-stock", "Not enough stock"
+
+
+class CheckoutAbandoned(Problem):
+    """A checkout whose payment payments gave up on: a retry with its key cannot finish."""
+
+    status, slug, title = 409, "checkout-abandoned", "The checkout was given up on"
 
 
 class CartEmpty(Problem):

@@ -38,6 +38,11 @@ class Declined(Exception):
     """The payment was refused for good (the card); nothing was charged."""
 
 
+class Voided(Exception):
+    """Payments gave the payment up (no answer came back for it in time): it charged
+    nothing, or gave the charge back. This checkout's key cannot finish any more."""
+
+
 class Unavailable(Exception):
     """The other side did not answer; whether it acted is unknown."""
 

@@ -6,6 +6,7 @@ Problem
 ├── PaymentNotFound          404 payment-not-found
 ├── ChargeNotAdoptable       409 charge-not-adoptable
 ├── OrderAlreadyPaid         409 order-already-paid
+├── PaymentVoided            409 payment-voided
 ├── RefundTooLarge           409 refund-too-large
 └── ProviderUnavailable      502 provider-unavailable
 """
@@ -36,6 +37,12 @@ class OrderAlreadyPaid(Problem):
 class OrderBeingPaid(Problem):
     status, slug, title = 409, "order-being-paid", "Another payment for the order is under way"
     lasting = False
+
+
+class PaymentVoided(Problem):
+    """Left pending until the settler gave it up: never charged, or the charge given back."""
+
+    status, slug, title = 409, "payment-voided", "The payment was given up on"
 
 
 class PaymentPending(Problem):

@@ -1,16 +1,19 @@
-"""The payments service's own metrics: what is still pending, and for how long.
+"""The payments service's own metrics: what the settler closed, what is still pending,
+and for how long.
 
 A payment stays `pending` when the provider did not answer and the client never retried
-with its key; a refund likewise. The provider may have moved the money all the same, so
-each one is either a retry that never came or a case for an operator. `app.py` refreshes
-these every `PAYMENTS_CHECK_UNSETTLED_EVERY_S` and logs a warning while there are any.
+with its key; a refund likewise. The provider may have moved the money all the same. The
+settler (`PaymentService.settle`) closes them after `PAYMENTS_SETTLE_AFTER_S`; one still
+pending after `PAYMENTS_UNSETTLED_AFTER_S` is a case for an operator (the provider keeps
+not answering, or has two charges for one payment). `app.py` refreshes these every
+`PAYMENTS_CHECK_UNSETTLED_EVERY_S` and logs a warning while there are any.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from new_services.payments.repository import Unsettled
 
@@ -29,6 +32,17 @@ class UnsettledMetrics:
             ["kind"],
             registry=registry,
         )
+        self.settled = Counter(
+            "payments_settled",
+            "What the settler did with a payment or refund left pending: voided, refunded, "
+            "refund-finished, resumed (a retry came first) or left (to try again).",
+            ["outcome"],
+            registry=registry,
+        )
+
+    def count_settled(self, outcomes: dict[str, int]) -> None:
+        for outcome, n in outcomes.items():
+            self.settled.labels(outcome).inc(n)
 
     def show(self, found: dict[str, Unsettled], now: datetime) -> None:
         for kind, unsettled in found.items():

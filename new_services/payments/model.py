@@ -25,6 +25,9 @@ class PaymentStatus(StrEnum):
     CAPTURED = "captured"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
+    # Given up on by the settler (service.settle): the provider never charged it, or its
+    # charge was given back. Final: a late retry of its key is refused, not resumed.
+    VOIDED = "voided"
 
 
 def timestamp(moment: datetime) -> str:

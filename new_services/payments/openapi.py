@@ -162,7 +162,15 @@ OPENAPI: dict[str, Any] = {
                     "order_ref": {"type": "string"},
                     "amount_cents": {"type": "integer"},
                     "currency": {"type": "string"},
-                    "status": {"enum": ["pending", "captured", "partially_refunded", "refunded"]},
+                    "status": {
+                        "enum": [
+                            "pending",
+                            "captured",
+                            "partially_refunded",
+                            "refunded",
+                            "voided",
+                        ]
+                    },
                     "provider_charge_id": {"type": ["string", "null"]},
                     "refunded_cents": {"type": "integer"},
                     "created_at": {"type": "string", "format": "date-time"},

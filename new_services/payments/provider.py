@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -13,6 +14,7 @@ from new_services.payments.errors import CardDeclined, ProviderBusy, ProviderUna
 from new_services.platform.problems import InvalidRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,25 @@ class ProviderRefund:
 
 class Provider(Protocol):
     async def charge(
-        self, amount_cents: int, currency: str, card_token: str, description: str, key: str
-    ) -> ProviderCharge: ...
+        self,
+        amount_cents: int,
+        currency: str,
+        card_token: str,
+        description: str,
+        key: str,
+        reference: str,
+    ) -> ProviderCharge:
+        """`reference`: ours for the charge, which `find` looks it up by."""
+        ...
 
     async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund: ...
 
     async def lookup(self, charge_id: str) -> ChargeOnRecord | None:
         """The provider's record of a charge; None when it has none."""
+        ...
+
+    async def find(self, reference: str) -> list[ChargeOnRecord]:
+        """Every charge made with `reference`, declined ones included."""
         ...
 
 
@@ -59,13 +73,20 @@ class HttpProvider:
         self._client = client
 
     async def charge(
-        self, amount_cents: int, currency: str, card_token: str, description: str, key: str
+        self,
+        amount_cents: int,
+        currency: str,
+        card_token: str,
+        description: str,
+        key: str,
+        reference: str,
     ) -> ProviderCharge:
         body = {
             "amount_cents": amount_cents,
             "currency": currency,
             "card_token": card_token,
             "description": description,
+            "reference": reference,
         }
         answer = await self._post("/v1/charges", body, key)
         return ProviderCharge(str(answer["id"]))
@@ -76,25 +97,20 @@ class HttpProvider:
         return ProviderRefund(str(answer["id"]), int(answer["amount_cents"]))
 
     async def lookup(self, charge_id: str) -> ChargeOnRecord | None:
-        try:
-            response = await self._client.get(f"/v1/charges/{quote(charge_id, safe='')}")
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"the provider did not answer: {type(exc).__name__}") from exc
+        response = await self._get(f"/v1/charges/{quote(charge_id, safe='')}")
         if response.status_code == 404:
             return None
-        if response.status_code != 200:
-            raise ProviderUnavailable(f"the provider answered {response.status_code}")
+        return _read(response, _on_record)
+
+    async def find(self, reference: str) -> list[ChargeOnRecord]:
+        response = await self._get("/v1/charges", {"reference": reference})
+        return _read(response, lambda body: [_on_record(c) for c in body["charges"]])
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         try:
-            charge = response.json()
-            return ChargeOnRecord(
-                id=str(charge["id"]),
-                amount_cents=int(charge["amount_cents"]),
-                currency=str(charge["currency"]),
-                refunded_cents=int(charge["refunded_cents"]),
-                captured=charge["status"] != "declined",
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProviderUnavailable("the provider's answer could not be read") from exc
+            return await self._client.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"the provider did not answer: {type(exc).__name__}") from exc
 
     async def _post(self, path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
         try:
@@ -117,6 +133,25 @@ class HttpProvider:
         except (ValueError, KeyError, TypeError) as exc:
             raise ProviderUnavailable("the provider's answer could not be read") from exc
         return answer
+
+
+def _read(response: httpx.Response, parse: Callable[[Any], T]) -> T:
+    if response.status_code != 200:
+        raise ProviderUnavailable(f"the provider answered {response.status_code}")
+    try:
+        return parse(response.json())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProviderUnavailable("the provider's answer could not be read") from exc
+
+
+def _on_record(charge: Any) -> ChargeOnRecord:
+    return ChargeOnRecord(
+        id=str(charge["id"]),
+        amount_cents=int(charge["amount_cents"]),
+        currency=str(charge["currency"]),
+        refunded_cents=int(charge["refunded_cents"]),
+        captured=charge["status"] != "declined",
+    )
 
 
 def _error(response: httpx.Response) -> str:

@@ -39,7 +39,35 @@ class PaymentRepository(Protocol):
         """Write a pending payment; raises OrderHasPayment."""
         ...
 
-    def capture(self, payment_id: uuid.UUID, charge_id: str, at: datetime) -> Payment: ...
+    def capture(self, payment_id: uuid.UUID, charge_id: str, at: datetime) -> Payment:
+        """Record the provider's charge on a pending payment; the payment as it is now."""
+        ...
+
+    def resume(self, payment_id: uuid.UUID, at: datetime) -> Payment:
+        """Mark a pending payment as worked on again (`updated_at`), so the settler leaves
+        it alone; the payment as it is now, whatever its status."""
+        ...
+
+    def stale(self, before: datetime, limit: int) -> list[Payment]:
+        """Pending payments nothing has worked on since before `before`, oldest first."""
+        ...
+
+    def void(
+        self,
+        payment_id: uuid.UUID,
+        untouched_since: datetime,
+        at: datetime,
+        charge_id: str | None,
+        refund: Refund | None,
+    ) -> bool:
+        """Give up a pending payment still untouched since `untouched_since`: `voided`, with
+        the provider's charge and a pending refund of it when there is one, in one
+        transaction. False when something worked on it meanwhile."""
+        ...
+
+    def stale_refunds(self, before: datetime, limit: int) -> list[tuple[Refund, str]]:
+        """Refunds pending since before `before`, each with its payment's provider charge."""
+        ...
 
     def adopt(self, payment: Payment) -> Payment:
         """Write a payment the provider has already captured, or return it if it is
@@ -106,6 +134,18 @@ def _row(payment: Payment) -> dict[str, Any]:
         "refunded_cents": payment.refunded_cents,
         "created_at": payment.created_at,
         "updated_at": payment.updated_at,
+    }
+
+
+def _refund_row(refund: Refund) -> dict[str, Any]:
+    """The payment_refunds row of a refund just reserved (the inverse of `_refund`)."""
+    return {
+        "id": refund.id,
+        "payment_id": refund.payment_id,
+        "amount_cents": refund.amount_cents,
+        "status": RefundStatus.PENDING.value,
+        "provider_refund_id": None,
+        "created_at": refund.created_at,
     }
 
 
@@ -181,6 +221,66 @@ class SqlPaymentRepository:
                 return existing  # adopted before, refunds and all
             raise OrderHasPayment(existing) from exc
 
+    def resume(self, payment_id: uuid.UUID, at: datetime) -> Payment:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(payments)
+                .where(payments.c.id == payment_id, payments.c.status == "pending")
+                .values(updated_at=at)
+            )
+            return _payment(conn.execute(select(payments).where(payments.c.id == payment_id)).one())
+
+    def stale(self, before: datetime, limit: int) -> list[Payment]:
+        query = (
+            select(payments)
+            .where(payments.c.status == "pending", payments.c.updated_at < before)
+            .order_by(payments.c.updated_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [_payment(row) for row in conn.execute(query)]
+
+    def void(
+        self,
+        payment_id: uuid.UUID,
+        untouched_since: datetime,
+        at: datetime,
+        charge_id: str | None,
+        refund: Refund | None,
+    ) -> bool:
+        with self._engine.begin() as conn:
+            voided = conn.execute(
+                update(payments)
+                .where(
+                    payments.c.id == payment_id,
+                    payments.c.status == "pending",
+                    payments.c.updated_at < untouched_since,
+                )
+                .values(
+                    status=PaymentStatus.VOIDED.value,
+                    provider_charge_id=charge_id,
+                    refunded_cents=refund.amount_cents if refund else 0,
+                    updated_at=at,
+                )
+            ).rowcount
+            if voided and refund is not None:
+                conn.execute(insert(payment_refunds).values(_refund_row(refund)))
+        return bool(voided)
+
+    def stale_refunds(self, before: datetime, limit: int) -> list[tuple[Refund, str]]:
+        query = (
+            select(payment_refunds, payments.c.provider_charge_id)
+            .join(payments, payments.c.id == payment_refunds.c.payment_id)
+            .where(
+                payment_refunds.c.status == RefundStatus.PENDING.value,
+                payment_refunds.c.created_at < before,
+            )
+            .order_by(payment_refunds.c.created_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [(_refund(row), row.provider_charge_id) for row in conn.execute(query)]
+
     def forget(self, payment_id: uuid.UUID) -> None:
         with self._engine.begin() as conn:
             conn.execute(
@@ -244,7 +344,9 @@ class SqlPaymentRepository:
                 update(payments)
                 .where(
                     payments.c.id == refund.payment_id,
-                    payments.c.status != PaymentStatus.PENDING.value,
+                    payments.c.status.not_in(
+                        [PaymentStatus.PENDING.value, PaymentStatus.VOIDED.value]
+                    ),
                     refunded <= payments.c.amount_cents,
                 )
                 .values(
@@ -255,16 +357,7 @@ class SqlPaymentRepository:
             ).rowcount
             if not counted:
                 raise Overrefund(str(refund.payment_id))
-            conn.execute(
-                insert(payment_refunds).values(
-                    id=refund.id,
-                    payment_id=refund.payment_id,
-                    amount_cents=refund.amount_cents,
-                    status=RefundStatus.PENDING.value,
-                    provider_refund_id=None,
-                    created_at=refund.created_at,
-                )
-            )
+            conn.execute(insert(payment_refunds).values(_refund_row(refund)))
         return refund
 
     def confirm_refund(self, refund_id: uuid.UUID, provider_refund_id: str) -> Refund:
@@ -325,6 +418,54 @@ class InMemoryPaymentRepository:
         self.payments[payment.id] = payment
         return payment
 
+    def resume(self, payment_id: uuid.UUID, at: datetime) -> Payment:
+        payment = self.payments[payment_id]
+        if payment.status is PaymentStatus.PENDING:
+            payment = self.payments[payment_id] = replace(payment, updated_at=at)
+        return payment
+
+    def stale(self, before: datetime, limit: int) -> list[Payment]:
+        pending = [
+            p
+            for p in self.payments.values()
+            if p.status is PaymentStatus.PENDING and p.updated_at < before
+        ]
+        return sorted(pending, key=lambda p: p.updated_at)[:limit]
+
+    def void(
+        self,
+        payment_id: uuid.UUID,
+        untouched_since: datetime,
+        at: datetime,
+        charge_id: str | None,
+        refund: Refund | None,
+    ) -> bool:
+        payment = self.payments[payment_id]
+        if payment.status is not PaymentStatus.PENDING or payment.updated_at >= untouched_since:
+            return False
+        self.payments[payment_id] = replace(
+            payment,
+            status=PaymentStatus.VOIDED,
+            provider_charge_id=charge_id,
+            refunded_cents=refund.amount_cents if refund else 0,
+            updated_at=at,
+        )
+        if refund is not None:
+            self.refunds[refund.id] = refund
+        return True
+
+    def stale_refunds(self, before: datetime, limit: int) -> list[tuple[Refund, str]]:
+        pending = sorted(
+            (r for r in self.refunds.values() if r.status is RefundStatus.PENDING),
+            key=lambda r: r.created_at,
+        )
+        found = []
+        for refund in pending:
+            charge_id = self.payments[refund.payment_id].provider_charge_id
+            if refund.created_at < before and charge_id is not None:
+                found.append((refund, charge_id))
+        return found[:limit]
+
     def forget(self, payment_id: uuid.UUID) -> None:
         if self.payments[payment_id].status is PaymentStatus.PENDING:
             del self.payments[payment_id]
@@ -361,7 +502,7 @@ class InMemoryPaymentRepository:
             return self.refunds[refund.id]
         payment = self.payments[refund.payment_id]
         if (
-            payment.status is PaymentStatus.PENDING
+            payment.status in (PaymentStatus.PENDING, PaymentStatus.VOIDED)
             or refund.amount_cents > payment.refundable_cents
         ):
             raise Overrefund(str(refund.payment_id))

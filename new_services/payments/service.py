@@ -1,8 +1,11 @@
-"""The payments use cases: charge an order once, refund it, read payments back."""
+"""The payments use cases: charge an order once, refund it, read payments back, and settle
+what stayed pending."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
@@ -17,6 +20,9 @@ from new_services.payments.errors import (
     OrderBeingPaid,
     PaymentNotFound,
     PaymentPending,
+    PaymentVoided,
+    ProviderBusy,
+    ProviderUnavailable,
     RefundTooLarge,
 )
 from new_services.payments.model import (
@@ -39,8 +45,11 @@ from new_services.payments.repository import (
 )
 from new_services.platform.problems import InvalidRequest
 
+log = logging.getLogger(__name__)
+
 P = ParamSpec("P")
 T = TypeVar("T")
+SETTLER_KEY = "settler"  # the refund of a charge the settler gives back: one per payment
 
 
 def _utcnow() -> datetime:
@@ -87,7 +96,9 @@ class PaymentService:
         )
         if dry_run:  # checks what the real one would, then stops: no row, no charge
             existing = await self._db(self._repository.for_order, command.order_ref)
-            if existing is not None and existing.id != payment_id:
+            if existing is not None and (
+                existing.id != payment_id or existing.status is PaymentStatus.VOIDED
+            ):
                 raise self._paid(command.order_ref, existing)
             return existing or payment
         try:
@@ -103,6 +114,10 @@ class PaymentService:
                     f"(payment {payment_id}); use a new key for a new payment"
                 ) from None
             payment = taken.existing  # our own earlier attempt: resume it
+            if payment.status is PaymentStatus.PENDING:  # the settler must now keep off it
+                payment = await self._db(self._repository.resume, payment_id, self._clock())
+            if payment.status is PaymentStatus.VOIDED:
+                raise self._voided(payment) from None
             if payment.status is not PaymentStatus.PENDING:
                 return payment
         try:
@@ -112,17 +127,39 @@ class PaymentService:
                 command.card_token,
                 description=command.description or f"order {command.order_ref}",
                 key=f"payment-{payment_id}",
+                reference=str(payment_id),
             )
         except (CardDeclined, InvalidRequest):
             # Definitely not charged: free the order for another card.
             await self._db(self._repository.forget, payment_id)
             raise
         # Any other failure (a timeout, a 5xx) leaves the payment pending: the provider may
-        # have charged, and only a retry with the same key can find out safely.
-        return await self._db(self._repository.capture, payment_id, charge.id, self._clock())
+        # have charged, and a retry with the same key finds out safely; without one, the
+        # settler does (`settle`).
+        captured = await self._db(self._repository.capture, payment_id, charge.id, self._clock())
+        if captured.status is PaymentStatus.VOIDED:  # cannot happen while `resume` guards it
+            log.error(
+                "charge %s landed on voided payment %s: refund it by hand", charge.id, payment_id
+            )
+            raise self._voided(captured)
+        return captured
 
     @staticmethod
-    def _paid(order_ref: str, existing: Payment) -> OrderAlreadyPaid | OrderBeingPaid:
+    def _voided(payment: Payment) -> PaymentVoided:
+        given_back = " and its charge given back" if payment.provider_charge_id else ""
+        return PaymentVoided(
+            f"payment {payment.id} was given up on{given_back}, after no answer came back "
+            "for it in time; a new payment needs a new Idempotency-Key",
+            payment_id=str(payment.id),
+            payment_status=payment.status.value,
+        )
+
+    @classmethod
+    def _paid(
+        cls, order_ref: str, existing: Payment
+    ) -> OrderAlreadyPaid | OrderBeingPaid | PaymentVoided:
+        if existing.status is PaymentStatus.VOIDED:
+            return cls._voided(existing)
         if existing.status is PaymentStatus.PENDING:  # may still fail: not a final answer
             return OrderBeingPaid(
                 f"order {order_ref} is being paid by payment {existing.id}; retry later",
@@ -207,6 +244,8 @@ class PaymentService:
     ) -> Refund:
         if payment.status is PaymentStatus.PENDING:
             raise PaymentPending("the payment is not settled yet; retry later")
+        if payment.status is PaymentStatus.VOIDED:
+            raise self._voided(payment)
         amount = payment.refundable_cents if command.amount_cents is None else command.amount_cents
         if amount <= 0 or amount > payment.refundable_cents:  # 0: nothing is left
             raise RefundTooLarge(
@@ -238,3 +277,58 @@ class PaymentService:
         moved money that nothing here records as done (a client that never retried after
         a timeout). Each needs a retry with its key, or an operator."""
         return await self._db(self._repository.unsettled, self._clock() - older_than)
+
+    async def settle(self, older_than: timedelta, limit: int = 100) -> Counter[str]:
+        """Close what stayed pending longer than `older_than`, asking the provider what
+        became of it: a payment whose client never retried is voided, and its charge, if
+        the provider made one, refunded (no order can stand on a payment nobody was told
+        was captured); a refund whose answer was lost is finished. Outcomes, counted:
+        voided, refunded, refund-finished; resumed (a retry took the payment over
+        meanwhile); left (the provider did not answer, or an operator must look)."""
+        before = self._clock() - older_than
+        outcomes: Counter[str] = Counter()
+        for payment in await self._db(self._repository.stale, before, limit):
+            outcomes[await self._settle_payment(payment, before)] += 1
+        for refund, charge_id in await self._db(self._repository.stale_refunds, before, limit):
+            finished = await self._finish_refund(refund, charge_id)
+            outcomes["refund-finished" if finished else "left"] += 1
+        return outcomes
+
+    async def _settle_payment(self, payment: Payment, before: datetime) -> str:
+        try:
+            made = [c for c in await self._provider.find(str(payment.id)) if c.captured]
+        except ProviderUnavailable:
+            return "left"
+        if len(made) > 1:  # one key, one charge: a provider that broke that needs a person
+            log.error(
+                "payment %s has %d charges at the provider; left pending", payment.id, len(made)
+            )
+            return "left"
+        now = self._clock()
+        charge = made[0] if made else None
+        refund = None
+        if charge is not None and charge.amount_cents > charge.refunded_cents:
+            left = charge.amount_cents - charge.refunded_cents
+            refund_id = refund_id_for(payment.id, SETTLER_KEY)
+            refund = Refund(refund_id, payment.id, left, RefundStatus.PENDING, None, now)
+        charge_id = charge.id if charge else None
+        if not await self._db(self._repository.void, payment.id, before, now, charge_id, refund):
+            return "resumed"
+        log.warning("payment %s voided after no answer (charge: %s)", payment.id, charge_id)
+        if charge is None or refund is None:
+            return "voided"
+        return "refunded" if await self._finish_refund(refund, charge.id) else "left"
+
+    async def _finish_refund(self, refund: Refund, charge_id: str) -> bool:
+        """Ask the provider again, with the refund's own key: it refunds once."""
+        try:
+            made = await self._provider.refund(
+                charge_id, refund.amount_cents, key=f"refund-{refund.id}"
+            )
+        except (ProviderUnavailable, ProviderBusy):
+            return False
+        except InvalidRequest:
+            log.error("the provider refuses refund %s of %s; left pending", refund.id, charge_id)
+            return False
+        await self._db(self._repository.confirm_refund, refund.id, made.id)
+        return True

@@ -14,8 +14,12 @@ class PaymentsSettings:
     provider_timeout_s: float = 5.0
     idempotency_lease_s: float = 60.0
     idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
-    unsettled_after_s: float = 300.0  # a payment or refund pending longer is reported
-    check_unsettled_every_s: float = 30.0  # how often that is checked (metrics, log); 0: never
+    # a payment or refund pending, untouched, longer than this is settled (service.settle);
+    # 0: never. At least the key lease: no request is still working on it by then.
+    settle_after_s: float = 300.0
+    unsettled_after_s: float = 600.0  # one pending longer is reported (the settler is stuck)
+    # how often both happen (settling, then the metrics and the log); 0: never
+    check_unsettled_every_s: float = 30.0
 
     def __post_init__(self) -> None:
         # A request is cut off at 80% of its key's lease (platform/idempotency.py): the
@@ -25,6 +29,12 @@ class PaymentsSettings:
                 f"PAYMENTS_IDEMPOTENCY_LEASE_S ({self.idempotency_lease_s}) is too short for "
                 f"PAYMENTS_PROVIDER_TIMEOUT_S ({self.provider_timeout_s}): make the lease at "
                 "least (2 x timeout + 5) / 0.8 seconds"
+            )
+        if 0 < self.settle_after_s < self.idempotency_lease_s:
+            raise ValueError(
+                f"PAYMENTS_SETTLE_AFTER_S ({self.settle_after_s}) must be at least "
+                f"PAYMENTS_IDEMPOTENCY_LEASE_S ({self.idempotency_lease_s}), or 0: a request "
+                "may still be charging a payment younger than that"
             )
 
     @classmethod
@@ -37,6 +47,7 @@ class PaymentsSettings:
             idempotency_purge_every_s=float(
                 environ.get("PAYMENTS_IDEMPOTENCY_PURGE_EVERY_S", cls.idempotency_purge_every_s)
             ),
+            settle_after_s=float(environ.get("PAYMENTS_SETTLE_AFTER_S", cls.settle_after_s)),
             unsettled_after_s=float(
                 environ.get("PAYMENTS_UNSETTLED_AFTER_S", cls.unsettled_after_s)
             ),

@@ -58,8 +58,9 @@ class PaymentsApi:
         except ValueError as exc:
             choices = ", ".join(s.value for s in ChargeStatus)
             raise InvalidRequest(f"status must be one of: {choices}") from exc
+        query = request.query_params
         charges = await run_in_threadpool(
-            self._service.charges, request.query_params.get("card_token"), wanted
+            self._service.charges, query.get("card_token"), wanted, query.get("reference")
         )
         return JSONResponse({"charges": [charge.as_json() for charge in charges]})
 

@@ -68,6 +68,7 @@ class Charge:
     status: ChargeStatus
     refunded_cents: int
     created_at: str
+    reference: str | None = None  # the merchant's own name for what it charged for
 
     @property
     def refundable_cents(self) -> int:
@@ -104,6 +105,7 @@ class Charge:
             "status": self.status.value,
             "refunded_cents": self.refunded_cents,
             "created_at": self.created_at,
+            "reference": self.reference,
         }
 
 
@@ -130,6 +132,7 @@ class ChargeRequest:
     currency: str
     card_token: str
     description: str | None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class RefundRequest:
 
 
 def parse_charge_request(raw: bytes) -> ChargeRequest:
-    body = _json_object(raw, {"amount_cents", "currency", "card_token", "description"})
+    body = _json_object(raw, {"amount_cents", "currency", "card_token", "description", "reference"})
     amount = _amount(body, "amount_cents")
     currency = _string(body, "currency", max_chars=MAX_TOKEN_CHARS)
     if not _CURRENCY.fullmatch(currency):
@@ -148,7 +151,10 @@ def parse_charge_request(raw: bytes) -> ChargeRequest:
     description = None
     if body.get("description") is not None:
         description = _string(body, "description", max_chars=MAX_DESCRIPTION_CHARS, empty=True)
-    return ChargeRequest(amount, currency, card_token, description)
+    reference = None
+    if body.get("reference") is not None:
+        reference = _string(body, "reference", max_chars=MAX_TOKEN_CHARS)
+    return ChargeRequest(amount, currency, card_token, description, reference)
 
 
 def parse_refund_request(raw: bytes) -> RefundRequest:

@@ -71,9 +71,11 @@ class PaymentService:
             raise NotFound(f"no charge with id {charge_id}")
         return charge
 
-    def charges(self, card_token: str | None, status: ChargeStatus | None) -> list[Charge]:
+    def charges(
+        self, card_token: str | None, status: ChargeStatus | None, reference: str | None = None
+    ) -> list[Charge]:
         with self._store.reading() as tx:
-            return tx.charges(card_token, status)
+            return tx.charges(card_token, status, reference)
 
     def refunds(self, charge_id: str | None) -> list[Refund]:
         with self._store.reading() as tx:
@@ -114,6 +116,7 @@ class PaymentService:
             else ChargeStatus.DECLINED,
             refunded_cents=0,
             created_at=timestamp(self._clock()),
+            reference=request.reference,
         )
         tx.insert_charge(charge)
         if charge.status is ChargeStatus.DECLINED:

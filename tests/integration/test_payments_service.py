@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from migrations import history
+from new_services.payments.model import payment_id_for
 from strangler.runner import running
 from tests.conftest import free_port_base
 from tests.integration.migrating import engine_at
@@ -32,7 +33,29 @@ class Services:
 
 @pytest.fixture
 def services(fresh_database_url: str, tmp_path: Path) -> Iterator[Services]:
-    with engine_at(fresh_database_url) as engine:
+    with started(fresh_database_url, tmp_path) as both:
+        yield both
+
+
+@pytest.fixture
+def settling(fresh_database_url: str, tmp_path: Path) -> Iterator[Services]:
+    """Payments that settle what stays pending 7.5 s untouched (the shortest the key lease
+    allows with a 0.5 s provider timeout), checked every 0.25 s."""
+    env = {
+        "PAYMENTS_IDEMPOTENCY_LEASE_S": "7.5",
+        "PAYMENTS_SETTLE_AFTER_S": "7.5",
+        "PAYMENTS_CHECK_UNSETTLED_EVERY_S": "0.25",
+        "PAYMENTS_UNSETTLED_AFTER_S": "60",
+    }
+    with started(fresh_database_url, tmp_path, env) as both:
+        yield both
+
+
+@contextmanager
+def started(
+    database_url: str, tmp_path: Path, env: dict[str, str] | None = None
+) -> Iterator[Services]:
+    with engine_at(database_url) as engine:
         history.upgrade(engine, "expand")
     base = free_port_base()
     provider = uvicorn_part(
@@ -46,11 +69,13 @@ def services(fresh_database_url: str, tmp_path: Path) -> Iterator[Services]:
         "new_services.payments.app:create_app",
         base + 8,
         {
-            "DATABASE_URL": fresh_database_url,
+            "DATABASE_URL": database_url,
             "PAYMENTS_PROVIDER_URL": provider.url,
             "PAYMENTS_PROVIDER_TIMEOUT_S": "0.5",
             "PAYMENTS_UNSETTLED_AFTER_S": "1",
             "PAYMENTS_CHECK_UNSETTLED_EVERY_S": "0.2",
+            "PAYMENTS_SETTLE_AFTER_S": "0",  # these tests retry by hand, however late
+            **(env or {}),
         },
     )
     with ExitStack() as stack:
@@ -387,3 +412,65 @@ def test_a_wrong_method_says_which_ones_are_allowed(services: Services) -> None:
     answer = services.payments.delete("/v2/payments")
     assert answer.status_code == 405
     assert set(answer.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+def settled_payment(services: Services, payment_id: str, within_s: float = 20) -> dict[str, object]:
+    """The payment once the settler has closed it."""
+    deadline = time.monotonic() + within_s
+    while True:
+        payment: dict[str, object] = services.payments.get(f"/v2/payments/{payment_id}").json()
+        if payment["status"] != "pending":
+            return payment
+        assert time.monotonic() < deadline, f"still pending after {within_s} s"
+        time.sleep(0.25)
+
+
+def settled_count(services: Services, outcome: str) -> float:
+    for family in text_string_to_metric_families(services.payments.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "payments_settled_total" and sample.labels == {"outcome": outcome}:
+                return sample.value
+    return 0.0
+
+
+def test_a_charge_whose_answer_was_lost_and_never_retried_is_given_back_by_the_settler(
+    settling: Services,
+) -> None:
+    card = token()
+    settling.provider.put("/_admin/config", json={"latency_ms": 1200}).raise_for_status()
+    lost = charge(settling, "key-lost", card, order="order-lost", amount=4200)
+    assert lost.status_code == 502  # the provider charges; its answer comes too late
+    settling.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
+    payment_id = str(payment_id_for("key-lost"))
+    assert settling.payments.get(f"/v2/payments/{payment_id}").json()["status"] == "pending"
+
+    payment = settled_payment(settling, payment_id)
+    (made,) = charges_at_the_provider(settling, card)
+    assert made["reference"] == payment_id  # how the settler found it
+    assert (payment["status"], payment["provider_charge_id"]) == ("voided", made["id"])
+    assert payment["refunded_cents"] == 4200
+    refunds = settling.provider.get("/v1/refunds", params={"charge_id": str(made["id"])}).json()
+    assert [r["amount_cents"] for r in refunds["refunds"]] == [4200]  # the money went back
+    assert settled_count(settling, "refunded") == 1
+
+    late = charge(settling, "key-lost", card, order="order-lost", amount=4200)
+    assert (late.status_code, late.headers["content-type"]) == (409, PROBLEM)
+    assert late.json()["type"] == "urn:strangler-kit:problem:payment-voided"
+    assert len(charges_at_the_provider(settling, card)) == 1  # the late retry charged nothing
+
+
+def test_a_payment_the_provider_never_charged_is_voided_and_a_fresh_key_pays_another_order(
+    settling: Services,
+) -> None:
+    card = token()
+    settling.provider.put("/_admin/config", json={"failure_rate": 1.0}).raise_for_status()
+    failed = charge(settling, "key-down", card, order="order-down")
+    assert failed.status_code == 502
+    settling.provider.put("/_admin/config", json={"failure_rate": 0.0}).raise_for_status()
+
+    payment = settled_payment(settling, str(payment_id_for("key-down")))
+    assert (payment["status"], payment["provider_charge_id"]) == ("voided", None)
+    assert charges_at_the_provider(settling, card) == []
+    assert settled_count(settling, "voided") == 1
+    paid = charge(settling, "key-new", card, order="order-down-again")
+    assert paid.status_code == 201, paid.text

@@ -12,6 +12,7 @@ import pytest
 from new_services.orders.checkout import Checkout, order_uuid_for
 from new_services.orders.errors import (
     CartEmpty,
+    CheckoutAbandoned,
     InvalidDiscountCode,
     OutOfStock,
     PaymentDeclined,
@@ -29,7 +30,13 @@ from new_services.orders.model import (
     Product,
     Refund,
 )
-from new_services.orders.ports import Declined, NotEnoughStock, ProductGone, Unavailable
+from new_services.orders.ports import (
+    Declined,
+    NotEnoughStock,
+    ProductGone,
+    Unavailable,
+    Voided,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -169,7 +176,12 @@ async def test_an_unknown_user_or_discount_code_is_refused_before_anything_is_he
 
 
 @pytest.mark.parametrize(
-    ("failure", "error"), [(Declined(), PaymentDeclined), (Unavailable(), PaymentFailed)]
+    ("failure", "error"),
+    [
+        (Declined(), PaymentDeclined),
+        (Unavailable(), PaymentFailed),
+        (Voided(), CheckoutAbandoned),  # a retry that came after payments gave up
+    ],
 )
 async def test_a_failed_payment_gives_the_stock_back(
     checkout: Checkout, shop: FakeShop, failure: Exception, error: type[Exception]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -17,12 +18,14 @@ from new_services.payments.errors import (
     OrderAlreadyPaid,
     OrderBeingPaid,
     PaymentNotFound,
+    PaymentVoided,
     ProviderUnavailable,
     RefundTooLarge,
 )
 from new_services.payments.model import (
     AdoptCharge,
     ChargeOrder,
+    Payment,
     PaymentStatus,
     RefundPayment,
     payment_id_for,
@@ -41,11 +44,20 @@ class FakeProvider:
 
     charges: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (id, amount)
     refunds: list[tuple[str, int, str]] = field(default_factory=list)  # (charge, amount, key)
+    references: dict[str, str] = field(default_factory=dict)  # charge id -> reference
     down: bool = False
+    answers_lost: bool = False  # it charges, and the answer never comes back
     refuse_refunds: bool = False
+    while_found: Callable[[], Awaitable[object]] | None = None  # runs as `find` answers
 
     async def charge(
-        self, amount_cents: int, currency: str, card_token: str, description: str, key: str
+        self,
+        amount_cents: int,
+        currency: str,
+        card_token: str,
+        description: str,
+        key: str,
+        reference: str,
     ) -> ProviderCharge:
         if self.down:
             raise ProviderUnavailable("down")
@@ -53,6 +65,9 @@ class FakeProvider:
             raise CardDeclined("declined")
         if key not in self.charges:
             self.charges[key] = (f"ch_{len(self.charges) + 1}", amount_cents)
+            self.references[self.charges[key][0]] = reference
+        if self.answers_lost:
+            raise ProviderUnavailable("timed out")
         return ProviderCharge(self.charges[key][0])
 
     async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund:
@@ -71,6 +86,14 @@ class FakeProvider:
                 refunded = sum(r[1] for r in self.refunds if r[0] == charge_id)
                 return ChargeOnRecord(made, amount, "usd", refunded, captured=True)
         return None
+
+    async def find(self, reference: str) -> list[ChargeOnRecord]:
+        if self.down:
+            raise ProviderUnavailable("down")
+        found = [await self.lookup(c) for c, ref in self.references.items() if ref == reference]
+        if self.while_found is not None:
+            await self.while_found()
+        return [charge for charge in found if charge is not None]
 
 
 def order(ref: str = "order-1", amount: int = 1500) -> ChargeOrder:
@@ -266,3 +289,119 @@ async def test_a_payment_left_pending_past_the_bound_is_reported_until_a_retry_s
 
     await service.charge(order(), payment_id_for("key-1"))  # the retry that finally came
     assert (await service.unsettled(timedelta(minutes=5)))["payment"].count == 0
+
+
+@pytest.fixture
+def now() -> list[datetime]:
+    return [datetime(2026, 11, 28, 12, 0, tzinfo=UTC)]
+
+
+@pytest.fixture
+def clocked(
+    repository: InMemoryPaymentRepository, provider: FakeProvider, now: list[datetime]
+) -> PaymentService:
+    return PaymentService(repository, provider, clock=lambda: now[0])
+
+
+SETTLE_AFTER = timedelta(minutes=5)
+
+
+async def test_the_settler_voids_a_payment_the_provider_never_charged_and_refuses_its_late_retry(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    provider.down = True
+    with pytest.raises(ProviderUnavailable):  # the client gets 502 and never retries
+        await clocked.charge(order(), payment_id_for("key-1"))
+    provider.down = False
+
+    assert await clocked.settle(SETTLE_AFTER) == {}  # too recent: a retry may still come
+    now[0] += timedelta(minutes=6)
+    assert await clocked.settle(SETTLE_AFTER) == {"voided": 1}
+    voided = await clocked.get(payment_id_for("key-1"))
+    assert (voided.status, voided.provider_charge_id) == (PaymentStatus.VOIDED, None)
+    with pytest.raises(PaymentVoided) as late:
+        await clocked.charge(order(), payment_id_for("key-1"))
+    assert late.value.lasting  # the key's answer is final now
+    assert "given up" in late.value.detail
+    assert provider.charges == {}  # the late retry charged nothing
+    assert (await clocked.unsettled(SETTLE_AFTER))["payment"].count == 0
+    assert await clocked.settle(SETTLE_AFTER) == {}  # nothing left to do
+
+
+async def test_the_settler_refunds_a_charge_whose_answer_was_lost(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    provider.answers_lost = True
+    with pytest.raises(ProviderUnavailable):  # charged at the provider; the answer lost
+        await clocked.charge(order(amount=2500), payment_id_for("key-1"))
+    provider.answers_lost = False
+    now[0] += timedelta(minutes=6)
+
+    assert await clocked.settle(SETTLE_AFTER) == {"refunded": 1}
+    payment = await clocked.get(payment_id_for("key-1"))
+    assert (payment.status, payment.provider_charge_id) == (PaymentStatus.VOIDED, "ch_1")
+    assert payment.refunded_cents == 2500
+    assert [(charge, amount) for charge, amount, _ in provider.refunds] == [("ch_1", 2500)]
+    with pytest.raises(PaymentVoided) as late:  # no order may stand on given-back money
+        await clocked.charge(order(amount=2500), payment_id_for("key-1"))
+    assert "its charge given back" in late.value.detail
+    with pytest.raises(PaymentVoided):
+        await clocked.refund(RefundPayment(payment.id, None), key="r-1")
+    assert len(provider.refunds) == 1
+
+
+async def test_a_refund_the_provider_could_not_take_is_finished_by_a_later_round(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    provider.answers_lost = True
+    with pytest.raises(ProviderUnavailable):
+        await clocked.charge(order(), payment_id_for("key-1"))
+    provider.answers_lost = False
+    now[0] += timedelta(minutes=6)
+    provider.refuse_refunds = True  # a provider that refuses wants a person: left, reported
+    assert await clocked.settle(SETTLE_AFTER) == {"left": 1}
+    assert provider.refunds == []
+    provider.refuse_refunds = False
+
+    assert await clocked.settle(SETTLE_AFTER) == {}  # the refund itself is recent
+    now[0] += timedelta(minutes=6)
+    assert (await clocked.unsettled(SETTLE_AFTER))["refund"].count == 1
+    assert await clocked.settle(SETTLE_AFTER) == {"refund-finished": 1}
+    assert [amount for _, amount, _ in provider.refunds] == [1500]
+    assert (await clocked.unsettled(SETTLE_AFTER))["refund"].count == 0
+
+
+async def test_a_retry_that_comes_first_keeps_the_settler_off_the_payment(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    """The settler asks the provider (no charge yet); meanwhile a retry resumes the payment
+    and charges; then the settler would void it: the retry's mark makes it keep off."""
+    provider.down = True
+    with pytest.raises(ProviderUnavailable):
+        await clocked.charge(order(), payment_id_for("key-1"))
+    provider.down = False
+    now[0] += timedelta(minutes=6)
+    retried: list[Payment] = []
+
+    async def retry_meanwhile() -> None:
+        provider.while_found = None
+        retried.append(await clocked.charge(order(), payment_id_for("key-1")))
+
+    provider.while_found = retry_meanwhile
+    assert await clocked.settle(SETTLE_AFTER) == {"resumed": 1}
+    assert retried[0].status is PaymentStatus.CAPTURED
+    assert (await clocked.get(retried[0].id)).status is PaymentStatus.CAPTURED
+    assert provider.refunds == []
+
+
+async def test_a_provider_that_does_not_answer_leaves_the_payment_pending_for_the_next_round(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    provider.down = True
+    with pytest.raises(ProviderUnavailable):
+        await clocked.charge(order(), payment_id_for("key-1"))
+    now[0] += timedelta(minutes=6)
+    assert await clocked.settle(SETTLE_AFTER) == {"left": 1}
+    assert (await clocked.get(payment_id_for("key-1"))).status is PaymentStatus.PENDING
+    provider.down = False
+    assert await clocked.settle(SETTLE_AFTER) == {"voided": 1}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, closing
 
 import httpx
 import pytest
@@ -50,6 +51,7 @@ async def test_a_visa_token_is_charged_and_the_charge_can_be_read_back(
         "status": "succeeded",
         "refunded_cents": 0,
         "created_at": charge["created_at"],
+        "reference": None,
     }
     assert (await payments.get(f"/v1/charges/{charge['id']}")).json() == charge
     assert await charges(payments) == [charge]
@@ -224,3 +226,41 @@ async def test_charges_survive_a_restart_on_the_same_database_file(
     async with start_payments(payments_settings) as after:
         assert (await after.get(f"/v1/charges/{charge['id']}")).json() == charge
         assert await charges(after) == [charge]
+
+
+async def test_charges_are_found_by_the_merchants_reference(payments: httpx.AsyncClient) -> None:
+    """How a merchant that lost the answer to a charge finds out whether it was made."""
+    made = await payments.post("/v1/charges", json={**CHARGE, "reference": "payment-7"})
+    await payments.post("/v1/charges", json={**CHARGE, "reference": "payment-8"})
+    await payments.post("/v1/charges", json=CHARGE)
+
+    assert made.json()["reference"] == "payment-7"
+    assert await charges(payments, reference="payment-7") == [made.json()]
+    assert await charges(payments, reference="payment-9") == []
+    too_long = await payments.post("/v1/charges", json={**CHARGE, "reference": "r" * 256})
+    assert too_long.status_code == 400
+    assert "reference" in too_long.json()["error"]["message"]
+
+
+async def test_a_database_file_from_before_references_gains_the_column_and_keeps_its_charges(
+    start_payments: Starter, payments_settings: PaymentsSettings
+) -> None:
+    with closing(sqlite3.connect(payments_settings.db_path)) as old:
+        old.executescript(
+            """
+            CREATE TABLE charges (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,
+                card_token TEXT NOT NULL, description TEXT, status TEXT NOT NULL,
+                refunded_cents INTEGER NOT NULL, created_at TEXT NOT NULL);
+            INSERT INTO charges (id, amount_cents, currency, card_token, status,
+                refunded_cents, created_at)
+            VALUES ('ch_old', 900, 'usd', 'tok_visa', 'succeeded', 0, '2026-01-01T00:00:00.000Z');
+            """
+        )
+    async with start_payments(payments_settings) as client:
+        (old_charge,) = await charges(client)
+        made = await client.post("/v1/charges", json={**CHARGE, "reference": "payment-1"})
+        found = await charges(client, reference="payment-1")
+    assert (old_charge["id"], old_charge["reference"]) == ("ch_old", None)
+    assert found == [made.json()]
