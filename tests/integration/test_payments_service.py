@@ -102,13 +102,30 @@ def token() -> str:
     return f"tok_visa_{uuid.uuid4().hex[:10]}"
 
 
-def unsettled_payments(services: Services) -> float:
-    """payments_unsettled{kind="payment"} as the service's /metrics shows it."""
+def metric(services: Services, name: str, labels: dict[str, str]) -> float:
+    """A sample of the service's /metrics; 0 when it has none (a counter not counted yet)."""
     for family in text_string_to_metric_families(services.payments.get("/metrics").text):
         for sample in family.samples:
-            if sample.name == "payments_unsettled" and sample.labels == {"kind": "payment"}:
+            if sample.name == name and sample.labels == labels:
                 return sample.value
-    raise AssertionError("no payments_unsettled metric")
+    return 0.0
+
+
+def unsettled_payments(services: Services) -> float:
+    return metric(services, "payments_unsettled", {"kind": "payment"})
+
+
+def charge_with_faults(
+    services: Services, faults: dict[str, float], key: str, card: str, order: str, amount: int
+) -> httpx.Response:
+    """A charge while the provider misbehaves as `faults` say (its PUT /_admin/config); the
+    provider is well again when it returns."""
+    services.provider.put("/_admin/config", json=faults).raise_for_status()
+    try:
+        return charge(services, key, card, order=order, amount=amount)
+    finally:
+        well = {"latency_ms": 0, "failure_rate": 0.0}
+        services.provider.put("/_admin/config", json=well).raise_for_status()
 
 
 def charges_at_the_provider(services: Services, card_token: str) -> list[dict[str, object]]:
@@ -135,11 +152,10 @@ def test_a_timeout_at_the_provider_then_a_retry_with_the_same_key_charges_once(
     services: Services,
 ) -> None:
     card = token()
-    services.provider.put("/_admin/config", json={"latency_ms": 1200}).raise_for_status()
-    timed_out = charge(services, "key-slow", card, order="order-slow")
+    slow = {"latency_ms": 1200}
+    timed_out = charge_with_faults(services, slow, "key-slow", card, "order-slow", 1500)
     assert timed_out.status_code == 502
     assert timed_out.json()["type"] == "urn:strangler-kit:problem:provider-unavailable"
-    services.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
     other_key = charge(services, "key-other", card, order="order-slow")  # a client that gave up
     assert other_key.status_code == 409
     assert other_key.json()["type"] == "urn:strangler-kit:problem:order-being-paid"
@@ -426,21 +442,16 @@ def settled_payment(services: Services, payment_id: str, within_s: float = 20) -
 
 
 def settled_count(services: Services, outcome: str) -> float:
-    for family in text_string_to_metric_families(services.payments.get("/metrics").text):
-        for sample in family.samples:
-            if sample.name == "payments_settled_total" and sample.labels == {"outcome": outcome}:
-                return sample.value
-    return 0.0
+    return metric(services, "payments_settled_total", {"outcome": outcome})
 
 
 def test_a_charge_whose_answer_was_lost_and_never_retried_is_given_back_by_the_settler(
     settling: Services,
 ) -> None:
     card = token()
-    settling.provider.put("/_admin/config", json={"latency_ms": 1200}).raise_for_status()
-    lost = charge(settling, "key-lost", card, order="order-lost", amount=4200)
+    slow = {"latency_ms": 1200}
+    lost = charge_with_faults(settling, slow, "key-lost", card, "order-lost", 4200)
     assert lost.status_code == 502  # the provider charges; its answer comes too late
-    settling.provider.put("/_admin/config", json={"latency_ms": 0}).raise_for_status()
     payment_id = str(payment_id_for("key-lost"))
     assert settling.payments.get(f"/v2/payments/{payment_id}").json()["status"] == "pending"
 
@@ -463,10 +474,9 @@ def test_a_payment_the_provider_never_charged_is_voided_and_a_fresh_key_pays_ano
     settling: Services,
 ) -> None:
     card = token()
-    settling.provider.put("/_admin/config", json={"failure_rate": 1.0}).raise_for_status()
-    failed = charge(settling, "key-down", card, order="order-down")
+    down = {"failure_rate": 1.0}
+    failed = charge_with_faults(settling, down, "key-down", card, "order-down", 1500)
     assert failed.status_code == 502
-    settling.provider.put("/_admin/config", json={"failure_rate": 0.0}).raise_for_status()
 
     payment = settled_payment(settling, str(payment_id_for("key-down")))
     assert (payment["status"], payment["provider_charge_id"]) == ("voided", None)

@@ -306,13 +306,24 @@ def clocked(
 SETTLE_AFTER = timedelta(minutes=5)
 
 
+async def left_pending(
+    service: PaymentService, provider: FakeProvider, charged: bool, amount: int = 1500
+) -> None:
+    """A charge for key-1 whose client got an error and never retried: the provider was
+    down (nothing charged) or its answer was lost (charged)."""
+    if charged:
+        provider.answers_lost = True
+    else:
+        provider.down = True
+    with pytest.raises(ProviderUnavailable):
+        await service.charge(order(amount=amount), payment_id_for("key-1"))
+    provider.answers_lost = provider.down = False
+
+
 async def test_the_settler_voids_a_payment_the_provider_never_charged_and_refuses_its_late_retry(
     clocked: PaymentService, provider: FakeProvider, now: list[datetime]
 ) -> None:
-    provider.down = True
-    with pytest.raises(ProviderUnavailable):  # the client gets 502 and never retries
-        await clocked.charge(order(), payment_id_for("key-1"))
-    provider.down = False
+    await left_pending(clocked, provider, charged=False)  # the client got 502, never retried
 
     assert await clocked.settle(SETTLE_AFTER) == {}  # too recent: a retry may still come
     now[0] += timedelta(minutes=6)
@@ -331,10 +342,7 @@ async def test_the_settler_voids_a_payment_the_provider_never_charged_and_refuse
 async def test_the_settler_refunds_a_charge_whose_answer_was_lost(
     clocked: PaymentService, provider: FakeProvider, now: list[datetime]
 ) -> None:
-    provider.answers_lost = True
-    with pytest.raises(ProviderUnavailable):  # charged at the provider; the answer lost
-        await clocked.charge(order(amount=2500), payment_id_for("key-1"))
-    provider.answers_lost = False
+    await left_pending(clocked, provider, charged=True, amount=2500)
     now[0] += timedelta(minutes=6)
 
     assert await clocked.settle(SETTLE_AFTER) == {"refunded": 1}
@@ -353,10 +361,7 @@ async def test_the_settler_refunds_a_charge_whose_answer_was_lost(
 async def test_a_refund_the_provider_could_not_take_is_finished_by_a_later_round(
     clocked: PaymentService, provider: FakeProvider, now: list[datetime]
 ) -> None:
-    provider.answers_lost = True
-    with pytest.raises(ProviderUnavailable):
-        await clocked.charge(order(), payment_id_for("key-1"))
-    provider.answers_lost = False
+    await left_pending(clocked, provider, charged=True)
     now[0] += timedelta(minutes=6)
     provider.refuse_refunds = True  # a provider that refuses wants a person: left, reported
     assert await clocked.settle(SETTLE_AFTER) == {"left": 1}
@@ -376,10 +381,7 @@ async def test_a_retry_that_comes_first_keeps_the_settler_off_the_payment(
 ) -> None:
     """The settler asks the provider (no charge yet); meanwhile a retry resumes the payment
     and charges; then the settler would void it: the retry's mark makes it keep off."""
-    provider.down = True
-    with pytest.raises(ProviderUnavailable):
-        await clocked.charge(order(), payment_id_for("key-1"))
-    provider.down = False
+    await left_pending(clocked, provider, charged=False)
     now[0] += timedelta(minutes=6)
     retried: list[Payment] = []
 
@@ -397,9 +399,8 @@ async def test_a_retry_that_comes_first_keeps_the_settler_off_the_payment(
 async def test_a_provider_that_does_not_answer_leaves_the_payment_pending_for_the_next_round(
     clocked: PaymentService, provider: FakeProvider, now: list[datetime]
 ) -> None:
-    provider.down = True
-    with pytest.raises(ProviderUnavailable):
-        await clocked.charge(order(), payment_id_for("key-1"))
+    await left_pending(clocked, provider, charged=False)
+    provider.down = True  # and it stays down while the settler asks
     now[0] += timedelta(minutes=6)
     assert await clocked.settle(SETTLE_AFTER) == {"left": 1}
     assert (await clocked.get(payment_id_for("key-1"))).status is PaymentStatus.PENDING
