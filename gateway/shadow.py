@@ -100,9 +100,10 @@ class Shadow:
 
     async def _flush(self) -> None:
         drops, self._drops = self._drops, Counter()
-        for route, n in drops.items():
-            if self._metrics is not None:
+        if self._metrics is not None:  # first: a parity store that fails loses only its own
+            for route, n in drops.items():
                 self._metrics.shadow.labels(route, "dropped").inc(n)
+        for route, n in drops.items():
             await self._parity.count(route, "dropped", n=n)
 
     async def _flush_now_and_then(self) -> None:

@@ -38,12 +38,12 @@ def create_app(
     registry = CollectorRegistry()
     unsettled = UnsettledMetrics(registry)
 
+    async def settle() -> int:
+        settled = await wiring.service.settle(timedelta(seconds=settings.settle_after_s))
+        unsettled.count_settled(settled)
+        return sum(n for outcome, n in settled.items() if outcome not in ("left", "resumed"))
+
     async def check_unsettled() -> int:
-        closed = 0
-        if settings.settle_after_s:
-            settled = await wiring.service.settle(timedelta(seconds=settings.settle_after_s))
-            unsettled.count_settled(settled)
-            closed = sum(n for outcome, n in settled.items() if outcome not in ("left", "resumed"))
         found = await wiring.service.unsettled(timedelta(seconds=settings.unsettled_after_s))
         unsettled.show(found, datetime.now(UTC))
         waiting = {kind: u.count for kind, u in found.items() if u.count}
@@ -53,7 +53,7 @@ def create_app(
                 settings.unsettled_after_s,
                 ", ".join(f"{n} {kind}(s)" for kind, n in waiting.items()),
             )
-        return closed  # logged by `periodically`; what stays pending is said above
+        return 0  # said above, as a warning
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -67,8 +67,14 @@ def create_app(
         try:
             async with (
                 periodically("expired idempotency keys dropped", every, wiring.keys.purged),
+                # two jobs: a round of settling that fails must not silence the alarm
                 periodically(
-                    "pending payments settled", settings.check_unsettled_every_s, check_unsettled
+                    "pending payments settled",
+                    settings.check_unsettled_every_s if settings.settle_after_s else 0,
+                    settle,
+                ),
+                periodically(
+                    "unsettled payments", settings.check_unsettled_every_s, check_unsettled
                 ),
             ):
                 yield

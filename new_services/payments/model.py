@@ -204,3 +204,9 @@ def payment_id_for(idempotency_key: str) -> uuid.UUID:
 
 def refund_id_for(payment_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
     return uuid.uuid5(_IDS, f"refund:{payment_id}:{idempotency_key}")
+
+
+def settler_refund_id(payment_id: uuid.UUID) -> uuid.UUID:
+    """The one refund the settler gives a voided payment's charge back by (a name no
+    client key maps to)."""
+    return uuid.uuid5(_IDS, f"settler-refund:{payment_id}")

@@ -94,7 +94,10 @@ class HttpProvider:
     async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund:
         body = {"charge_id": charge_id, "amount_cents": amount_cents}
         answer = await self._post("/v1/refunds", body, key)
-        return ProviderRefund(str(answer["id"]), int(answer["amount_cents"]))
+        try:
+            return ProviderRefund(str(answer["id"]), int(answer["amount_cents"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderUnavailable("the provider's answer could not be read") from exc
 
     async def lookup(self, charge_id: str) -> ChargeOnRecord | None:
         response = await self._get(f"/v1/charges/{quote(charge_id, safe='')}")

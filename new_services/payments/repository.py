@@ -69,6 +69,11 @@ class PaymentRepository(Protocol):
         """Refunds pending since before `before`, each with its payment's provider charge."""
         ...
 
+    def attach_late_charge(self, payment_id: uuid.UUID, charge_id: str, refund: Refund) -> bool:
+        """Record a charge that landed on a payment already voided without one, with a
+        pending refund of it, in one transaction; False when it has one already."""
+        ...
+
     def adopt(self, payment: Payment) -> Payment:
         """Write a payment the provider has already captured, or return it if it is
         written; raises OrderHasPayment when its order or its charge has another."""
@@ -281,6 +286,25 @@ class SqlPaymentRepository:
         with self._engine.connect() as conn:
             return [(_refund(row), row.provider_charge_id) for row in conn.execute(query)]
 
+    def attach_late_charge(self, payment_id: uuid.UUID, charge_id: str, refund: Refund) -> bool:
+        with self._engine.begin() as conn:
+            attached = conn.execute(
+                update(payments)
+                .where(
+                    payments.c.id == payment_id,
+                    payments.c.status == PaymentStatus.VOIDED.value,
+                    payments.c.provider_charge_id.is_(None),
+                )
+                .values(
+                    provider_charge_id=charge_id,
+                    refunded_cents=refund.amount_cents,
+                    updated_at=refund.created_at,
+                )
+            ).rowcount
+            if attached:
+                conn.execute(insert(payment_refunds).values(_refund_row(refund)))
+        return bool(attached)
+
     def forget(self, payment_id: uuid.UUID) -> None:
         with self._engine.begin() as conn:
             conn.execute(
@@ -465,6 +489,19 @@ class InMemoryPaymentRepository:
             if refund.created_at < before and charge_id is not None:
                 found.append((refund, charge_id))
         return found[:limit]
+
+    def attach_late_charge(self, payment_id: uuid.UUID, charge_id: str, refund: Refund) -> bool:
+        payment = self.payments[payment_id]
+        if payment.status is not PaymentStatus.VOIDED or payment.provider_charge_id is not None:
+            return False
+        self.payments[payment_id] = replace(
+            payment,
+            provider_charge_id=charge_id,
+            refunded_cents=refund.amount_cents,
+            updated_at=refund.created_at,
+        )
+        self.refunds[refund.id] = refund
+        return True
 
     def forget(self, payment_id: uuid.UUID) -> None:
         if self.payments[payment_id].status is PaymentStatus.PENDING:

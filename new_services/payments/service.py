@@ -34,6 +34,7 @@ from new_services.payments.model import (
     RefundPayment,
     RefundStatus,
     refund_id_for,
+    settler_refund_id,
 )
 from new_services.payments.provider import Provider
 from new_services.payments.repository import (
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-SETTLER_KEY = "settler"  # the refund of a charge the settler gives back: one per payment
 
 
 def _utcnow() -> datetime:
@@ -137,19 +137,35 @@ class PaymentService:
         # have charged, and a retry with the same key finds out safely; without one, the
         # settler does (`settle`).
         captured = await self._db(self._repository.capture, payment_id, charge.id, self._clock())
-        if captured.status is PaymentStatus.VOIDED:  # cannot happen while `resume` guards it
-            log.error(
-                "charge %s landed on voided payment %s: refund it by hand", charge.id, payment_id
-            )
+        if captured.status is PaymentStatus.VOIDED:  # only past `resume`'s guard (see settle)
+            captured = await self._give_back_late(captured, charge.id)
             raise self._voided(captured)
         return captured
+
+    async def _give_back_late(self, payment: Payment, charge_id: str) -> Payment:
+        """A charge that landed after the settler voided its payment: recorded on it with
+        a refund of all of it, then refunded (or left pending for the settler's next
+        round)."""
+        log.error("charge %s landed on voided payment %s; giving it back", charge_id, payment.id)
+        refund = Refund(
+            settler_refund_id(payment.id),
+            payment.id,
+            payment.amount_cents,
+            RefundStatus.PENDING,
+            None,
+            self._clock(),
+        )
+        if await self._db(self._repository.attach_late_charge, payment.id, charge_id, refund):
+            await self._finish_refund(refund, charge_id)
+        return await self.get(payment.id)
 
     @staticmethod
     def _voided(payment: Payment) -> PaymentVoided:
         given_back = " and its charge given back" if payment.provider_charge_id else ""
         return PaymentVoided(
-            f"payment {payment.id} was given up on{given_back}, after no answer came back "
-            "for it in time; a new payment needs a new Idempotency-Key",
+            f"payment {payment.id} of order {payment.order_ref} was given up on{given_back}, "
+            "after no answer came back for it in time; pay again under a new order_ref "
+            "and a new Idempotency-Key",
             payment_id=str(payment.id),
             payment_status=payment.status.value,
         )
@@ -278,19 +294,34 @@ class PaymentService:
         a timeout). Each needs a retry with its key, or an operator."""
         return await self._db(self._repository.unsettled, self._clock() - older_than)
 
-    async def settle(self, older_than: timedelta, limit: int = 100) -> Counter[str]:
+    async def settle(self, older_than: timedelta, limit: int = 50) -> Counter[str]:
         """Close what stayed pending longer than `older_than`, asking the provider what
         became of it: a payment whose client never retried is voided, and its charge, if
         the provider made one, refunded (no order can stand on a payment nobody was told
         was captured); a refund whose answer was lost is finished. Outcomes, counted:
         voided, refunded, refund-finished; resumed (a retry took the payment over
-        meanwhile); left (the provider did not answer, or an operator must look)."""
+        meanwhile); left (the provider did not answer, or an operator must look).
+
+        A payment left is marked worked on, so it waits `older_than` again instead of
+        filling every round's `limit` ahead of newer ones; the unsettled alarm counts from
+        when it was made, so it still reports it."""
         before = self._clock() - older_than
         outcomes: Counter[str] = Counter()
         for payment in await self._db(self._repository.stale, before, limit):
-            outcomes[await self._settle_payment(payment, before)] += 1
+            try:
+                outcome = await self._settle_payment(payment, before)
+            except Exception:  # one payment's surprise must not stop the round
+                log.exception("could not settle payment %s", payment.id)
+                outcome = "left"
+            if outcome == "left":
+                await self._db(self._repository.resume, payment.id, self._clock())
+            outcomes[outcome] += 1
         for refund, charge_id in await self._db(self._repository.stale_refunds, before, limit):
-            finished = await self._finish_refund(refund, charge_id)
+            try:
+                finished = await self._finish_refund(refund, charge_id)
+            except Exception:
+                log.exception("could not finish refund %s", refund.id)
+                finished = False
             outcomes["refund-finished" if finished else "left"] += 1
         return outcomes
 
@@ -309,7 +340,7 @@ class PaymentService:
         refund = None
         if charge is not None and charge.amount_cents > charge.refunded_cents:
             left = charge.amount_cents - charge.refunded_cents
-            refund_id = refund_id_for(payment.id, SETTLER_KEY)
+            refund_id = settler_refund_id(payment.id)
             refund = Refund(refund_id, payment.id, left, RefundStatus.PENDING, None, now)
         charge_id = charge.id if charge else None
         if not await self._db(self._repository.void, payment.id, before, now, charge_id, refund):

@@ -49,6 +49,7 @@ class FakeProvider:
     answers_lost: bool = False  # it charges, and the answer never comes back
     refuse_refunds: bool = False
     while_found: Callable[[], Awaitable[object]] | None = None  # runs as `find` answers
+    while_charging: Callable[[], Awaitable[object]] | None = None  # runs as a charge is made
 
     async def charge(
         self,
@@ -66,6 +67,9 @@ class FakeProvider:
         if key not in self.charges:
             self.charges[key] = (f"ch_{len(self.charges) + 1}", amount_cents)
             self.references[self.charges[key][0]] = reference
+        if self.while_charging is not None:
+            hook, self.while_charging = self.while_charging, None
+            await hook()
         if self.answers_lost:
             raise ProviderUnavailable("timed out")
         return ProviderCharge(self.charges[key][0])
@@ -405,4 +409,49 @@ async def test_a_provider_that_does_not_answer_leaves_the_payment_pending_for_th
     assert await clocked.settle(SETTLE_AFTER) == {"left": 1}
     assert (await clocked.get(payment_id_for("key-1"))).status is PaymentStatus.PENDING
     provider.down = False
+    assert await clocked.settle(SETTLE_AFTER) == {}  # left ones wait their turn again
+    now[0] += timedelta(minutes=6)
     assert await clocked.settle(SETTLE_AFTER) == {"voided": 1}
+
+
+async def test_a_retry_at_the_provider_while_the_settler_runs_keeps_its_charge(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    """The interleaving the retry's mark is for: the retry is at the provider, which has
+    just charged, when the settler's round comes. Unmarked, the settler would find that
+    charge and give it back, and the retry's order would stand on refunded money."""
+    await left_pending(clocked, provider, charged=False)
+    now[0] += timedelta(minutes=6)
+    rounds = []
+
+    async def settle_meanwhile() -> None:
+        rounds.append(await clocked.settle(SETTLE_AFTER))
+
+    provider.while_charging = settle_meanwhile
+    retried = await clocked.charge(order(), payment_id_for("key-1"))
+    assert rounds == [{}]  # the marked payment was not the settler's to take
+    assert retried.status is PaymentStatus.CAPTURED
+    assert provider.refunds == []
+
+
+async def test_a_charge_landing_on_a_payment_already_voided_is_given_back(
+    clocked: PaymentService,
+    provider: FakeProvider,
+    repository: InMemoryPaymentRepository,
+    now: list[datetime],
+) -> None:
+    """Past the mark's guard (a settler that voided without looking at it, say): the
+    money that arrives late is recorded and refunded, never kept by a voided payment."""
+    await left_pending(clocked, provider, charged=False)
+    pid = payment_id_for("key-1")
+
+    async def voided_meanwhile() -> None:
+        assert repository.void(pid, now[0] + timedelta(hours=1), now[0], None, None)
+
+    provider.while_charging = voided_meanwhile
+    with pytest.raises(PaymentVoided) as late:
+        await clocked.charge(order(), pid)
+    assert "its charge given back" in late.value.detail
+    payment = await clocked.get(pid)
+    assert (payment.status, payment.provider_charge_id) == (PaymentStatus.VOIDED, "ch_1")
+    assert [(charge, amount) for charge, amount, _ in provider.refunds] == [("ch_1", 1500)]
