@@ -46,6 +46,10 @@ class Payment:
     created_at: datetime
     updated_at: datetime
     request_hash: str = ""  # of the ChargeOrder that made it (ChargeOrder.fingerprint)
+    # What the provider knows its charge by (the payment's id; the settler finds it so).
+    # None for a payment made before the provider was given one: its retries must send
+    # what its first attempt sent, and the settler leaves it to a person.
+    provider_reference: str | None = None
 
     @property
     def refundable_cents(self) -> int:

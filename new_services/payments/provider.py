@@ -47,9 +47,10 @@ class Provider(Protocol):
         card_token: str,
         description: str,
         key: str,
-        reference: str,
+        reference: str | None,
     ) -> ProviderCharge:
-        """`reference`: ours for the charge, which `find` looks it up by."""
+        """`reference`: ours for the charge, which `find` looks it up by (None: sent
+        without one, as a payment made before references was first sent)."""
         ...
 
     async def refund(self, charge_id: str, amount_cents: int, key: str) -> ProviderRefund: ...
@@ -79,15 +80,16 @@ class HttpProvider:
         card_token: str,
         description: str,
         key: str,
-        reference: str,
+        reference: str | None,
     ) -> ProviderCharge:
-        body = {
+        body: dict[str, Any] = {
             "amount_cents": amount_cents,
             "currency": currency,
             "card_token": card_token,
             "description": description,
-            "reference": reference,
         }
+        if reference is not None:  # the same body on every attempt: the key checks it
+            body["reference"] = reference
         answer = await self._post("/v1/charges", body, key)
         return ProviderCharge(str(answer["id"]))
 

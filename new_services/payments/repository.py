@@ -49,7 +49,8 @@ class PaymentRepository(Protocol):
         ...
 
     def stale(self, before: datetime, limit: int) -> list[Payment]:
-        """Pending payments nothing has worked on since before `before`, oldest first."""
+        """Pending payments nothing has worked on since before `before`, oldest first;
+        only those the provider knows by a reference (the settler can find out about)."""
         ...
 
     def void(
@@ -123,6 +124,7 @@ def _payment(row: Any) -> Payment:
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
         request_hash=row.request_hash,
+        provider_reference=row.provider_reference,
     )
 
 
@@ -139,6 +141,7 @@ def _row(payment: Payment) -> dict[str, Any]:
         "refunded_cents": payment.refunded_cents,
         "created_at": payment.created_at,
         "updated_at": payment.updated_at,
+        "provider_reference": payment.provider_reference,
     }
 
 
@@ -238,7 +241,11 @@ class SqlPaymentRepository:
     def stale(self, before: datetime, limit: int) -> list[Payment]:
         query = (
             select(payments)
-            .where(payments.c.status == "pending", payments.c.updated_at < before)
+            .where(
+                payments.c.status == "pending",
+                payments.c.updated_at < before,
+                payments.c.provider_reference.is_not(None),
+            )
             .order_by(payments.c.updated_at)
             .limit(limit)
         )
@@ -452,7 +459,9 @@ class InMemoryPaymentRepository:
         pending = [
             p
             for p in self.payments.values()
-            if p.status is PaymentStatus.PENDING and p.updated_at < before
+            if p.status is PaymentStatus.PENDING
+            and p.updated_at < before
+            and p.provider_reference is not None
         ]
         return sorted(pending, key=lambda p: p.updated_at)[:limit]
 

@@ -93,6 +93,7 @@ class PaymentService:
             created_at=now,
             updated_at=now,
             request_hash=command.fingerprint(),
+            provider_reference=str(payment_id),
         )
         if dry_run:  # checks what the real one would, then stops: no row, no charge
             existing = await self._db(self._repository.for_order, command.order_ref)
@@ -127,7 +128,7 @@ class PaymentService:
                 command.card_token,
                 description=command.description or f"order {command.order_ref}",
                 key=f"payment-{payment_id}",
-                reference=str(payment_id),
+                reference=payment.provider_reference,  # a resumed one's own, maybe None
             )
         except (CardDeclined, InvalidRequest):
             # Definitely not charged: free the order for another card.

@@ -1,4 +1,5 @@
-"""The payments service's tables, as 0005_expand_payments created them."""
+"""The payments service's tables, as 0005_expand_payments and 0005b_payment_references
+made them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ payments = Table(
     Column("refunded_cents", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("provider_reference", String(64)),  # None: made before the provider had one
 )
 
 payment_refunds = Table(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -44,7 +44,7 @@ class FakeProvider:
 
     charges: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (id, amount)
     refunds: list[tuple[str, int, str]] = field(default_factory=list)  # (charge, amount, key)
-    references: dict[str, str] = field(default_factory=dict)  # charge id -> reference
+    references: dict[str, str | None] = field(default_factory=dict)  # charge id -> reference
     down: bool = False
     answers_lost: bool = False  # it charges, and the answer never comes back
     refuse_refunds: bool = False
@@ -58,7 +58,7 @@ class FakeProvider:
         card_token: str,
         description: str,
         key: str,
-        reference: str,
+        reference: str | None,
     ) -> ProviderCharge:
         if self.down:
             raise ProviderUnavailable("down")
@@ -455,3 +455,24 @@ async def test_a_charge_landing_on_a_payment_already_voided_is_given_back(
     payment = await clocked.get(pid)
     assert (payment.status, payment.provider_charge_id) == (PaymentStatus.VOIDED, "ch_1")
     assert [(charge, amount) for charge, amount, _ in provider.refunds] == [("ch_1", 1500)]
+
+
+async def test_a_payment_made_before_references_is_left_to_a_person_and_retried_as_it_was(
+    clocked: PaymentService,
+    provider: FakeProvider,
+    repository: InMemoryPaymentRepository,
+    now: list[datetime],
+) -> None:
+    """Its first attempt sent no reference, so finding no charge by one proves nothing:
+    voiding it could keep money the provider took. Its retry sends what it first sent
+    (the provider's key checks the body)."""
+    await left_pending(clocked, provider, charged=False)
+    pid = payment_id_for("key-1")
+    repository.payments[pid] = replace(repository.payments[pid], provider_reference=None)
+    now[0] += timedelta(minutes=20)
+
+    assert await clocked.settle(SETTLE_AFTER) == {}
+    assert (await clocked.unsettled(SETTLE_AFTER))["payment"].count == 1  # the alarm says so
+    retried = await clocked.charge(order(), pid)
+    assert retried.status is PaymentStatus.CAPTURED
+    assert provider.references == {"ch_1": None}
