@@ -4,8 +4,8 @@ A gateway that runs out of CPU refuses nothing: its requests just wait longer fo
 turn on the loop. Mirrors are optional work, so they give way first (`gateway/shadow.py`
 drops them while `busy` is over `GATEWAY_SHADOW_MAX_BUSY`).
 
-`busy` is the share of wall time the loop's thread spent running or waiting for a CPU
-(Linux's `/proc/thread-self/schedstat`; elsewhere the thread's CPU time alone). A
+`busy` is the share of wall time the loop's thread spent running (its CPU clock) or
+waiting for a CPU (Linux's `/proc/thread-self/schedstat`; elsewhere not counted). A
 saturated gateway reads 0.95-1.0 even when it shares its core with a backend (it then
 waits for the CPU instead of running), an idle one 0.02. The loop's lag, how late a timer
 fires, was the signal before: on a fast machine a saturated loop ran the timer only 1-3 ms

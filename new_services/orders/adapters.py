@@ -22,6 +22,9 @@ from new_services.orders.ports import (
     Unavailable,
     Voided,
 )
+from new_services.platform.problems import TYPE_PREFIX
+
+VOIDED = TYPE_PREFIX + "payment-voided"  # payments gave the payment up: final
 
 
 class LegacyCustomers:
@@ -120,7 +123,7 @@ class PaymentsClient:
         response = await self._post("/v2/payments", body, key)
         if response.status_code == 402:
             raise Declined(response.json().get("detail", "declined"))
-        if response.status_code == 409 and _problem_slug(response) == "payment-voided":
+        if response.status_code == 409 and _problem_type(response) == VOIDED:
             raise Voided(response.json().get("detail", "voided"))
         if response.status_code != 201:
             raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
@@ -151,10 +154,10 @@ class PaymentsClient:
             raise Unavailable(f"payments did not answer: {exc}") from exc
 
 
-def _problem_slug(response: httpx.Response) -> str | None:
-    """The last part of a problem+json `type` (`urn:strangler-kit:problem:<slug>`)."""
+def _problem_type(response: httpx.Response) -> object:
+    """The `type` of a problem+json answer; None for a body that is not one."""
     try:
-        kind = response.json().get("type")
+        body = response.json()
     except ValueError:
         return None
-    return kind.rsplit(":", 1)[-1] if isinstance(kind, str) else None
+    return body.get("type") if isinstance(body, dict) else None

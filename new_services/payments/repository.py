@@ -202,13 +202,30 @@ class SqlPaymentRepository:
             raise OrderHasPayment(existing) from exc
 
     def capture(self, payment_id: uuid.UUID, charge_id: str, at: datetime) -> Payment:
+        return self._if_pending(
+            payment_id, status="captured", provider_charge_id=charge_id, updated_at=at
+        )
+
+    def _if_pending(self, payment_id: uuid.UUID, **values: Any) -> Payment:
+        """Set `values` on the payment if it is still pending; the payment as it is now."""
         with self._engine.begin() as conn:
             conn.execute(
                 update(payments)
                 .where(payments.c.id == payment_id, payments.c.status == "pending")
-                .values(status="captured", provider_charge_id=charge_id, updated_at=at)
+                .values(**values)
             )
             return _payment(conn.execute(select(payments).where(payments.c.id == payment_id)).one())
+
+    def _update_with_refund(
+        self, which: Any, values: dict[str, Any], refund: Refund | None
+    ) -> bool:
+        """Set `values` on the payment `which` picks and record `refund` beside it, in one
+        transaction; False when `which` picked none."""
+        with self._engine.begin() as conn:
+            updated = conn.execute(update(payments).where(which).values(**values)).rowcount
+            if updated and refund is not None:
+                conn.execute(insert(payment_refunds).values(_refund_row(refund)))
+        return bool(updated)
 
     def adopt(self, payment: Payment) -> Payment:
         try:
@@ -230,13 +247,7 @@ class SqlPaymentRepository:
             raise OrderHasPayment(existing) from exc
 
     def resume(self, payment_id: uuid.UUID, at: datetime) -> Payment:
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(payments)
-                .where(payments.c.id == payment_id, payments.c.status == "pending")
-                .values(updated_at=at)
-            )
-            return _payment(conn.execute(select(payments).where(payments.c.id == payment_id)).one())
+        return self._if_pending(payment_id, updated_at=at)
 
     def stale(self, before: datetime, limit: int) -> list[Payment]:
         query = (
@@ -260,24 +271,20 @@ class SqlPaymentRepository:
         charge_id: str | None,
         refund: Refund | None,
     ) -> bool:
-        with self._engine.begin() as conn:
-            voided = conn.execute(
-                update(payments)
-                .where(
-                    payments.c.id == payment_id,
-                    payments.c.status == "pending",
-                    payments.c.updated_at < untouched_since,
-                )
-                .values(
-                    status=PaymentStatus.VOIDED.value,
-                    provider_charge_id=charge_id,
-                    refunded_cents=refund.amount_cents if refund else 0,
-                    updated_at=at,
-                )
-            ).rowcount
-            if voided and refund is not None:
-                conn.execute(insert(payment_refunds).values(_refund_row(refund)))
-        return bool(voided)
+        return self._update_with_refund(
+            and_(
+                payments.c.id == payment_id,
+                payments.c.status == "pending",
+                payments.c.updated_at < untouched_since,
+            ),
+            {
+                "status": PaymentStatus.VOIDED.value,
+                "provider_charge_id": charge_id,
+                "refunded_cents": refund.amount_cents if refund else 0,
+                "updated_at": at,
+            },
+            refund,
+        )
 
     def stale_refunds(self, before: datetime, limit: int) -> list[tuple[Refund, str]]:
         query = (
@@ -294,23 +301,19 @@ class SqlPaymentRepository:
             return [(_refund(row), row.provider_charge_id) for row in conn.execute(query)]
 
     def attach_late_charge(self, payment_id: uuid.UUID, charge_id: str, refund: Refund) -> bool:
-        with self._engine.begin() as conn:
-            attached = conn.execute(
-                update(payments)
-                .where(
-                    payments.c.id == payment_id,
-                    payments.c.status == PaymentStatus.VOIDED.value,
-                    payments.c.provider_charge_id.is_(None),
-                )
-                .values(
-                    provider_charge_id=charge_id,
-                    refunded_cents=refund.amount_cents,
-                    updated_at=refund.created_at,
-                )
-            ).rowcount
-            if attached:
-                conn.execute(insert(payment_refunds).values(_refund_row(refund)))
-        return bool(attached)
+        return self._update_with_refund(
+            and_(
+                payments.c.id == payment_id,
+                payments.c.status == PaymentStatus.VOIDED.value,
+                payments.c.provider_charge_id.is_(None),
+            ),
+            {
+                "provider_charge_id": charge_id,
+                "refunded_cents": refund.amount_cents,
+                "updated_at": refund.created_at,
+            },
+            refund,
+        )
 
     def forget(self, payment_id: uuid.UUID) -> None:
         with self._engine.begin() as conn:
