@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
@@ -18,6 +19,13 @@ from sqlalchemy.engine import make_url
 from strangler.parts import admin_token, redis_part
 from strangler.runner import Stack, port_is_free, running
 from strangler.settings import PORT_OFFSETS, Settings
+
+# The suite shares two cores with the processes its other tests start, so a property test
+# may stall for a second now and then: it is judged on what it finds, never on its speed.
+hypothesis.settings.register_profile(
+    "shared-machine", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("shared-machine")
 
 
 def pytest_configure(config: pytest.Config) -> None:

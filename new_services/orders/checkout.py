@@ -16,11 +16,13 @@ failure after the charge gives the money back instead of leaving it taken.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import UUID
 
 from new_services.orders import pricing
@@ -44,6 +46,7 @@ from new_services.orders.model import (
     OrderLine,
     OrderPlaced,
     PlaceOrder,
+    Product,
 )
 from new_services.orders.ports import (
     Carts,
@@ -59,7 +62,15 @@ from new_services.orders.ports import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _ORDERS = uuid.UUID("0c6b1d1e-7b4f-4a57-9a58-4f0c2c1e9d33")
+
+
+def _raised(outcome: T | BaseException) -> T:
+    """An outcome of `asyncio.gather(..., return_exceptions=True)`: raised, if it failed."""
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 def order_uuid_for(idempotency_key: str) -> uuid.UUID:
@@ -126,12 +137,19 @@ class Checkout:
 
         The checks come in the legacy order (API.md): the user, an empty cart, then each
         line's stock, then the discount code. A line whose product was deleted is not in
-        the cart any more (legacy deletes such lines with the product)."""
-        customer = await self._customers.get(command.user_id)
+        the cart any more (legacy deletes such lines with the product). The customer (a
+        call to the legacy users API) and the cart with its products are asked for at
+        once, as neither needs the other: that is one round trip fewer of a checkout's
+        latency, and an answer is still checked in the legacy order."""
+        found, cart_read = await asyncio.gather(
+            self._customers.get(command.user_id),
+            self._cart_and_products(command.user_id),
+            return_exceptions=True,
+        )
+        customer = _raised(found)
         if customer is None:
             raise UserNotFound(f"no user {command.user_id}")
-        wanted = await self._carts.lines(command.user_id)
-        products = await self._catalog.products([line.product_id for line in wanted])
+        wanted, products = _raised(cart_read)
         cart = tuple(line for line in wanted if line.product_id in products)
         if not cart:
             raise CartEmpty("the cart is empty")
@@ -146,6 +164,12 @@ class Checkout:
         except pricing.UnknownDiscountCode as exc:
             raise InvalidDiscountCode(f"unknown discount code {command.discount_code!r}") from exc
         return Draft(order, uuid.uuid4(), customer, cart, tuple(lines), price)
+
+    async def _cart_and_products(
+        self, user_id: int
+    ) -> tuple[Sequence[CartLine], Mapping[int, Product]]:
+        wanted = await self._carts.lines(user_id)
+        return wanted, await self._catalog.products([line.product_id for line in wanted])
 
     async def reserve(self, draft: Draft, dry_run: bool = False) -> None:
         """Hold the stock of every line, all or nothing (legacy: `SMELL(stock-race)`)."""

@@ -2,15 +2,16 @@
 
 Placing an order is one transaction: the order, its lines, its `order.placed` event in
 the outbox and the emptied cart commit together or not at all (legacy: four separate
-transactions around a synchronous e-mail). A user's history is two indexed queries, not
-one query per order (legacy: `SMELL(n-plus-one)`), and a cancelled order is soft-deleted
-with its event, not erased (legacy: `SMELL(hard-delete)`).
+transactions around a synchronous e-mail). A user's history is one indexed query, orders
+joined to their lines, not one query per order (legacy: `SMELL(n-plus-one)`), read outside
+a transaction (`single_statement_reads`); and a cancelled order is soft-deleted with its
+event, not erased (legacy: `SMELL(hard-delete)`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,11 +29,11 @@ from new_services.orders.model import (
 )
 from new_services.orders.pricing import Price
 from new_services.orders.tables import cart_items, order_items, orders, orders_with_email_flag
+from new_services.platform.database import single_statement_reads
 from new_services.platform.outbox import Event, append
 
 T = TypeVar("T")
 Position = tuple[datetime, int]  # (created_at, id) of the last order on a page
-_CHUNK = 500  # ids per IN (...) list
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -53,6 +54,7 @@ def _event(change: OrderPlaced | OrderCancelled) -> Event:
 class SqlOrderBook:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reads = single_statement_reads(engine)
         columns = {column["name"] for column in inspect(engine).get_columns("orders")}
         self._email_flag = "email_sent" in columns  # gone once the contract step has run
 
@@ -94,7 +96,7 @@ class SqlOrderBook:
 
     async def get(self, order_id: int) -> Order | None:
         def read() -> Order | None:
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 found = _live(conn, orders.c.id == order_id)
             return found[0] if found else None
 
@@ -102,14 +104,14 @@ class SqlOrderBook:
 
     async def history(self, user_id: int) -> Sequence[Order]:
         def read() -> list[Order]:
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 return _live(conn, orders.c.user_id == user_id)
 
         return await _in_thread(read)
 
     async def by_uuid(self, order: uuid.UUID) -> Order | None:
         def read() -> Order | None:
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 found = _live(conn, orders.c.uuid == order)
             return found[0] if found else None
 
@@ -127,7 +129,7 @@ class SqlOrderBook:
                     (orders.c.created_at < at)
                     | ((orders.c.created_at == at) & (orders.c.id < last))
                 )
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 return _live(conn, which, limit)
 
         return await _in_thread(read)
@@ -137,7 +139,7 @@ class SqlOrderBook:
         whole book in pages, for a read model rebuilt from it (analytics)."""
 
         def read() -> list[Order]:
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 return _orders(conn, orders.c.id > after, (orders.c.id,), limit)
 
         return await _in_thread(read)
@@ -160,7 +162,7 @@ class SqlOrderBook:
 
 
 def _live(conn: Connection, which: Any, limit: int | None = None) -> list[Order]:
-    """Live orders matching `which`, newest first, with their lines: two queries in all."""
+    """Live orders matching `which`, newest first, with their lines."""
     newest_first = (orders.c.created_at.desc(), orders.c.id.desc())
     return _orders(conn, which & orders.c.deleted_at.is_(None), newest_first, limit)
 
@@ -168,27 +170,36 @@ def _live(conn: Connection, which: Any, limit: int | None = None) -> list[Order]
 def _orders(
     conn: Connection, which: Any, order_by: tuple[Any, ...], limit: int | None
 ) -> list[Order]:
-    rows = conn.execute(select(orders).where(which).order_by(*order_by).limit(limit)).mappings()
-    heads = list(rows)
-    lines: dict[int, list[OrderLine]] = {row["id"]: [] for row in heads}
-    for chunk in _chunks([row["id"] for row in heads]):
-        for item in conn.execute(
-            select(order_items).where(order_items.c.order_id.in_(chunk)).order_by(order_items.c.id)
-        ).mappings():
-            lines[item["order_id"]].append(
+    """One query: the orders matching `which` (the first `limit` by `order_by`), each row
+    joined to its lines, so a page costs one round trip however many orders it holds."""
+    heads = select(orders.c.id).where(which).order_by(*order_by).limit(limit)
+    item = order_items.c
+    rows = conn.execute(
+        select(orders, item.product_id, item.product_name, item.unit_price_cents, item.quantity)
+        .select_from(orders.outerjoin(order_items, item.order_id == orders.c.id))
+        .where(orders.c.id.in_(heads.scalar_subquery()))
+        .order_by(*order_by, item.id)
+    ).mappings()
+    found: list[Order] = []
+    head: RowMapping | None = None
+    lines: list[OrderLine] = []
+    for row in rows:
+        if head is None or row["id"] != head["id"]:
+            if head is not None:
+                found.append(_order(head, lines))
+            head, lines = row, []
+        if row["product_id"] is not None:  # None: an order without lines (outer join)
+            lines.append(
                 OrderLine(
-                    item["product_id"],
-                    item["product_name"],
-                    item["unit_price_cents"],
-                    item["quantity"],
+                    row["product_id"],
+                    row["product_name"],
+                    row["unit_price_cents"],
+                    row["quantity"],
                 )
             )
-    return [_order(row, lines[row["id"]]) for row in heads]
-
-
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+    if head is not None:
+        found.append(_order(head, lines))
+    return found
 
 
 def _order(row: RowMapping, lines: list[OrderLine]) -> Order:
@@ -213,10 +224,11 @@ class SqlCarts:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reads = single_statement_reads(engine)
 
     async def lines(self, user_id: int) -> Sequence[CartLine]:
         def read() -> list[CartLine]:
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 rows = conn.execute(
                     select(cart_items.c.product_id, cart_items.c.quantity)
                     .where(cart_items.c.user_id == user_id)

@@ -90,8 +90,8 @@ def path_id(request: Request, name: str) -> int:
 def iso(moment: datetime) -> str:
     """Seconds precision, UTC, `Z`: how the legacy shop writes every time."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds") + "Z"  # strftime takes four times as long
 
 
 HttpHandler = Callable[[Request, Exception], Awaitable[Response]]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import pytest
 from redis import Redis
 from rq import Queue
@@ -127,6 +128,26 @@ async def test_history_is_newest_first_with_every_line_and_the_legacy_app_agrees
     finally:
         legacy.ENGINE.dispose()  # SMELL(global-state): the app keeps its engine in a global
     assert seen_by_legacy == {"orders": [order_json(o) for o in history_]}
+
+
+async def test_a_history_read_answers_at_once_while_a_checkout_holds_the_write_lock(
+    engine: Engine,
+) -> None:
+    user = a_user(engine)
+    book = SqlOrderBook(engine)
+    placed = await book.place(an_order(user, datetime(2026, 11, 1, 9, 0, tzinfo=UTC)), _placed())
+    with engine.begin() as writer:  # on SQLite this holds the database's one write lock
+        writer.execute(
+            insert(cart_items).values(
+                user_id=user, product_id=5, quantity=1, added_at=datetime(2026, 11, 2)
+            )
+        )
+        with anyio.fail_after(5):  # SQLite's busy timeout would keep a locked read 30 s
+            seen = await book.history(user)
+            page = await book.page(user, None, 10)
+            cart = await SqlCarts(engine).lines(user)
+    assert [o.id for o in seen] == [o.id for o in page] == [placed.id]
+    assert cart == []  # the writer's uncommitted line is not seen
 
 
 async def test_a_cancelled_order_is_soft_deleted_with_its_event_once(engine: Engine) -> None:

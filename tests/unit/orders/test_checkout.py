@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import anyio
 import pytest
 
 from new_services.orders.checkout import Checkout, order_uuid_for
 from new_services.orders.errors import (
     CartEmpty,
     CheckoutAbandoned,
+    DependencyDown,
     InvalidDiscountCode,
     OutOfStock,
     PaymentDeclined,
@@ -173,6 +175,45 @@ async def test_an_unknown_user_or_discount_code_is_refused_before_anything_is_he
     with pytest.raises(InvalidDiscountCode):
         await checkout(PlaceOrder(ADA.id, "tok_visa", "FREE"), key="k")
     assert shop.held == {} and shop.stock == {1: 10, 2: 1}
+
+
+class SlowUsers:
+    """A users API that answers only once the cart has been read: a draft that waited for
+    the user before reading the cart would never finish."""
+
+    def __init__(self, shop: FakeShop) -> None:
+        self.cart_read = anyio.Event()
+        self._shop = shop
+
+    async def get(self, user_id: int) -> Customer | None:
+        await self.cart_read.wait()
+        return await self._shop.get(user_id)
+
+    async def lines(self, user_id: int) -> Sequence[CartLine]:
+        self.cart_read.set()
+        return await self._shop.lines(user_id)
+
+
+async def test_the_user_and_the_cart_are_asked_for_at_once(shop: FakeShop) -> None:
+    users = SlowUsers(shop)
+    checkout = Checkout(users, users, shop, shop, shop)
+    with anyio.fail_after(2):
+        order = await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    assert order.price.total_cents == 5303
+
+
+async def test_an_unknown_user_is_the_answer_even_while_the_catalog_is_down(
+    shop: FakeShop,
+) -> None:
+    class CatalogDown(FakeShop):
+        async def products(self, ids: Sequence[int]) -> dict[int, Product]:
+            raise Unavailable("the catalog did not answer")
+
+    down = CatalogDown(carts=shop.carts)
+    with pytest.raises(UserNotFound):  # legacy checks the user first
+        await Checkout(down, down, down, down, down)(PlaceOrder(99, "tok_visa"), key="k")
+    with pytest.raises(DependencyDown):
+        await Checkout(down, down, down, down, down)(PlaceOrder(ADA.id, "tok_visa"), key="k")
 
 
 @pytest.mark.parametrize(
