@@ -40,8 +40,14 @@ def create_app(
 
     async def settle() -> int:
         settled = await wiring.service.settle(timedelta(seconds=settings.settle_after_s))
+        if settings.recheck_voided_for_s:
+            settled += await wiring.service.recheck_voided(
+                timedelta(seconds=settings.recheck_voided_every_s),
+                timedelta(seconds=settings.recheck_voided_for_s),
+            )
         unsettled.count_settled(settled)
-        return sum(n for outcome, n in settled.items() if outcome not in ("left", "resumed"))
+        unchanged = ("left", "resumed", "rechecked")
+        return sum(n for outcome, n in settled.items() if outcome not in unchanged)
 
     async def check_unsettled() -> int:
         found = await wiring.service.unsettled(timedelta(seconds=settings.unsettled_after_s))

@@ -35,7 +35,9 @@ class UnsettledMetrics:
         self.settled = Counter(
             "payments_settled",
             "What the settler did with a payment or refund left pending: voided, refunded, "
-            "refund-finished, resumed (a retry came first) or left (to try again).",
+            "refund-finished, resumed (a retry came first) or left (to try again); and with "
+            "a voided payment it asked about again: rechecked (still no charge) or "
+            "late-charge (one found, given back).",
             ["outcome"],
             registry=registry,
         )

@@ -70,6 +70,15 @@ class PaymentRepository(Protocol):
         """Refunds pending since before `before`, each with its payment's provider charge."""
         ...
 
+    def voided_uncharged(self, before: datetime, made_after: datetime, limit: int) -> list[Payment]:
+        """Payments voided with no charge, made after `made_after`, untouched since before
+        `before`, least recently touched first: those the settler asks about again."""
+        ...
+
+    def touch_voided(self, payment_id: uuid.UUID, at: datetime) -> None:
+        """Mark a payment voided with no charge as asked about at `at`."""
+        ...
+
     def attach_late_charge(self, payment_id: uuid.UUID, charge_id: str, refund: Refund) -> bool:
         """Record a charge that landed on a payment already voided without one, with a
         pending refund of it, in one transaction; False when it has one already."""
@@ -106,6 +115,11 @@ class PaymentRepository(Protocol):
     def revert_refund(self, refund_id: uuid.UUID) -> None:
         """The provider definitely refused: give the reserved amount back."""
         ...
+
+
+_VOIDED_UNCHARGED = and_(
+    payments.c.status == PaymentStatus.VOIDED.value, payments.c.provider_charge_id.is_(None)
+)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -300,13 +314,29 @@ class SqlPaymentRepository:
         with self._engine.connect() as conn:
             return [(_refund(row), row.provider_charge_id) for row in conn.execute(query)]
 
+    def voided_uncharged(self, before: datetime, made_after: datetime, limit: int) -> list[Payment]:
+        query = (
+            select(payments)
+            .where(
+                _VOIDED_UNCHARGED,
+                payments.c.updated_at < before,
+                payments.c.created_at > made_after,
+                payments.c.provider_reference.is_not(None),
+            )
+            .order_by(payments.c.updated_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [_payment(row) for row in conn.execute(query)]
+
+    def touch_voided(self, payment_id: uuid.UUID, at: datetime) -> None:
+        self._update_with_refund(
+            and_(payments.c.id == payment_id, _VOIDED_UNCHARGED), {"updated_at": at}, None
+        )
+
     def attach_late_charge(self, payment_id: uuid.UUID, charge_id: str, refund: Refund) -> bool:
         return self._update_with_refund(
-            and_(
-                payments.c.id == payment_id,
-                payments.c.status == PaymentStatus.VOIDED.value,
-                payments.c.provider_charge_id.is_(None),
-            ),
+            and_(payments.c.id == payment_id, _VOIDED_UNCHARGED),
             {
                 "provider_charge_id": charge_id,
                 "refunded_cents": refund.amount_cents,
@@ -502,9 +532,25 @@ class InMemoryPaymentRepository:
                 found.append((refund, charge_id))
         return found[:limit]
 
+    def voided_uncharged(self, before: datetime, made_after: datetime, limit: int) -> list[Payment]:
+        found = [
+            p
+            for p in self.payments.values()
+            if _voided_uncharged(p)
+            and p.updated_at < before
+            and p.created_at > made_after
+            and p.provider_reference is not None
+        ]
+        return sorted(found, key=lambda p: p.updated_at)[:limit]
+
+    def touch_voided(self, payment_id: uuid.UUID, at: datetime) -> None:
+        payment = self.payments[payment_id]
+        if _voided_uncharged(payment):
+            self.payments[payment_id] = replace(payment, updated_at=at)
+
     def attach_late_charge(self, payment_id: uuid.UUID, charge_id: str, refund: Refund) -> bool:
         payment = self.payments[payment_id]
-        if payment.status is not PaymentStatus.VOIDED or payment.provider_charge_id is not None:
+        if not _voided_uncharged(payment):
             return False
         self.payments[payment_id] = replace(
             payment,
@@ -575,3 +621,7 @@ class InMemoryPaymentRepository:
             total = payment.refunded_cents - refund.amount_cents
             status = PaymentStatus.CAPTURED if total == 0 else PaymentStatus.PARTIALLY_REFUNDED
             self.payments[payment.id] = replace(payment, refunded_cents=total, status=status)
+
+
+def _voided_uncharged(payment: Payment) -> bool:
+    return payment.status is PaymentStatus.VOIDED and payment.provider_charge_id is None

@@ -326,6 +326,43 @@ class PaymentService:
             outcomes["refund-finished" if finished else "left"] += 1
         return outcomes
 
+    async def recheck_voided(
+        self, every: timedelta, for_: timedelta, limit: int = 50
+    ) -> Counter[str]:
+        """Ask the provider again about each payment voided with no charge, every `every`
+        until `for_` after it was made: a charge the provider made later still (its own
+        retry after an outage, say) is then recorded and given back, with no client retry
+        needed to bring it to light. Outcomes, counted: late-charge (found, recorded, its
+        refund started); rechecked (still none); left (the provider did not answer, or
+        holds more than one charge for it: asked again next time)."""
+        now = self._clock()
+        outcomes: Counter[str] = Counter()
+        for payment in await self._db(
+            self._repository.voided_uncharged, now - every, now - for_, limit
+        ):
+            try:
+                outcome = await self._recheck(payment)
+            except Exception:  # one payment's surprise must not stop the round
+                log.exception("could not recheck voided payment %s", payment.id)
+                outcome = "left"
+            if outcome != "late-charge":
+                await self._db(self._repository.touch_voided, payment.id, self._clock())
+            outcomes[outcome] += 1
+        return outcomes
+
+    async def _recheck(self, payment: Payment) -> str:
+        try:
+            made = [c for c in await self._provider.find(str(payment.id)) if c.captured]
+        except ProviderUnavailable:
+            return "left"
+        if len(made) > 1:
+            log.error("voided payment %s has %d charges at the provider", payment.id, len(made))
+            return "left"
+        if not made:
+            return "rechecked"
+        await self._give_back_late(payment, made[0].id)
+        return "late-charge"
+
     async def _settle_payment(self, payment: Payment, before: datetime) -> str:
         try:
             made = [c for c in await self._provider.find(str(payment.id)) if c.captured]

@@ -20,6 +20,10 @@ class PaymentsSettings:
     unsettled_after_s: float = 600.0  # one pending longer is reported (the settler is stuck)
     # how often both happen (settling, then the metrics and the log); 0: never
     check_unsettled_every_s: float = 30.0
+    # a payment voided with no charge is asked about again every this often, until this
+    # long after it was made (a charge the provider made later still is given back); 0: never
+    recheck_voided_every_s: float = 3600.0
+    recheck_voided_for_s: float = 86400.0
 
     def __post_init__(self) -> None:
         # A request is cut off at 80% of its key's lease (platform/idempotency.py): the
@@ -53,5 +57,11 @@ class PaymentsSettings:
             ),
             check_unsettled_every_s=float(
                 environ.get("PAYMENTS_CHECK_UNSETTLED_EVERY_S", cls.check_unsettled_every_s)
+            ),
+            recheck_voided_every_s=float(
+                environ.get("PAYMENTS_RECHECK_VOIDED_EVERY_S", cls.recheck_voided_every_s)
+            ),
+            recheck_voided_for_s=float(
+                environ.get("PAYMENTS_RECHECK_VOIDED_FOR_S", cls.recheck_voided_for_s)
             ),
         )

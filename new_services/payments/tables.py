@@ -1,5 +1,5 @@
 """The payments service's tables, as 0005_expand_payments and 0005b_payment_references
-made them."""
+made them (0005c_payments_settling_indexes adds indexes only)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from migrations.fingerprint import uuid_coverage
 from migrations.history import HistoryError, schema_differences
 from tests.integration.migrating import engine_at, prints, routes_table, run_backfill, seeded
 
-EXPAND = "0005b_payment_references"  # the expand head
+EXPAND = "0005c_payments_settling_indexes"  # the expand head
 
 
 def reflected(url: str) -> MetaData:

@@ -40,12 +40,15 @@ def services(fresh_database_url: str, tmp_path: Path) -> Iterator[Services]:
 @pytest.fixture
 def settling(fresh_database_url: str, tmp_path: Path) -> Iterator[Services]:
     """Payments that settle what stays pending 7.5 s untouched (the shortest the key lease
-    allows with a 0.5 s provider timeout), checked every 0.25 s."""
+    allows with a 0.5 s provider timeout), checked every 0.25 s, and ask again about a
+    payment voided without a charge every second."""
     env = {
         "PAYMENTS_IDEMPOTENCY_LEASE_S": "7.5",
         "PAYMENTS_SETTLE_AFTER_S": "7.5",
         "PAYMENTS_CHECK_UNSETTLED_EVERY_S": "0.25",
         "PAYMENTS_UNSETTLED_AFTER_S": "60",
+        "PAYMENTS_RECHECK_VOIDED_EVERY_S": "1",  # and asks about what it voided every second
+        "PAYMENTS_RECHECK_VOIDED_FOR_S": "600",
     }
     with started(fresh_database_url, tmp_path, env) as both:
         yield both
@@ -478,9 +481,24 @@ def test_a_payment_the_provider_never_charged_is_voided_and_a_fresh_key_pays_ano
     failed = charge_with_faults(settling, down, "key-down", card, "order-down", 1500)
     assert failed.status_code == 502
 
-    payment = settled_payment(settling, str(payment_id_for("key-down")))
+    payment_id = str(payment_id_for("key-down"))
+    payment = settled_payment(settling, payment_id)
     assert (payment["status"], payment["provider_charge_id"]) == ("voided", None)
     assert charges_at_the_provider(settling, card) == []
     assert settled_count(settling, "voided") == 1
     paid = charge(settling, "key-new", card, order="order-down-again")
     assert paid.status_code == 201, paid.text
+
+    # The provider charges it after all (its own late retry): the recheck gives it back.
+    late = {"amount_cents": 1500, "currency": "usd", "card_token": card, "reference": payment_id}
+    made = settling.provider.post("/v1/charges", json=late, headers={"Idempotency-Key": "late"})
+    assert made.status_code == 201, made.text
+    deadline = time.monotonic() + 10
+    while settled_count(settling, "late-charge") < 1:
+        assert time.monotonic() < deadline, "the late charge was not found"
+        time.sleep(0.25)
+    payment = settling.payments.get(f"/v2/payments/{payment_id}").json()
+    assert (payment["status"], payment["provider_charge_id"]) == ("voided", made.json()["id"])
+    assert payment["refunded_cents"] == 1500
+    refunds = settling.provider.get("/v1/refunds", params={"charge_id": made.json()["id"]})
+    assert [r["amount_cents"] for r in refunds.json()["refunds"]] == [1500]

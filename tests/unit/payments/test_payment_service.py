@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -455,6 +456,58 @@ async def test_a_charge_landing_on_a_payment_already_voided_is_given_back(
     payment = await clocked.get(pid)
     assert (payment.status, payment.provider_charge_id) == (PaymentStatus.VOIDED, "ch_1")
     assert [(charge, amount) for charge, amount, _ in provider.refunds] == [("ch_1", 1500)]
+
+
+RECHECK_EVERY, RECHECK_FOR = timedelta(hours=1), timedelta(days=1)
+AN_HOUR_AND_A_BIT = RECHECK_EVERY + timedelta(minutes=1)
+
+
+async def voided_uncharged(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> Payment:
+    """key-1's payment, voided by the settler after its client got an error and the
+    provider had charged nothing."""
+    await left_pending(clocked, provider, charged=False)
+    now[0] += timedelta(minutes=6)
+    assert await clocked.settle(SETTLE_AFTER) == {"voided": 1}
+    return await clocked.get(payment_id_for("key-1"))
+
+
+async def test_a_charge_the_provider_makes_after_the_payment_was_voided_is_found_and_given_back(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    voided = await voided_uncharged(clocked, provider, now)
+    # the provider's own retry, long after every timeout, charges under the reference
+    provider.charges["provider-side-retry"] = ("ch_late", voided.amount_cents)
+    provider.references["ch_late"] = str(voided.id)
+
+    assert await clocked.recheck_voided(RECHECK_EVERY, RECHECK_FOR) == {}  # voided just now
+    now[0] += AN_HOUR_AND_A_BIT
+    assert await clocked.recheck_voided(RECHECK_EVERY, RECHECK_FOR) == {"late-charge": 1}
+    payment = await clocked.get(voided.id)
+    assert (payment.status, payment.provider_charge_id) == (PaymentStatus.VOIDED, "ch_late")
+    assert payment.refunded_cents == voided.amount_cents
+    assert [(charge, amount) for charge, amount, _ in provider.refunds] == [("ch_late", 1500)]
+    now[0] += AN_HOUR_AND_A_BIT
+    assert await clocked.recheck_voided(RECHECK_EVERY, RECHECK_FOR) == {}  # settled for good
+
+
+async def test_a_voided_payment_is_asked_about_once_an_hour_for_a_day_then_no_more(
+    clocked: PaymentService, provider: FakeProvider, now: list[datetime]
+) -> None:
+    voided = await voided_uncharged(clocked, provider, now)
+    provider.down = True
+    now[0] += AN_HOUR_AND_A_BIT
+    assert await clocked.recheck_voided(RECHECK_EVERY, RECHECK_FOR) == {"left": 1}
+    provider.down = False
+    asked: Counter[str] = Counter()
+    while now[0] < voided.created_at + 2 * RECHECK_FOR:
+        now[0] += AN_HOUR_AND_A_BIT
+        asked += await clocked.recheck_voided(RECHECK_EVERY, RECHECK_FOR)
+        asked += await clocked.recheck_voided(RECHECK_EVERY, RECHECK_FOR)  # not due again yet
+    # asked at 2 h 08 min, 3 h 09 min, ... 23 h 29 min after it was made: 22 times
+    assert asked == {"rechecked": 22}
+    assert provider.refunds == []
 
 
 async def test_a_payment_made_before_references_is_left_to_a_person_and_retried_as_it_was(
