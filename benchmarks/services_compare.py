@@ -8,7 +8,7 @@ requests down both code paths with the gateway's developer override
   server delaying each message (default 200 ms). Legacy sends the e-mail inside the
   request; the extracted path leaves it to the outbox and the notifications worker.
 - one user's order history with the database holding 100,000 orders: legacy (a query per
-  order) against the orders service's v1 (same JSON, two indexed queries) and v2 (the
+  order) against the orders service's v1 (same JSON, one indexed query) and v2 (the
   first cursor page of 20, through the gateway's `orders-v2` route). Legacy is measured
   twice: on the same expanded database (whose indexes its queries use too), and as
   shipped, on a second database with the same rows and legacy's own schema (no index on

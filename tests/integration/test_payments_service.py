@@ -473,7 +473,7 @@ def test_a_charge_whose_answer_was_lost_and_never_retried_is_given_back_by_the_s
     assert len(charges_at_the_provider(settling, card)) == 1  # the late retry charged nothing
 
 
-def test_a_payment_the_provider_never_charged_is_voided_and_a_fresh_key_pays_another_order(
+def test_a_payment_the_provider_never_charged_is_voided_and_its_late_charge_given_back(
     settling: Services,
 ) -> None:
     card = token()
