@@ -1,16 +1,17 @@
-"""SQLite persistence for received messages, one short-lived connection per operation."""
+"""SQLite persistence for received messages, one connection per thread (stand_ins/sqlite.py)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from stand_ins.mail.errors import StorageError
 from stand_ins.mail.model import IncomingMessage, StoredMessage
+from stand_ins.sqlite import PerThread
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -36,6 +37,7 @@ class MessageStore:
     def __init__(self, path: Path, busy_timeout_seconds: float = 5.0) -> None:
         self._path = path
         self._busy_timeout = busy_timeout_seconds
+        self._connections = PerThread(self._connect)
 
     def initialise(self) -> None:
         """Create the tables and switch the file to WAL, so readers never wait for writers."""
@@ -94,11 +96,15 @@ class MessageStore:
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         try:
-            with closing(sqlite3.connect(self._path, timeout=self._busy_timeout)) as db:
-                db.execute("PRAGMA foreign_keys = ON")
-                yield db
+            yield self._connections.get()
         except sqlite3.Error as exc:
+            self._connections.drop()
             raise StorageError(f"database error: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, timeout=self._busy_timeout)
+        db.execute("PRAGMA foreign_keys = ON")
+        return db
 
 
 def _stored(row: Any) -> StoredMessage:
