@@ -43,7 +43,7 @@ from typing import Any
 
 import aiohttp
 import httpx
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -107,11 +107,20 @@ def prepare(url: str, orders: int, users: int) -> None:
         history.upgrade(engine, "expand")
         started = time.perf_counter()
         seed(engine, SeedSizes(users=users, products=200, orders=orders))
+        settle(engine)
         print(
             f"seeded {orders:,} orders for {users:,} users in {time.perf_counter() - started:.1f} s"
         )
     finally:
         engine.dispose()
+
+
+def settle(engine: Engine) -> None:
+    """Statistics and a vacuum now, as pgbench does before it measures: left to autovacuum,
+    they would come in the middle of a run, at a different moment in each."""
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
 
 
 def buyers(url: str, count: int) -> list[int]:
@@ -226,6 +235,7 @@ def legacy_as_shipped(
         engine = make_engine(url)
         try:
             seed(engine, SeedSizes(users=users, products=200, orders=orders))
+            settle(engine)
         finally:
             engine.dispose()
         settings = replace(
@@ -277,6 +287,17 @@ def cpu_per_checkout(
     }
 
 
+def machine_speed_ms() -> float:
+    """A fixed piece of pure-Python work, best of five: how fast this machine is right now
+    (lower is faster), so runs from slow and fast spells of a VM can be told apart."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(i * i for i in range(300_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def busiest_user(url: str) -> tuple[int, int]:
     engine = make_engine(url)
     try:
@@ -309,6 +330,7 @@ def main() -> int:
     seconds = args.seconds or (5.0 if args.quick else 20.0)
     repeat = 10 if args.quick else 30
 
+    speed_before = machine_speed_ms()
     with (
         tempfile.TemporaryDirectory(prefix="services-bench-") as tmp,
         database(os.environ.get("DATABASE_URL"), Path(tmp)) as url,
@@ -376,6 +398,7 @@ def main() -> int:
                 "mail_delay_ms": args.mail_delay_ms,
                 "seconds": seconds,
                 "database": make_url(url).get_backend_name(),
+                "machine_speed_ms": [speed_before, machine_speed_ms()],
             }
         finally:
             stack.down()
@@ -387,8 +410,11 @@ def main() -> int:
 
 def render(result: dict[str, Any]) -> str:
     s = result["settings"]
+    before, after = s["machine_speed_ms"]
     out = [
-        f"\ncheckout through the gateway: {s['clients']} clients, mail delayed"
+        f"\nmachine speed: a fixed pure-Python loop took {before} ms before the runs and"
+        f" {after} ms after them (lower is faster; compare runs by it)",
+        f"checkout through the gateway: {s['clients']} clients, mail delayed"
         f" {s['mail_delay_ms']} ms, {s['seconds']:.0f} s per run, {s['database']}",
     ]
     runs = {
