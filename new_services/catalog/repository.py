@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from new_services.catalog.errors import SkuTaken
 from new_services.catalog.model import NewProduct, Product, ProductChange
 from new_services.catalog.tables import legacy_now, products
-from new_services.platform.database import transaction
+from new_services.platform.database import single_statement_reads, transaction
 
 _LIVE = products.c.deleted_at.is_(None)
 
@@ -70,16 +70,17 @@ def _product(row: Any) -> Product:
 class SqlProductRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reads = single_statement_reads(engine)
 
     def _read(self, *conditions: Any, limit: int | None = None) -> list[Product]:
         query = select(products).where(_LIVE, *conditions).order_by(products.c.id).limit(limit)
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             rows = conn.execute(query).all()
         unminted = [row.id for row in rows if row.uuid is None]
         if unminted:
             with self._engine.begin() as conn:
                 self._mint(conn, unminted)
-            with self._engine.connect() as conn:
+            with self._reads.connect() as conn:
                 rows = conn.execute(query).all()
         return [_product(row) for row in rows]
 
@@ -98,7 +99,7 @@ class SqlProductRepository:
         return {p.id: p for p in self._read(products.c.id.in_(sorted(set(ids))))}
 
     def id_of(self, product_uuid: uuid.UUID) -> int | None:
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             found = conn.execute(
                 select(products.c.id).where(products.c.uuid == product_uuid, _LIVE)
             ).scalar()

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from new_services.payments.model import Payment, PaymentStatus, Refund, RefundStatus
 from new_services.payments.tables import payment_refunds, payments
+from new_services.platform.database import single_statement_reads
 
 Position = tuple[datetime, uuid.UUID]  # (created_at, id) of the last payment on a page
 
@@ -199,6 +200,7 @@ class Unsettled:
 class SqlPaymentRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reads = single_statement_reads(engine)
 
     def reserve(self, payment: Payment) -> None:
         try:
@@ -274,7 +276,7 @@ class SqlPaymentRepository:
             .order_by(payments.c.updated_at)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return [_payment(row) for row in conn.execute(query)]
 
     def void(
@@ -311,7 +313,7 @@ class SqlPaymentRepository:
             .order_by(payment_refunds.c.created_at)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return [(_refund(row), row.provider_charge_id) for row in conn.execute(query)]
 
     def voided_uncharged(self, before: datetime, made_after: datetime, limit: int) -> list[Payment]:
@@ -326,7 +328,7 @@ class SqlPaymentRepository:
             .order_by(payments.c.updated_at)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return [_payment(row) for row in conn.execute(query)]
 
     def touch_voided(self, payment_id: uuid.UUID, at: datetime) -> None:
@@ -352,7 +354,7 @@ class SqlPaymentRepository:
             )
 
     def _one(self, condition: Any) -> Payment | None:
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             row = conn.execute(select(payments).where(condition)).first()
         return _payment(row) if row else None
 
@@ -387,11 +389,11 @@ class SqlPaymentRepository:
                     and_(payments.c.created_at == at, payments.c.id < last_id),
                 )
             )
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return [_payment(row) for row in conn.execute(query.limit(limit))]
 
     def get_refund(self, refund_id: uuid.UUID) -> Refund | None:
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             return self._refund_row(conn, refund_id)
 
     def _refund_row(self, conn: Connection, refund_id: uuid.UUID) -> Refund | None:
