@@ -9,6 +9,7 @@ full.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -266,18 +267,7 @@ class SqlPaymentRepository:
         return self._if_pending(payment_id, updated_at=at)
 
     def stale(self, before: datetime, limit: int) -> list[Payment]:
-        query = (
-            select(payments)
-            .where(
-                payments.c.status == "pending",
-                payments.c.updated_at < before,
-                payments.c.provider_reference.is_not(None),
-            )
-            .order_by(payments.c.updated_at)
-            .limit(limit)
-        )
-        with self._reads.connect() as conn:
-            return [_payment(row) for row in conn.execute(query)]
+        return self._untouched(before, limit, payments.c.status == "pending")
 
     def void(
         self,
@@ -317,12 +307,16 @@ class SqlPaymentRepository:
             return [(_refund(row), row.provider_charge_id) for row in conn.execute(query)]
 
     def voided_uncharged(self, before: datetime, made_after: datetime, limit: int) -> list[Payment]:
+        return self._untouched(before, limit, _VOIDED_UNCHARGED, payments.c.created_at > made_after)
+
+    def _untouched(self, before: datetime, limit: int, *which: Any) -> list[Payment]:
+        """Payments matching `which` that the provider knows by a reference, untouched
+        since before `before`, least recently touched first: what the settler asks about."""
         query = (
             select(payments)
             .where(
-                _VOIDED_UNCHARGED,
+                *which,
                 payments.c.updated_at < before,
-                payments.c.created_at > made_after,
                 payments.c.provider_reference.is_not(None),
             )
             .order_by(payments.c.updated_at)
@@ -491,14 +485,7 @@ class InMemoryPaymentRepository:
         return payment
 
     def stale(self, before: datetime, limit: int) -> list[Payment]:
-        pending = [
-            p
-            for p in self.payments.values()
-            if p.status is PaymentStatus.PENDING
-            and p.updated_at < before
-            and p.provider_reference is not None
-        ]
-        return sorted(pending, key=lambda p: p.updated_at)[:limit]
+        return self._untouched(before, limit, lambda p: p.status is PaymentStatus.PENDING)
 
     def void(
         self,
@@ -535,13 +522,17 @@ class InMemoryPaymentRepository:
         return found[:limit]
 
     def voided_uncharged(self, before: datetime, made_after: datetime, limit: int) -> list[Payment]:
+        return self._untouched(
+            before, limit, lambda p: _voided_uncharged(p) and p.created_at > made_after
+        )
+
+    def _untouched(
+        self, before: datetime, limit: int, which: Callable[[Payment], bool]
+    ) -> list[Payment]:
         found = [
             p
             for p in self.payments.values()
-            if _voided_uncharged(p)
-            and p.updated_at < before
-            and p.created_at > made_after
-            and p.provider_reference is not None
+            if which(p) and p.updated_at < before and p.provider_reference is not None
         ]
         return sorted(found, key=lambda p: p.updated_at)[:limit]
 

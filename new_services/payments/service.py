@@ -36,7 +36,7 @@ from new_services.payments.model import (
     refund_id_for,
     settler_refund_id,
 )
-from new_services.payments.provider import Provider
+from new_services.payments.provider import ChargeOnRecord, Provider
 from new_services.payments.repository import (
     OrderHasPayment,
     Overrefund,
@@ -47,6 +47,11 @@ from new_services.payments.repository import (
 from new_services.platform.problems import InvalidRequest
 
 log = logging.getLogger(__name__)
+
+
+class _CannotTell(Exception):
+    """What the provider says of a payment cannot settle it: no answer, or two charges."""
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -352,29 +357,35 @@ class PaymentService:
 
     async def _recheck(self, payment: Payment) -> str:
         try:
-            made = [c for c in await self._provider.find(str(payment.id)) if c.captured]
-        except ProviderUnavailable:
+            charge = await self._charge_made(payment)
+        except _CannotTell:
             return "left"
-        if len(made) > 1:
-            log.error("voided payment %s has %d charges at the provider", payment.id, len(made))
-            return "left"
-        if not made:
+        if charge is None:
             return "rechecked"
-        await self._give_back_late(payment, made[0].id)
+        await self._give_back_late(payment, charge.id)
         return "late-charge"
+
+    async def _charge_made(self, payment: Payment) -> ChargeOnRecord | None:
+        """The charge the provider made under the payment's reference, if it made one.
+        Raises _CannotTell when it does not answer, or holds more than one (one key, one
+        charge: a provider that broke that needs a person)."""
+        try:
+            made = [c for c in await self._provider.find(str(payment.id)) if c.captured]
+        except ProviderUnavailable as exc:
+            raise _CannotTell from exc
+        if len(made) > 1:
+            log.error(
+                "payment %s has %d charges at the provider; left as it is", payment.id, len(made)
+            )
+            raise _CannotTell
+        return made[0] if made else None
 
     async def _settle_payment(self, payment: Payment, before: datetime) -> str:
         try:
-            made = [c for c in await self._provider.find(str(payment.id)) if c.captured]
-        except ProviderUnavailable:
-            return "left"
-        if len(made) > 1:  # one key, one charge: a provider that broke that needs a person
-            log.error(
-                "payment %s has %d charges at the provider; left pending", payment.id, len(made)
-            )
+            charge = await self._charge_made(payment)
+        except _CannotTell:
             return "left"
         now = self._clock()
-        charge = made[0] if made else None
         refund = None
         if charge is not None and charge.amount_cents > charge.refunded_cents:
             left = charge.amount_cents - charge.refunded_cents
