@@ -24,9 +24,11 @@ from typing import Any
 
 import httpx
 
+from new_services.platform.clients import answer_object
+from new_services.platform.problems import TYPE_PREFIX
+
 MAX_ID = 2**63 - 1
 CHUNK = 100  # legacy ids per request: the v2 API's page and filter limit
-PROBLEM = "urn:strangler-kit:problem:"
 
 
 class CatalogError(Exception):
@@ -68,14 +70,6 @@ class CatalogProduct:
     stock: int
 
 
-def _object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _lines(lines: Sequence[tuple[int, int]]) -> dict[str, Any]:
     return {"lines": [{"product_id": p, "quantity": q} for p, q in lines]}
 
@@ -109,7 +103,7 @@ class CatalogClient:
             params = [("limit", str(CHUNK)), *(("legacy_id", str(i)) for i in chunk)]
             response = await self._send("GET", "/v2/products", (200,), params=params)
             if response.status_code != 200:
-                raise CatalogRefused(response.status_code, _object(response))
+                raise CatalogRefused(response.status_code, answer_object(response))
             for raw in response.json()["products"]:
                 product = CatalogProduct(
                     id=raw["legacy_id"],
@@ -132,10 +126,10 @@ class CatalogClient:
         response = await self._send(
             "PUT", f"/v2/holds/{hold}", (200, 201), json=_lines(lines), headers=headers
         )
-        body = _object(response)
-        if response.status_code == 409 and body.get("type") == PROBLEM + "out-of-stock":
+        body = answer_object(response)
+        if response.status_code == 409 and body.get("type") == TYPE_PREFIX + "out-of-stock":
             raise NotEnoughStock(int(body["product_id"]))
-        if response.status_code == 422 and body.get("type") == PROBLEM + "product-unavailable":
+        if response.status_code == 422 and body.get("type") == TYPE_PREFIX + "product-unavailable":
             raise ProductUnavailable(int(body["product_id"]))
         if response.status_code >= 400:
             raise CatalogRefused(response.status_code, body)
@@ -147,13 +141,13 @@ class CatalogClient:
         committed one stays sold."""
         response = await self._send("POST", f"/v2/holds/{hold}/release", (200,))
         if response.status_code not in (200, 404):
-            raise CatalogRefused(response.status_code, _object(response))
+            raise CatalogRefused(response.status_code, answer_object(response))
 
     async def commit(self, hold: uuid.UUID) -> None:
         """The order is placed: the units stay sold. Raises HoldReleased when too late."""
         response = await self._send("POST", f"/v2/holds/{hold}/commit", (200,))
-        problem = _object(response)
-        if response.status_code == 409 and problem.get("type") == PROBLEM + "hold-released":
+        problem = answer_object(response)
+        if response.status_code == 409 and problem.get("type") == TYPE_PREFIX + "hold-released":
             raise HoldReleased(str(problem.get("detail")))
         if response.status_code >= 400:
             raise CatalogRefused(response.status_code, problem)
@@ -163,10 +157,10 @@ class CatalogClient:
         response = await self._send(
             "POST", "/v2/restocks", (201,), json=_lines(lines), headers={"Idempotency-Key": key}
         )
-        problem = _object(response)
+        problem = answer_object(response)
         if (
             response.status_code == 409
-            and problem.get("type") == PROBLEM + "idempotency-key-in-use"
+            and problem.get("type") == TYPE_PREFIX + "idempotency-key-in-use"
         ):
             raise CatalogUnavailable(f"restock {key} is still being made; retry")
         if response.status_code >= 400:

@@ -22,6 +22,7 @@ from new_services.orders.ports import (
     Unavailable,
     Voided,
 )
+from new_services.platform.clients import answer_object
 from new_services.platform.problems import TYPE_PREFIX
 
 VOIDED = TYPE_PREFIX + "payment-voided"  # payments gave the payment up: final
@@ -123,7 +124,7 @@ class PaymentsClient:
         response = await self._post("/v2/payments", body, key)
         if response.status_code == 402:
             raise Declined(response.json().get("detail", "declined"))
-        if response.status_code == 409 and _problem_type(response) == VOIDED:
+        if response.status_code == 409 and answer_object(response).get("type") == VOIDED:
             raise Voided(response.json().get("detail", "voided"))
         if response.status_code != 201:
             raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
@@ -152,12 +153,3 @@ class PaymentsClient:
             return await self._http.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.HTTPError as exc:
             raise Unavailable(f"payments did not answer: {exc}") from exc
-
-
-def _problem_type(response: httpx.Response) -> object:
-    """The `type` of a problem+json answer; None for a body that is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("type") if isinstance(body, dict) else None

@@ -14,6 +14,8 @@ Every call carries the current trace (`tracing.inject_into_request`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -30,3 +32,13 @@ def service_client(
         transport=transport or AiohttpTransport(),
         event_hooks={"request": [tracing.inject_into_request]},
     )
+
+
+def answer_object(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object a service's answer carries, `{}` when it carries none (an empty or
+    non-JSON body): what a client reads a problem's `type` from."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
