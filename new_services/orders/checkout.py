@@ -16,13 +16,11 @@ failure after the charge gives the money back instead of leaving it taken.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 from uuid import UUID
 
 from new_services.orders import pricing
@@ -60,17 +58,10 @@ from new_services.orders.ports import (
     Unavailable,
     Voided,
 )
+from new_services.platform.together import both
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _ORDERS = uuid.UUID("0c6b1d1e-7b4f-4a57-9a58-4f0c2c1e9d33")
-
-
-def _raised(outcome: T | BaseException) -> T:
-    """An outcome of `asyncio.gather(..., return_exceptions=True)`: raised, if it failed."""
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
 
 
 def order_uuid_for(idempotency_key: str) -> uuid.UUID:
@@ -141,15 +132,9 @@ class Checkout:
         call to the legacy users API) and the cart with its products are asked for at
         once, as neither needs the other: that is one round trip fewer of a checkout's
         latency, and an answer is still checked in the legacy order."""
-        found, cart_read = await asyncio.gather(
-            self._customers.get(command.user_id),
-            self._cart_and_products(command.user_id),
-            return_exceptions=True,
+        customer, (wanted, products) = await both(
+            self._customer(command.user_id), self._cart_and_products(command.user_id)
         )
-        customer = _raised(found)
-        if customer is None:
-            raise UserNotFound(f"no user {command.user_id}")
-        wanted, products = _raised(cart_read)
         cart = tuple(line for line in wanted if line.product_id in products)
         if not cart:
             raise CartEmpty("the cart is empty")
@@ -164,6 +149,12 @@ class Checkout:
         except pricing.UnknownDiscountCode as exc:
             raise InvalidDiscountCode(f"unknown discount code {command.discount_code!r}") from exc
         return Draft(order, uuid.uuid4(), customer, cart, tuple(lines), price)
+
+    async def _customer(self, user_id: int) -> Customer:
+        customer = await self._customers.get(user_id)
+        if customer is None:
+            raise UserNotFound(f"no user {user_id}")
+        return customer
 
     async def _cart_and_products(
         self, user_id: int

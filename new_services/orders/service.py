@@ -2,7 +2,9 @@
 
 Each reads or writes orders' own tables through its ports and asks the other domains
 through theirs; a dependency that does not answer becomes `DependencyDown` (503), never a
-half-done change.
+half-done change. A read asks the users API whether the user exists while it reads
+(`platform/together.py both`): neither waits for the other, and an unknown user is still
+the answer.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from new_services.orders.errors import (
 )
 from new_services.orders.model import CartItem, CartLine, Order, Refund
 from new_services.orders.ports import Carts, Catalog, Customers, OrderBook, Payments, Unavailable
+from new_services.platform.together import both
 
 log = logging.getLogger(__name__)
 MAX_LINE_QUANTITY = 100
@@ -72,8 +75,8 @@ class Orders:
 
     async def cart(self, user_id: int) -> Cart:
         """The cart priced as the catalog is now; lines of deleted products are not in it."""
-        await self.require_user(user_id)
-        return await self._priced(user_id)
+        _, cart = await both(self.require_user(user_id), self._priced(user_id))
+        return cart
 
     async def add(
         self, user_id: int, product_id: int, quantity: int, dry_run: bool = False
@@ -112,14 +115,14 @@ class Orders:
         return await self._priced(user_id)
 
     async def history(self, user_id: int) -> Sequence[Order]:
-        await self.require_user(user_id)
-        return await self._book.history(user_id)
+        _, found = await both(self.require_user(user_id), self._book.history(user_id))
+        return found
 
     async def page(
         self, user_id: int, after: tuple[datetime, int] | None, limit: int
     ) -> Sequence[Order]:
-        await self.require_user(user_id)
-        return await self._book.page(user_id, after, limit)
+        _, page = await both(self.require_user(user_id), self._book.page(user_id, after, limit))
+        return page
 
     async def feed(self, after: int, limit: int) -> Sequence[Order]:
         return await self._book.feed(after, limit)
