@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Uuid
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Uuid
+
+from new_services.platform.database import json_document
 
 metadata = MetaData()
 
@@ -31,7 +32,7 @@ def _order_columns() -> list[Column[Any]]:
         Column("created_at", DateTime, nullable=False),
         Column("deleted_at", DateTime(timezone=True)),
         # what orders keeps beside the legacy columns: {"payment_id": ...}
-        Column("metadata", JSON().with_variant(JSONB(), "postgresql")),
+        Column("metadata", json_document()),
     ]
 
 

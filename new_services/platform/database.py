@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import JSON, Connection, Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeEngine
 
 _ONE_STATEMENT = "strangler_single_statement_read"
 
@@ -60,6 +63,12 @@ def single_statement_reads(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine.execution_options(**{_ONE_STATEMENT: True})
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def json_document() -> TypeEngine[Any]:
+    """The type of a JSON column as the migrations make it: JSONB on PostgreSQL, JSON
+    (text) on SQLite."""
+    return JSON().with_variant(JSONB(), "postgresql")
 
 
 @contextmanager

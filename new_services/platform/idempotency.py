@@ -25,7 +25,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from sqlalchemy import (
-    JSON,
     Column,
     DateTime,
     Engine,
@@ -46,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from new_services.platform.database import json_document
 from new_services.platform.http import canonical_hash, read_body
 from new_services.platform.problems import (
     IdempotencyKeyInUse,
@@ -69,7 +69,7 @@ records = Table(  # as 0004_expand_service_tables created it
     Column("state", String(16), nullable=False),
     Column("claim_token", String(36)),
     Column("response_status", Integer),
-    Column("response_headers", JSON),
+    Column("response_headers", json_document()),
     Column("response_body", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),

@@ -22,7 +22,6 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from sqlalchemy import (
-    JSON,
     Column,
     Connection,
     DateTime,
@@ -39,6 +38,7 @@ from sqlalchemy import (
 )
 
 from new_services.platform import tracing
+from new_services.platform.database import json_document
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ outbox_events = Table(  # as 0004_expand_service_tables created it
     Column("id", Uuid, primary_key=True),
     Column("topic", String(100), nullable=False),
     Column("aggregate_id", String(64), nullable=False),
-    Column("payload", JSON, nullable=False),
+    Column("payload", json_document(), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("published_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False),
