@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from new_services.platform.openapi import DRY_RUN, IDEMPOTENCY_KEY, PROBLEM_REF, PROBLEM_RESPONSES
+from new_services.platform.openapi import (
+    DRY_RUN,
+    IDEMPOTENCY_KEY,
+    PAGING,
+    PROBLEM_REF,
+    PROBLEM_RESPONSES,
+)
 
 _PROBLEM = PROBLEM_REF
 _DRY_RUN = DRY_RUN
@@ -52,12 +58,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Live products by legacy id, paged; filters legacy_id and sku",
                 "parameters": [
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                    },
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    *PAGING,
                     {
                         "name": "legacy_id",
                         "in": "query",

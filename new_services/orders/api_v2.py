@@ -4,7 +4,6 @@ and `Idempotency-Key` on every POST (a retried checkout returns the same order).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +19,10 @@ from new_services.platform.http import (
     encode_cursor,
     is_dry_run,
     json_object,
+    oldest_first,
     page_size,
+    time_cursor,
+    time_position,
 )
 from new_services.platform.idempotency import IdempotencyStore, idempotent
 from new_services.platform.problems import InvalidRequest
@@ -58,6 +60,12 @@ def _user_id(raw: Any) -> int:
     if not is_int(raw) or not 1 <= raw <= MAX_ID:
         raise InvalidRequest("user_id must be a positive 64-bit integer")
     return int(raw)
+
+
+def _legacy_id(value: Any) -> int:
+    if not is_int(value):
+        raise TypeError("an order's legacy id is an integer")
+    return int(value)
 
 
 def _place_order(body: dict[str, Any]) -> PlaceOrder:
@@ -145,27 +153,16 @@ class OrdersApiV2:
         return cached_json(request, order_v2(order))
 
     async def list_orders(self, request: Request) -> Response:
-        """A user's orders, newest first, `limit` per page (at most 100); `next` is the
-        cursor of the next page."""
+        """A user's orders, `limit` per page (at most 100), newest first or, with
+        `sort=created_at`, oldest first; `next` is the cursor of the next page."""
         user_id = _user_id(request.query_params.get("user_id"))
         limit = page_size(request)
-        after = None
-        cursor = request.query_params.get("cursor")
-        if cursor is not None:
-            position = decode_cursor(cursor)
-            try:
-                at, last = position["at"], position["id"]
-                if not isinstance(at, str) or not is_int(last):
-                    raise TypeError("cursor fields")
-                after = (datetime.fromisoformat(at), int(last))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InvalidRequest("cursor is not one this service gave out") from exc
-        page = list(await self._wiring.orders.page(user_id, after, limit + 1))
+        oldest = oldest_first(request)
+        after = time_position(request, oldest, _legacy_id)
+        page = list(await self._wiring.orders.page(user_id, after, limit + 1, oldest))
         more = len(page) > limit
         page = page[:limit]
         body: dict[str, Any] = {"orders": [order_v2(order) for order in page], "next": None}
         if more:
-            last_order = page[-1]
-            position = {"at": last_order.created_at.isoformat(), "id": last_order.id}
-            body["next"] = encode_cursor(position)
+            body["next"] = time_cursor(page[-1].created_at, page[-1].id, oldest)
         return cached_json(request, body)

@@ -7,17 +7,15 @@ from typing import Any
 
 from new_services.platform.openapi import (
     IDEMPOTENCY_KEY,
+    PAGING,
     PROBLEM_REF,
     PROBLEM_RESPONSES,
+    TIME_SORT,
     json_answer,
 )
 
 _LEGACY = {"description": "as legacy_app/API.md says"}
 _ORDER = {"$ref": "#/components/schemas/Order"}
-_PAGING = [
-    {"name": "limit", "in": "query", "schema": {"maximum": 100}},
-    {"name": "cursor", "in": "query"},
-]
 _PAGE_OF_ORDERS = json_answer(
     "a page; `next` is the cursor of the next one",
     {
@@ -82,8 +80,12 @@ OPENAPI: dict[str, Any] = {
         },
         "/v2/orders": {
             "get": {
-                "summary": "A user's live orders, newest first, by cursor pages",
-                "parameters": [{"name": "user_id", "in": "query", "required": True}, *_PAGING],
+                "summary": "A user's live orders in time order, by cursor pages",
+                "parameters": [
+                    {"name": "user_id", "in": "query", "required": True},
+                    *PAGING,
+                    TIME_SORT,
+                ],
                 "responses": {
                     "200": _PAGE_OF_ORDERS,
                     "304": {"description": "unchanged (If-None-Match)"},
@@ -116,7 +118,7 @@ OPENAPI: dict[str, Any] = {
                     "For a read model rebuilt from the whole book (`strangler analytics "
                     "rebuild`). The gateway has no route to it."
                 ),
-                "parameters": _PAGING,
+                "parameters": PAGING,
                 "responses": {
                     "200": _PAGE_OF_ORDERS,
                     "400": PROBLEM_REF,

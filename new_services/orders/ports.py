@@ -117,9 +117,14 @@ class OrderBook(Protocol):
     async def by_uuid(self, order: uuid.UUID) -> Order | None: ...
 
     async def page(
-        self, user_id: int, after: tuple[datetime, int] | None, limit: int
+        self,
+        user_id: int,
+        after: tuple[datetime, int] | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> Sequence[Order]:
-        """Live orders of the user, newest first, after the (created_at, id) position."""
+        """Live orders of the user, newest (or oldest) first, after the (created_at, id)
+        position."""
         ...
 
     async def feed(self, after: int, limit: int) -> Sequence[Order]:

@@ -29,6 +29,7 @@ from new_services.orders.model import (
 )
 from new_services.orders.pricing import Price
 from new_services.orders.tables import cart_items, order_items, orders, orders_with_email_flag
+from new_services.platform import keyset
 from new_services.platform.database import single_statement_reads
 from new_services.platform.outbox import Event, append
 
@@ -117,20 +118,21 @@ class SqlOrderBook:
 
         return await _in_thread(read)
 
-    async def page(self, user_id: int, after: Position | None, limit: int) -> Sequence[Order]:
-        """One page of the user's live orders, newest first, after `after` (keyset: the
-        index on (user_id, created_at, id) serves it at any depth)."""
+    async def page(
+        self, user_id: int, after: Position | None, limit: int, oldest_first: bool = False
+    ) -> Sequence[Order]:
+        """One page of the user's live orders, newest (or oldest) first, after `after`
+        (keyset: the index on (user_id, created_at, id) serves it at any depth, either way)."""
 
         def read() -> list[Order]:
             which = orders.c.user_id == user_id
             if after is not None:
-                at, last = _naive_utc(after[0]), after[1]
-                which = which & (
-                    (orders.c.created_at < at)
-                    | ((orders.c.created_at == at) & (orders.c.id < last))
+                position = (_naive_utc(after[0]), after[1])
+                which = which & keyset.past(
+                    orders.c.created_at, orders.c.id, position, oldest_first
                 )
             with self._reads.connect() as conn:
-                return _live(conn, which, limit)
+                return _live(conn, which, limit, oldest_first)
 
         return await _in_thread(read)
 
@@ -161,10 +163,12 @@ class SqlOrderBook:
         return await _in_thread(write)
 
 
-def _live(conn: Connection, which: Any, limit: int | None = None) -> list[Order]:
-    """Live orders matching `which`, newest first, with their lines."""
-    newest_first = (orders.c.created_at.desc(), orders.c.id.desc())
-    return _orders(conn, which & orders.c.deleted_at.is_(None), newest_first, limit)
+def _live(
+    conn: Connection, which: Any, limit: int | None = None, oldest_first: bool = False
+) -> list[Order]:
+    """Live orders matching `which`, newest (or oldest) first, with their lines."""
+    order_by = keyset.ordering(orders.c.created_at, orders.c.id, oldest_first)
+    return _orders(conn, which & orders.c.deleted_at.is_(None), order_by, limit)
 
 
 def _orders(

@@ -119,9 +119,14 @@ class Orders:
         return found
 
     async def page(
-        self, user_id: int, after: tuple[datetime, int] | None, limit: int
+        self,
+        user_id: int,
+        after: tuple[datetime, int] | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> Sequence[Order]:
-        _, page = await both(self.require_user(user_id), self._book.page(user_id, after, limit))
+        read = self._book.page(user_id, after, limit, oldest_first)
+        _, page = await both(self.require_user(user_id), read)
         return page
 
     async def feed(self, after: int, limit: int) -> Sequence[Order]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -15,15 +14,21 @@ from new_services.payments.model import AdoptCharge, ChargeOrder, RefundPayment,
 from new_services.payments.service import PaymentService
 from new_services.platform.http import (
     cached_json,
-    decode_cursor,
-    encode_cursor,
     is_dry_run,
     json_object,
+    oldest_first,
     page_size,
     read_body,
+    time_cursor,
+    time_position,
 )
 from new_services.platform.idempotency import IdempotencyStore, idempotent
-from new_services.platform.problems import InvalidRequest
+
+
+def _uuid_of(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise TypeError("a UUID is written as a string")
+    return uuid.UUID(value)
 
 
 def _payment_id(request: Request) -> uuid.UUID:
@@ -108,24 +113,15 @@ class PaymentsApi:
         return cached_json(request, payment.as_json())
 
     async def list_payments(self, request: Request) -> Response:
-        """Newest first, `limit` per page (at most 100); `next` is the cursor of the next."""
+        """`limit` per page (at most 100), newest first or, with `sort=created_at`, oldest
+        first; `next` is the cursor of the next page."""
         limit = page_size(request)
-        after = None
-        cursor = request.query_params.get("cursor")
-        if cursor is not None:
-            position = decode_cursor(cursor)
-            try:
-                at, last = position["at"], position["id"]
-                if not isinstance(at, str) or not isinstance(last, str):
-                    raise TypeError("cursor fields are strings")
-                after = (datetime.fromisoformat(at), uuid.UUID(last))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InvalidRequest("cursor is not one this service gave out") from exc
-        page = await self._wiring.service.page(after, limit + 1)
+        oldest = oldest_first(request)
+        after = time_position(request, oldest, _uuid_of)
+        page = await self._wiring.service.page(after, limit + 1, oldest)
         more = len(page) > limit
         page = page[:limit]
         body: dict[str, Any] = {"payments": [p.as_json() for p in page], "next": None}
         if more:
-            last = page[-1]
-            body["next"] = encode_cursor({"at": last.created_at.isoformat(), "id": str(last.id)})
+            body["next"] = time_cursor(page[-1].created_at, str(page[-1].id), oldest)
         return cached_json(request, body)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from new_services.platform.openapi import IDEMPOTENCY_KEY, PROBLEM_REF, PROBLEM_RESPONSES
+from new_services.platform.openapi import (
+    IDEMPOTENCY_KEY,
+    PAGING,
+    PROBLEM_REF,
+    PROBLEM_RESPONSES,
+    TIME_SORT,
+)
 
 _PROBLEM = PROBLEM_REF
 _KEY = IDEMPOTENCY_KEY
@@ -47,15 +53,8 @@ OPENAPI: dict[str, Any] = {
                 },
             },
             "get": {
-                "summary": "Payments, newest first",
-                "parameters": [
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                    },
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                ],
+                "summary": "Payments in time order, by cursor pages",
+                "parameters": [*PAGING, TIME_SORT],
                 "responses": {
                     "200": {"description": "a page; `next` is the cursor of the next one"},
                     "400": _PROBLEM,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from new_services.payments.model import Payment, PaymentStatus, Refund, RefundStatus
 from new_services.payments.tables import payment_refunds, payments
+from new_services.platform import keyset
 from new_services.platform.database import single_statement_reads
 
 Position = tuple[datetime, uuid.UUID]  # (created_at, id) of the last payment on a page
@@ -99,7 +100,11 @@ class PaymentRepository(Protocol):
 
     def for_order(self, order_ref: str) -> Payment | None: ...
 
-    def newest_first(self, after: Position | None, limit: int) -> list[Payment]: ...
+    def in_time_order(
+        self, after: Position | None, limit: int, oldest_first: bool = False
+    ) -> list[Payment]:
+        """Newest (or oldest) first, after the (created_at, id) position."""
+        ...
 
     def unsettled(self, before: datetime) -> dict[str, Unsettled]:
         """Payments and refunds still pending that were started before `before`."""
@@ -373,16 +378,13 @@ class SqlPaymentRepository:
                 found[kind] = Unsettled(count, _utc(oldest) if oldest is not None else None)
         return found
 
-    def newest_first(self, after: Position | None, limit: int) -> list[Payment]:
-        query = select(payments).order_by(payments.c.created_at.desc(), payments.c.id.desc())
+    def in_time_order(
+        self, after: Position | None, limit: int, oldest_first: bool = False
+    ) -> list[Payment]:
+        at, row_id = payments.c.created_at, payments.c.id
+        query = select(payments).order_by(*keyset.ordering(at, row_id, oldest_first))
         if after is not None:
-            at, last_id = after
-            query = query.where(
-                or_(
-                    payments.c.created_at < at,
-                    and_(payments.c.created_at == at, payments.c.id < last_id),
-                )
-            )
+            query = query.where(keyset.past(at, row_id, after, oldest_first))
         with self._reads.connect() as conn:
             return [_payment(row) for row in conn.execute(query.limit(limit))]
 
@@ -564,10 +566,17 @@ class InMemoryPaymentRepository:
     def for_order(self, order_ref: str) -> Payment | None:
         return next((p for p in self.payments.values() if p.order_ref == order_ref), None)
 
-    def newest_first(self, after: Position | None, limit: int) -> list[Payment]:
-        ordered = sorted(self.payments.values(), key=lambda p: (p.created_at, p.id), reverse=True)
+    def in_time_order(
+        self, after: Position | None, limit: int, oldest_first: bool = False
+    ) -> list[Payment]:
+        def position(p: Payment) -> Position:
+            return p.created_at, p.id
+
+        ordered = sorted(self.payments.values(), key=position, reverse=not oldest_first)
         if after is not None:
-            ordered = [p for p in ordered if (p.created_at, p.id) < after]
+            ordered = [
+                p for p in ordered if (position(p) > after if oldest_first else position(p) < after)
+            ]
         return ordered[:limit]
 
     def unsettled(self, before: datetime) -> dict[str, Unsettled]:

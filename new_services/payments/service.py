@@ -291,8 +291,10 @@ class PaymentService:
             raise PaymentNotFound(f"no payment {payment_id}")
         return payment
 
-    async def page(self, after: Position | None, limit: int) -> list[Payment]:
-        return await self._db(self._repository.newest_first, after, limit)
+    async def page(
+        self, after: Position | None, limit: int, oldest_first: bool = False
+    ) -> list[Payment]:
+        return await self._db(self._repository.in_time_order, after, limit, oldest_first)
 
     async def unsettled(self, older_than: timedelta) -> dict[str, Unsettled]:
         """Payments and refunds pending for longer than `older_than`: the provider may have

@@ -1,4 +1,4 @@
-"""The HTTP edge's small tools: bounded JSON bodies, ETags, cursors and page sizes."""
+"""The HTTP edge's small tools: bounded JSON bodies, ETags, cursors, page sizes and sorts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +18,9 @@ from new_services.platform.problems import InvalidRequest, PayloadTooLarge
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+NEWEST_FIRST = "-created_at"  # a list's default sort
+OLDEST_FIRST = "created_at"
+T = TypeVar("T")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -99,6 +103,44 @@ def page_size(request: Request) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
     return int(raw)
+
+
+def oldest_first(request: Request) -> bool:
+    """The list's `sort`: newest first (the default) or oldest first, the two orders that
+    the list's index on (..., created_at, id) serves; no other is offered."""
+    sort = request.query_params.get("sort", NEWEST_FIRST)
+    if sort not in (NEWEST_FIRST, OLDEST_FIRST):
+        raise InvalidRequest(
+            f"sort must be {NEWEST_FIRST!r} (newest first, the default) or {OLDEST_FIRST!r}"
+        )
+    return sort == OLDEST_FIRST
+
+
+def time_cursor(at: datetime, row_id: Any, oldest_first: bool) -> str:
+    """The cursor of the page after the row at (`at`, `row_id`), in the page's sort."""
+    sort = OLDEST_FIRST if oldest_first else NEWEST_FIRST
+    return encode_cursor({"at": at.isoformat(), "id": row_id, "sort": sort})
+
+
+def time_position(
+    request: Request, oldest_first: bool, row_id: Callable[[Any], T]
+) -> tuple[datetime, T] | None:
+    """The (created_at, id) that the request's `time_cursor` names, None on a first page;
+    `row_id` reads the id (a TypeError or ValueError: not one of ours)."""
+    cursor = request.query_params.get("cursor")
+    if cursor is None:
+        return None
+    position = decode_cursor(cursor)
+    given = position.get("sort", NEWEST_FIRST)  # cursors from before sorts: the default
+    if given != (OLDEST_FIRST if oldest_first else NEWEST_FIRST):
+        raise InvalidRequest(f"this cursor continues sort={given}: ask with that sort")
+    try:
+        at = position["at"]
+        if not isinstance(at, str):
+            raise TypeError("at is a string")
+        return datetime.fromisoformat(at), row_id(position["id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRequest("cursor is not one this service gave out") from exc
 
 
 DRY_RUN_HEADER = "x-strangler-shadow"  # "dry-run": set by the gateway on mirrored writes

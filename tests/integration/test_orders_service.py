@@ -118,6 +118,40 @@ async def test_a_history_comes_in_cursor_pages_newest_first_with_etags(shop: Sho
     assert too_many.status_code == 400 and too_many.headers["content-type"] == PROBLEM
 
 
+async def test_a_history_sorted_oldest_first_pages_the_other_way_and_a_cursor_keeps_its_sort(
+    shop: Shop,
+) -> None:
+    user, product = shop.buyer(stock=10)
+    for n in range(3):  # within a second or two: the order of ties is the id's
+        await shop.fill_cart(user, product)
+        assert (await checkout(shop, user, f"sort-{n}")).status_code == 201
+
+    async def pages(sort: str | None) -> list[str]:
+        seen: list[str] = []
+        params: dict[str, Any] = {"user_id": user, "limit": 2, **({"sort": sort} if sort else {})}
+        while True:
+            page = (await shop.orders.get("/v2/orders", params=params)).json()
+            seen += [o["id"] for o in page["orders"]]
+            if page["next"] is None:
+                return seen
+            params["cursor"] = page["next"]
+
+    newest_first = await pages(None)
+    assert await pages("-created_at") == newest_first and len(set(newest_first)) == 3
+    assert await pages("created_at") == list(reversed(newest_first))
+
+    oldest = await shop.orders.get(
+        "/v2/orders", params={"user_id": user, "limit": 1, "sort": "created_at"}
+    )
+    mixed = await shop.orders.get(
+        "/v2/orders", params={"user_id": user, "cursor": oldest.json()["next"]}
+    )
+    assert mixed.status_code == 400 and mixed.headers["content-type"] == PROBLEM
+    assert "sort=created_at" in mixed.json()["detail"]
+    unindexed = await shop.orders.get("/v2/orders", params={"user_id": user, "sort": "total"})
+    assert unindexed.status_code == 400 and "sort must be" in unindexed.json()["detail"]
+
+
 async def test_a_cancellation_refunds_restocks_and_the_order_is_gone(shop: Shop) -> None:
     user, product = shop.buyer(stock=5)
     await shop.fill_cart(user, product, 2)

@@ -295,6 +295,25 @@ def test_pages_follow_the_cursor_newest_first_and_a_payment_has_an_etag(
     assert bad.status_code == 400 and bad.headers["content-type"] == PROBLEM
 
 
+def test_payments_sorted_oldest_first_page_the_other_way_and_a_cursor_keeps_its_sort(
+    services: Services,
+) -> None:
+    made = [charge(services, f"key-s{n}", token()).json()["id"] for n in range(5)]
+    seen: list[str] = []
+    url: str | None = "/v2/payments?limit=2&sort=created_at"
+    while url:
+        page = services.payments.get(url).json()
+        seen += [p["id"] for p in page["payments"]]
+        url = (
+            f"/v2/payments?limit=2&sort=created_at&cursor={page['next']}" if page["next"] else None
+        )
+    assert seen == made
+    first = services.payments.get("/v2/payments?limit=1&sort=created_at").json()
+    mixed = services.payments.get(f"/v2/payments?cursor={first['next']}")
+    assert mixed.status_code == 400 and mixed.headers["content-type"] == PROBLEM
+    assert "sort=created_at" in mixed.json()["detail"]
+
+
 def test_refunds_go_to_the_provider_and_stop_at_the_amount(services: Services) -> None:
     card = token()
     payment = charge(services, "key-r", card, amount=1000).json()

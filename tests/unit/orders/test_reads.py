@@ -53,7 +53,11 @@ class Shop:
         return []
 
     async def page(
-        self, user_id: int, after: tuple[datetime, int] | None, limit: int
+        self,
+        user_id: int,
+        after: tuple[datetime, int] | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> Sequence[Order]:
         self._read()
         return []
