@@ -274,18 +274,23 @@ def test_a_dry_run_answers_like_a_charge_and_leaves_no_trace(services: Services)
     assert real.status_code == 201 and "idempotent-replayed" not in real.headers  # no key kept
 
 
+def every_page(services: Services, query: str) -> list[str]:
+    """The ids of every payment, following `next` from the first page of `query`."""
+    seen: list[str] = []
+    cursor: str | None = ""
+    while cursor is not None:
+        page = services.payments.get(f"/v2/payments?{query}{cursor}").json()
+        assert len(page["payments"]) <= 2
+        seen += [p["id"] for p in page["payments"]]
+        cursor = f"&cursor={page['next']}" if page["next"] else None
+    return seen
+
+
 def test_pages_follow_the_cursor_newest_first_and_a_payment_has_an_etag(
     services: Services,
 ) -> None:
     made = [charge(services, f"key-p{n}", token()).json()["id"] for n in range(5)]
-    seen: list[str] = []
-    url: str | None = "/v2/payments?limit=2"
-    while url:
-        page = services.payments.get(url).json()
-        assert len(page["payments"]) <= 2
-        seen += [p["id"] for p in page["payments"]]
-        url = f"/v2/payments?limit=2&cursor={page['next']}" if page["next"] else None
-    assert seen == list(reversed(made))
+    assert every_page(services, "limit=2") == list(reversed(made))
     one = services.payments.get(f"/v2/payments/{made[0]}")
     unchanged = services.payments.get(
         f"/v2/payments/{made[0]}", headers={"If-None-Match": one.headers["etag"]}
@@ -299,15 +304,7 @@ def test_payments_sorted_oldest_first_page_the_other_way_and_a_cursor_keeps_its_
     services: Services,
 ) -> None:
     made = [charge(services, f"key-s{n}", token()).json()["id"] for n in range(5)]
-    seen: list[str] = []
-    url: str | None = "/v2/payments?limit=2&sort=created_at"
-    while url:
-        page = services.payments.get(url).json()
-        seen += [p["id"] for p in page["payments"]]
-        url = (
-            f"/v2/payments?limit=2&sort=created_at&cursor={page['next']}" if page["next"] else None
-        )
-    assert seen == made
+    assert every_page(services, "limit=2&sort=created_at") == made
     first = services.payments.get("/v2/payments?limit=1&sort=created_at").json()
     mixed = services.payments.get(f"/v2/payments?cursor={first['next']}")
     assert mixed.status_code == 400 and mixed.headers["content-type"] == PROBLEM
