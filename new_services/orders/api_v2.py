@@ -19,8 +19,8 @@ from new_services.platform.http import (
     encode_cursor,
     is_dry_run,
     json_object,
-    oldest_first,
     page_size,
+    sorts_oldest_first,
     time_cursor,
     time_position,
 )
@@ -63,8 +63,8 @@ def _user_id(raw: Any) -> int:
 
 
 def _legacy_id(value: Any) -> int:
-    if not is_int(value):
-        raise TypeError("an order's legacy id is an integer")
+    if not is_int(value) or not 1 <= value <= MAX_ID:
+        raise TypeError("an order's legacy id is a positive 64-bit integer")
     return int(value)
 
 
@@ -157,7 +157,7 @@ class OrdersApiV2:
         `sort=created_at`, oldest first; `next` is the cursor of the next page."""
         user_id = _user_id(request.query_params.get("user_id"))
         limit = page_size(request)
-        oldest = oldest_first(request)
+        oldest = sorts_oldest_first(request)
         after = time_position(request, oldest, _legacy_id)
         page = list(await self._wiring.orders.page(user_id, after, limit + 1, oldest))
         more = len(page) > limit

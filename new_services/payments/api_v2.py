@@ -16,9 +16,9 @@ from new_services.platform.http import (
     cached_json,
     is_dry_run,
     json_object,
-    oldest_first,
     page_size,
     read_body,
+    sorts_oldest_first,
     time_cursor,
     time_position,
 )
@@ -116,7 +116,7 @@ class PaymentsApi:
         """`limit` per page (at most 100), newest first or, with `sort=created_at`, oldest
         first; `next` is the cursor of the next page."""
         limit = page_size(request)
-        oldest = oldest_first(request)
+        oldest = sorts_oldest_first(request)
         after = time_position(request, oldest, _uuid_of)
         page = await self._wiring.service.page(after, limit + 1, oldest)
         more = len(page) > limit

@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -105,7 +105,7 @@ def page_size(request: Request) -> int:
     return int(raw)
 
 
-def oldest_first(request: Request) -> bool:
+def sorts_oldest_first(request: Request) -> bool:
     """The list's `sort`: newest first (the default) or oldest first, the two orders that
     the list's index on (..., created_at, id) serves; no other is offered."""
     sort = request.query_params.get("sort", NEWEST_FIRST)
@@ -116,30 +116,38 @@ def oldest_first(request: Request) -> bool:
     return sort == OLDEST_FIRST
 
 
+def _sort_name(oldest_first: bool) -> str:
+    return OLDEST_FIRST if oldest_first else NEWEST_FIRST
+
+
 def time_cursor(at: datetime, row_id: Any, oldest_first: bool) -> str:
     """The cursor of the page after the row at (`at`, `row_id`), in the page's sort."""
-    sort = OLDEST_FIRST if oldest_first else NEWEST_FIRST
-    return encode_cursor({"at": at.isoformat(), "id": row_id, "sort": sort})
+    return encode_cursor({"at": at.isoformat(), "id": row_id, "sort": _sort_name(oldest_first)})
 
 
 def time_position(
     request: Request, oldest_first: bool, row_id: Callable[[Any], T]
 ) -> tuple[datetime, T] | None:
-    """The (created_at, id) that the request's `time_cursor` names, None on a first page;
-    `row_id` reads the id (a TypeError or ValueError: not one of ours)."""
+    """The (created_at, id) that the request's `time_cursor` names, in UTC; None on a first
+    page. `row_id` reads the id, raising TypeError or ValueError for one not ours."""
     cursor = request.query_params.get("cursor")
     if cursor is None:
         return None
     position = decode_cursor(cursor)
     given = position.get("sort", NEWEST_FIRST)  # cursors from before sorts: the default
-    if given != (OLDEST_FIRST if oldest_first else NEWEST_FIRST):
+    if given not in (NEWEST_FIRST, OLDEST_FIRST):
+        raise InvalidRequest("cursor is not one this service gave out")
+    if given != _sort_name(oldest_first):
         raise InvalidRequest(f"this cursor continues sort={given}: ask with that sort")
     try:
         at = position["at"]
         if not isinstance(at, str):
             raise TypeError("at is a string")
-        return datetime.fromisoformat(at), row_id(position["id"])
-    except (KeyError, TypeError, ValueError) as exc:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("the cursors given out name their time zone")
+        return moment.astimezone(UTC), row_id(position["id"])
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InvalidRequest("cursor is not one this service gave out") from exc
 
 

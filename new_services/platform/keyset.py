@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, tuple_
 
 Position = tuple[Any, Any]  # (created_at, id) of the last row of a page
 
@@ -17,15 +17,18 @@ def past(
     at: ColumnElement[Any], row_id: ColumnElement[Any], position: Position, oldest_first: bool
 ) -> ColumnElement[bool]:
     """The rows after `position` in the page's order."""
-    when, last = position
+    # a row-value comparison, not `at < when OR (at = when AND id < last)`: PostgreSQL
+    # seeks the index to the position with it, where with the OR it reads the index from
+    # the first row and filters, so a deep page would cost as many rows as lie before it
     if oldest_first:
-        return or_(at > when, and_(at == when, row_id > last))
-    return or_(at < when, and_(at == when, row_id < last))
+        return tuple_(at, row_id) > tuple_(*position)
+    return tuple_(at, row_id) < tuple_(*position)
 
 
 def ordering(
     at: ColumnElement[Any], row_id: ColumnElement[Any], oldest_first: bool
 ) -> tuple[ColumnElement[Any], ...]:
+    """The ORDER BY of such a page."""
     if oldest_first:
         return at.asc(), row_id.asc()
     return at.desc(), row_id.desc()

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from legacy_app import db
 from new_services.orders.tables import orders as orders_table
+from new_services.platform.http import encode_cursor
 from tests.integration.inprocess import Shop, in_process_shop
 
 pytestmark = pytest.mark.anyio
@@ -122,9 +123,12 @@ async def test_a_history_sorted_oldest_first_pages_the_other_way_and_a_cursor_ke
     shop: Shop,
 ) -> None:
     user, product = shop.buyer(stock=10)
+    made = []
     for n in range(3):  # within a second or two: the order of ties is the id's
         await shop.fill_cart(user, product)
-        assert (await checkout(shop, user, f"sort-{n}")).status_code == 201
+        answer = await checkout(shop, user, f"sort-{n}")
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
 
     async def pages(sort: str | None) -> list[str]:
         seen: list[str] = []
@@ -136,9 +140,8 @@ async def test_a_history_sorted_oldest_first_pages_the_other_way_and_a_cursor_ke
                 return seen
             params["cursor"] = page["next"]
 
-    newest_first = await pages(None)
-    assert await pages("-created_at") == newest_first and len(set(newest_first)) == 3
-    assert await pages("created_at") == list(reversed(newest_first))
+    assert await pages(None) == await pages("-created_at") == list(reversed(made))
+    assert await pages("created_at") == made
 
     oldest = await shop.orders.get(
         "/v2/orders", params={"user_id": user, "limit": 1, "sort": "created_at"}
@@ -150,6 +153,27 @@ async def test_a_history_sorted_oldest_first_pages_the_other_way_and_a_cursor_ke
     assert "sort=created_at" in mixed.json()["detail"]
     unindexed = await shop.orders.get("/v2/orders", params={"user_id": user, "sort": "total"})
     assert unindexed.status_code == 400 and "sort must be" in unindexed.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"at": "2026-11-29T12:00:00", "id": 1},  # no time zone: not one of ours
+        {"at": "0001-01-01T00:00:00+01:00", "id": 1},  # before the first year in UTC
+        {"at": "2026-11-29T12:00:00+00:00", "id": 2**64},
+        {"at": "2026-11-29T12:00:00+00:00", "id": "1"},
+        {"at": 1, "id": 1},
+        {"at": "2026-11-29T12:00:00+00:00", "id": 1, "sort": "total"},
+    ],
+)
+async def test_a_cursor_the_service_did_not_give_out_is_a_400_problem(
+    shop: Shop, position: dict[str, Any]
+) -> None:
+    user, _ = shop.buyer(stock=1)
+    params = {"user_id": user, "cursor": encode_cursor(position)}
+    answer = await shop.orders.get("/v2/orders", params=params)
+    assert answer.status_code == 400 and answer.headers["content-type"] == PROBLEM
+    assert answer.json()["detail"] == "cursor is not one this service gave out"
 
 
 async def test_a_cancellation_refunds_restocks_and_the_order_is_gone(shop: Shop) -> None:

@@ -97,3 +97,33 @@ async def test_an_unknown_user_is_the_answer_even_while_the_database_fails(read:
 async def test_a_users_api_that_does_not_answer_is_a_dependency_down(read: str) -> None:
     with pytest.raises(DependencyDown):
         await READS[read](orders_of(Shop(users_down=True)))
+
+
+class RowsHang(Shop):
+    """A users API that knows nobody and answers at once, and rows that never come."""
+
+    async def get(self, user_id: int) -> Customer | None:
+        return None
+
+    async def history(self, user_id: int) -> Sequence[Order]:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def page(
+        self,
+        user_id: int,
+        after: tuple[datetime, int] | None,
+        limit: int,
+        oldest_first: bool = False,
+    ) -> Sequence[Order]:
+        return await self.history(user_id)
+
+    async def lines(self, user_id: int) -> Sequence[CartLine]:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("read", READS)
+async def test_an_unknown_user_is_answered_without_waiting_for_the_rows(read: str) -> None:
+    with anyio.fail_after(2), pytest.raises(UserNotFound):
+        await READS[read](orders_of(RowsHang()))
