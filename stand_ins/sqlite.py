@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 class PerThread:
@@ -20,16 +21,16 @@ class PerThread:
         self._connect = connect
         self._local = threading.local()
 
-    def get(self) -> sqlite3.Connection:
+    @contextmanager
+    def held(self) -> Iterator[sqlite3.Connection]:
+        """The thread's connection for one unit of work. After an `sqlite3.Error` it is
+        closed, whatever state it was left in, and the next unit starts on a fresh one."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._local.connection = self._connect()
-        return connection
-
-    def drop(self) -> None:
-        """Close the thread's connection after an error: whatever state it is in, the next
-        unit of work starts on a fresh one."""
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
+        try:
+            yield connection
+        except sqlite3.Error:
+            self._local.connection = None
             connection.close()
+            raise

@@ -96,9 +96,9 @@ class MessageStore:
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         try:
-            yield self._connections.get()
+            with self._connections.held() as db:
+                yield db
         except sqlite3.Error as exc:
-            self._connections.drop()
             raise StorageError(f"database error: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:

@@ -86,17 +86,16 @@ class Store:
     @contextmanager
     def _unit(self, begin: str) -> Iterator[Transaction]:
         try:
-            connection = self._connections.get()
-            connection.execute(begin)
-            try:
-                yield Transaction(connection)
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+            with self._connections.held() as connection:
+                connection.execute(begin)
+                try:
+                    yield Transaction(connection)
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._connections.drop()
             raise StorageError(f"database error: {exc}") from exc
 
     def _connect(self) -> sqlite3.Connection:
