@@ -334,12 +334,14 @@ class Proxy:
 
     @staticmethod
     def _may_fall_back(x: Exchange, error: UpstreamError | None) -> bool:
-        """Retry on legacy only when that cannot perform a write twice."""
+        """Retry on legacy only when that cannot perform a write twice: the method is safe
+        (RFC 9110 9.2.1), or the request never reached the extracted side (no connection).
+        An `Idempotency-Key` does not count: legacy ignores it (SMELL(no-idempotency)), so a
+        write the extracted side began and legacy then repeats is two writes."""
         assert x.route is not None
         if not x.route.fallback or not isinstance(x.body, bytes):
             return False
-        never_left = isinstance(error, UpstreamUnreachable)
-        return never_left or x.method in SAFE_METHODS or "idempotency-key" in x.headers
+        return x.method in SAFE_METHODS or isinstance(error, UpstreamUnreachable)
 
     async def _relay(
         self, send: Send, x: Exchange, response: UpstreamResponse, capture: bool = False
@@ -389,7 +391,9 @@ class Proxy:
             exc,
             extra={"route": name, "request_id": x.rid, "error": type(exc).__name__},
         )
-        if isinstance(exc, UpstreamTimeout):
+        if x.method not in SAFE_METHODS and not isinstance(exc, UpstreamUnreachable):
+            await self._outcome_unknown(send, x, exc)
+        elif isinstance(exc, UpstreamTimeout):
             await self._problem(
                 send, x, 504, "upstream-timeout", "Upstream timed out", f"route {name}: {exc}"
             )
@@ -412,10 +416,31 @@ class Proxy:
                 f"route {name}: the {x.target} upstream broke the connection",
             )
 
+    async def _outcome_unknown(self, send: Send, x: Exchange, exc: UpstreamError) -> None:
+        """A write reached an upstream that then failed to answer: it may have been carried
+        out or not, and only the upstream's own records can tell (never a blind retry)."""
+        assert x.route is not None
+        timed_out = isinstance(exc, UpstreamTimeout)
+        what = "did not answer in time" if timed_out else "broke the connection"
+        detail = (
+            f"route {x.route.name}: the {x.target} upstream {what} after receiving this "
+            f"{x.method}, so it may or may not have been carried out; it was not sent again. "
+            + (x.route.outcome_hint or _OUTCOME_HINT)
+        )
+        status, slug = (504, "outcome-unknown-timeout") if timed_out else (502, "outcome-unknown")
+        await self._problem(send, x, status, slug, "Outcome unknown", detail, outcome="unknown")
+
     async def _problem(
-        self, send: Send, x: Exchange, status: int, slug: str, title: str, detail: str
+        self,
+        send: Send,
+        x: Exchange,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        **more: str,
     ) -> None:
-        extra = {"request_id": x.rid}
+        extra = {"request_id": x.rid, **more}
         if x.route is not None:
             extra["route"] = x.route.name
         status, body = problem(status, slug, title, detail, **extra)
@@ -432,6 +457,12 @@ class Proxy:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+_OUTCOME_HINT = (
+    "Read the resource back before retrying, or retry with the same Idempotency-Key where "
+    "the API honours one."
+)
 
 
 def _limit(limit: int) -> str:

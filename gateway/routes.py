@@ -43,10 +43,12 @@ ROUTE_SETTINGS = frozenset(
         "dry_run",
         "compare",
         "breaker",
+        "outcome_hint",
     }
 )
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_HINT = 300
 KEY_SOURCES = ("header", "cookie", "query", "json", "path")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _PARAM = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
@@ -140,6 +142,8 @@ class Route:
     dry_run: bool = False  # the extracted target honours X-Strangler-Shadow: dry-run
     compare: Mapping[str, Any] = field(default_factory=dict)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    # told to a client whose write's outcome is unknown (how to find out what happened)
+    outcome_hint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +164,7 @@ class Route:
             "dry_run": self.dry_run,
             "compare": dict(self.compare),
             "breaker": asdict(self.breaker),
+            "outcome_hint": self.outcome_hint,
         }
 
 
@@ -218,6 +223,11 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         policy = BreakerPolicy.from_mapping(breaker)
     except (TypeError, ValueError) as exc:
         raise RouteTableError(f"route {name!r}: {exc}") from exc
+    hint = raw.get("outcome_hint", "")
+    if not isinstance(hint, str) or len(hint) > MAX_HINT or not hint.isprintable():
+        raise RouteTableError(
+            f"route {name!r}: outcome_hint must be printable text of at most {MAX_HINT} characters"
+        )
     return Route(
         name=name,
         patterns=tuple(Pattern.parse(m) for m in match),
@@ -236,6 +246,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         dry_run=bool(raw.get("dry_run", False)),
         compare=dict(compare),
         breaker=policy,
+        outcome_hint=hint.strip(),
     )
 
 

@@ -228,3 +228,50 @@ def wait_for_parity(shop: Shop, route: str, compared: int) -> Json:
         if done >= compared or time.monotonic() > deadline:
             return figures
         time.sleep(0.2)
+
+
+def test_a_checkout_that_times_out_on_the_extracted_side_is_never_carried_out_twice(
+    shop: Shop,
+) -> None:
+    """The double write the fallback once made: extracted, a slow provider and a route timeout
+    shorter than it. The gateway must not retry a write on legacy once the orders service has
+    it, key or no key (legacy ignores keys): the client hears the outcome is unknown, and in
+    the end every buyer has at most one charge, and every charge its order."""
+    product = shop.product(stock=100)
+    buyers = [shop.buyer_with(product) for _ in range(8)]
+    tokens = [card_token() for _ in buyers]
+    shop.route("carts-and-checkout", mode="extracted", fallback=True, timeout_s=0.3)
+    shop.provider.configure(latency_ms=1_500)
+    try:
+        answers = []
+        for n, (buyer, token) in enumerate(zip(buyers, tokens, strict=True)):
+            headers = {"Idempotency-Key": f"double-{uuid.uuid4()}"} if n % 2 else {}
+            answers.append(
+                shop.public.post(
+                    f"/users/{buyer['id']}/checkout", json={"card_token": token}, headers=headers
+                )
+            )
+    finally:
+        shop.provider.restore()
+        shop.route("carts-and-checkout", mode="legacy", timeout_s=10)
+
+    for answer in answers:
+        assert answer.status_code == 504, answer.text
+        problem = answer.json()
+        assert problem["outcome"] == "unknown", problem
+        assert "/users/{user_id}/orders" in problem["detail"], problem  # where to look
+
+    def settled() -> list[tuple[int, int]]:
+        """(charges, live orders) per buyer, once the orders service has finished."""
+        found = []
+        for buyer, token in zip(buyers, tokens, strict=True):
+            charged = [c for c in shop.provider.charges(token) if c["status"] == "succeeded"]
+            orders = shop.public.get(f"/users/{buyer['id']}/orders").json()["orders"]
+            found.append((len(charged), len(orders)))
+        return found
+
+    deadline = time.monotonic() + 30
+    while (found := settled()) != [(1, 1)] * len(buyers):
+        assert all(c <= 1 and o <= 1 for c, o in found), f"charged or placed twice: {found}"
+        assert time.monotonic() < deadline, f"checkouts never settled: {found}"
+        time.sleep(0.2)

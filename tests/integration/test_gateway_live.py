@@ -173,23 +173,28 @@ def test_a_gateway_that_loses_redis_keeps_its_last_table_and_says_so(
 
 
 def test_fallback_to_legacy_happens_only_when_it_cannot_write_twice(
-    gateway: Callable[..., GatewayProcess],
+    gateway: Callable[..., GatewayProcess], upstreams: dict[str, str]
 ) -> None:
     gw = gateway()
+    legacy_writes = len(httpx.get(f"{upstreams['legacy']}/_echo/writes").json())
     assert gw.set("orders", mode="extracted").status_code == 200
     # a failing GET is retried on legacy
     assert gw.served_by("/orders/1", params={"fail": "extracted"}) == "legacy"
     # a failing POST is not: the extracted side may have written
     failed_write = gw.public.post("/orders/1?fail=extracted", json={"x": 1})
     assert failed_write.status_code == 503 and failed_write.json()["served_by"] == "extracted"
-    # ...unless it carries an Idempotency-Key
+    # not even with an Idempotency-Key: legacy would not honour it
     keyed = gw.public.post(
         "/orders/1?fail=extracted", json={"x": 1}, headers={"Idempotency-Key": "k-1"}
     )
-    assert keyed.status_code == 200 and keyed.json()["served_by"] == "legacy"
-    # a timeout on a write gives 504 and no second attempt
-    slow = gw.public.post("/orders/1?sleep_ms=3000", json={"x": 2})
+    assert keyed.status_code == 503 and keyed.json()["served_by"] == "extracted"
+    # a timeout on a write gives 504, says the outcome is unknown, and makes no second attempt
+    slow = gw.public.post(
+        "/orders/1?sleep_ms=3000", json={"x": 2}, headers={"Idempotency-Key": "k-2"}
+    )
     assert slow.status_code == 504 and slow.json()["route"] == "orders"
+    assert slow.json()["outcome"] == "unknown"
+    assert len(httpx.get(f"{upstreams['legacy']}/_echo/writes").json()) == legacy_writes
 
 
 def test_forwarding_headers_name_each_hop_once(gateway: Callable[..., GatewayProcess]) -> None:

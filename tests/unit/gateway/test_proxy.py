@@ -13,7 +13,13 @@ import pytest
 
 from gateway.app import create_gateway
 from gateway.settings import GatewaySettings
-from gateway.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
+from gateway.upstream import (
+    UpstreamBroken,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -229,7 +235,10 @@ async def test_internal_headers_are_stripped_without_the_token_and_honoured_with
         ("POST", {}, UpstreamUnreachable("refused"), 200),  # never left the gateway: safe to retry
         ("GET", {}, UpstreamTimeout("slow"), 200),  # safe method
         ("POST", {}, UpstreamTimeout("slow"), 504),  # may have been written: no retry
-        ("POST", {"Idempotency-Key": "k1"}, UpstreamTimeout("slow"), 200),  # the key makes it safe
+        # legacy ignores the key: a retry there would be a second write
+        ("POST", {"Idempotency-Key": "k1"}, UpstreamTimeout("slow"), 504),
+        ("POST", {"Idempotency-Key": "k1"}, 503, 503),
+        ("POST", {"Idempotency-Key": "k1"}, UpstreamBroken("reset"), 502),
         ("POST", {}, 503, 503),  # a 5xx on a write is the client's answer
         ("GET", {}, 503, 200),
     ],
@@ -245,6 +254,10 @@ async def test_extracted_falls_back_to_legacy_only_when_that_cannot_write_twice(
     async with client(tmp_path, fake, mode="extracted") as c:
         response = await c.request(method, "/orders/1", headers=headers, content=b"{}")
     assert response.status_code == expected
+    if method == "POST" and isinstance(failure, UpstreamTimeout | UpstreamBroken):
+        answer = response.json()
+        assert answer["outcome"] == "unknown" and answer["route"] == "orders"
+        assert "may or may not have been carried out" in answer["detail"]
     if expected == 200:
         assert response.json()["served_by"] == LEGACY
         assert [call.url.removesuffix("/orders/1") for call in fake.calls] == [ORDERS, LEGACY]
