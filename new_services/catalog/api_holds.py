@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from new_services.catalog.api_v2 import DRY_RUN_HEADERS, Wiring
+from new_services.catalog.api_v2 import Wiring
 from new_services.catalog.errors import HoldNotFound
 from new_services.catalog.model import Hold, parse_lines
-from new_services.platform.http import is_dry_run, json_object, read_body
+from new_services.platform.http import dry_run_headers, is_dry_run, json_object, read_body
 from new_services.platform.idempotency import idempotent
 from new_services.platform.problems import InvalidRequest
 
@@ -32,7 +32,7 @@ def _hold_id(request: Request, unknown: type[Exception]) -> uuid.UUID:
 
 
 def _answer(hold: Hold, status: int, dry_run: bool) -> Response:
-    headers = DRY_RUN_HEADERS if dry_run else None
+    headers = dry_run_headers() if dry_run else None
     return JSONResponse(hold.as_json(), status_code=status, headers=headers)
 
 
@@ -80,7 +80,7 @@ class HoldsApi:
                 "lines": [line.as_json() for line in done],
                 "skipped": [line.product_id for line in lines if line.product_id not in restocked],
             }
-            headers = DRY_RUN_HEADERS if dry_run else None
+            headers = dry_run_headers() if dry_run else None
             return JSONResponse(answer, status_code=201, headers=headers)
 
         return await idempotent(

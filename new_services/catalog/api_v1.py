@@ -15,15 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from new_services.catalog.api_v2 import DRY_RUN_HEADERS, Wiring
+from new_services.catalog.api_v2 import Wiring
 from new_services.catalog.model import NewProduct, ProductChange, product_problem
-from new_services.platform.http import is_dry_run
+from new_services.platform.http import dry_run_headers, is_dry_run
 from new_services.platform.v1 import LegacyError, json_body, legacy_json, path_id
 
 
-def _marked(response: Response, dry_run: bool) -> Response:
+def _marked(response: Response, dry_run: bool, *placeholders: str) -> Response:
     if dry_run:
-        response.headers.update(DRY_RUN_HEADERS)
+        response.headers.update(dry_run_headers(*placeholders))
     return response
 
 
@@ -64,7 +64,7 @@ class ProductsV1:
         dry_run = is_dry_run(request)
         body = await _valid_body(request, partial=False)
         product = await self._wiring.service.create(NewProduct.of(body), dry_run=dry_run)
-        return _marked(legacy_json(product.v1_json(), status_code=201), dry_run)
+        return _marked(legacy_json(product.v1_json(), status_code=201), dry_run, "$.id")
 
     async def change(self, request: Request, product_id: int) -> Response:
         dry_run = is_dry_run(request)

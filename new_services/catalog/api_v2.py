@@ -22,6 +22,7 @@ from new_services.platform.http import (
     MAX_PAGE,
     cached_json,
     decode_cursor,
+    dry_run_headers,
     encode_cursor,
     is_dry_run,
     json_object,
@@ -31,8 +32,6 @@ from new_services.platform.http import (
 from new_services.platform.idempotency import IdempotencyStore, idempotent
 from new_services.platform.problems import InvalidRequest
 from new_services.platform.v1 import MAX_ID
-
-DRY_RUN_HEADERS = {"X-Strangler-Dry-Run": "true"}
 
 
 class Wiring:
@@ -130,7 +129,9 @@ class ProductsV2:
             product = await self._wiring.service.create(new, dry_run=dry_run)
             headers = {"Location": f"/v2/products/{product.uuid}"}
             if dry_run:
-                headers.update(DRY_RUN_HEADERS)
+                headers.update(
+                    dry_run_headers("$.id", "$.legacy_id", "$.created_at", "$.updated_at")
+                )
             return JSONResponse(product.v2_json(), status_code=201, headers=headers)
 
         return await idempotent(
@@ -143,11 +144,12 @@ class ProductsV2:
         service = self._wiring.service
         product = await service.product_by_uuid(product_uuid)
         changed = await service.change(product.id, change, dry_run=dry_run)
-        return JSONResponse(changed.v2_json(), headers=DRY_RUN_HEADERS if dry_run else None)
+        headers = dry_run_headers("$.updated_at") if dry_run else None
+        return JSONResponse(changed.v2_json(), headers=headers)
 
     async def delete(self, request: Request) -> Response:
         product_uuid, dry_run = _product_uuid(request), is_dry_run(request)
         service = self._wiring.service
         product = await service.product_by_uuid(product_uuid)
         await service.delete(product.id, dry_run=dry_run)
-        return Response(status_code=204, headers=DRY_RUN_HEADERS if dry_run else None)
+        return Response(status_code=204, headers=dry_run_headers() if dry_run else None)

@@ -18,6 +18,11 @@ hold made. A restock (a cancelled order's units going back) is written the same 
 `released` lines under an id derived from its Idempotency-Key, in the transaction that
 puts the units back: a retry after a crash finds it and restocks nothing twice.
 
+A dry run (the gateway's mirror of a legacy write, `X-Strangler-Shadow: dry-run`) only
+reads: one statement, outside any transaction, so it takes no row lock and no write lock
+that a legacy checkout could wait on or deadlock with (legacy locks products in cart
+order, a hold in id order). It answers as the real hold or restock would at that moment.
+
 Mixed mode, honestly: a legacy checkout still writes `stock = <what it read> - n`, so
 while legacy also sells, its write can undo one of ours (its own race, now across both
 paths). Exactly-no-oversell holds once checkout is in extracted mode.
@@ -35,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 
 from new_services.catalog.model import Hold, HoldState, Line
 from new_services.catalog.tables import legacy_now, products, stock_reservations
-from new_services.platform.database import transaction
+from new_services.platform.database import single_statement_reads
 
 __all__ = ["HOLD_FOR", "Hold", "Inventory", "Line", "NotEnoughStock", "ProductUnavailable"]
 
@@ -67,15 +72,19 @@ def _state(states: set[str]) -> HoldState:
 class Inventory:
     def __init__(self, engine: Engine, hold_for: timedelta = HOLD_FOR) -> None:
         self._engine = engine
+        self._reads = single_statement_reads(engine)
         self._hold_for = hold_for
 
     def reserve(self, hold: uuid.UUID, lines: Sequence[Line], *, dry_run: bool = False) -> bool:
         """Take every line's units out of stock, or none; raises NotEnoughStock. True when
         taken now, False when the hold already existed (a retried checkout: nothing more
-        is held). A dry run checks every line against the stock of this moment."""
+        is held). A dry run checks every line against the stock of this moment, reading
+        only."""
+        if dry_run:
+            return self._check(hold, lines)
         now = datetime.now(UTC)
         try:
-            with transaction(self._engine, dry_run) as conn:
+            with self._engine.begin() as conn:
                 if self._lines(conn, hold):
                     return False
                 ordered = sorted(lines, key=lambda line: line.product_id)  # one lock order
@@ -98,6 +107,26 @@ class Inventory:
             if self.find(hold) is None:
                 raise
             return False  # the same hold, made by a request that raced this one
+        return True
+
+    def _check(self, hold: uuid.UUID, lines: Sequence[Line]) -> bool:
+        """`reserve`'s answer, from reads alone: the same checks in the same order."""
+        ids = sorted({line.product_id for line in lines})
+        with self._reads.connect() as conn:
+            if self._rows(conn, hold):
+                return False
+            rows = conn.execute(
+                select(products.c.id, products.c.stock, products.c.deleted_at).where(
+                    products.c.id.in_(ids)
+                )
+            ).all()
+        stock = {row.id: (row.stock, row.deleted_at is None) for row in rows}
+        for line in sorted(lines, key=lambda line: line.product_id):
+            left, live = stock.get(line.product_id, (0, False))
+            if not live:
+                raise ProductUnavailable(line.product_id)
+            if left < line.quantity:
+                raise NotEnoughStock(line.product_id)
         return True
 
     def find(self, hold: uuid.UUID) -> Hold | None:
@@ -135,10 +164,13 @@ class Inventory:
         self, restock: uuid.UUID, lines: Sequence[Line], *, dry_run: bool = False
     ) -> tuple[Line, ...]:
         """Put units back (a cancelled order), once per `restock` id; the lines that went
-        back (deleted and unknown products are skipped). Known id: what it put back then."""
+        back (deleted and unknown products are skipped). Known id: what it put back then.
+        A dry run reads only."""
+        if dry_run:
+            return self._restockable(restock, lines)
         now = datetime.now(UTC)
         try:
-            with transaction(self._engine, dry_run) as conn:
+            with self._engine.begin() as conn:
                 known = self._lines(conn, restock)
                 if known:
                     return known
@@ -159,6 +191,23 @@ class Inventory:
             if found_hold is None:
                 raise
             return found_hold.lines
+
+    def _restockable(self, restock: uuid.UUID, lines: Sequence[Line]) -> tuple[Line, ...]:
+        """`restock`'s answer, from reads alone."""
+        with self._reads.connect() as conn:
+            known = self._lines(conn, restock)
+            if known:
+                return known
+            live = set(
+                conn.execute(
+                    select(products.c.id).where(
+                        products.c.id.in_({line.product_id for line in lines}),
+                        products.c.deleted_at.is_(None),
+                    )
+                ).scalars()
+            )
+        ordered = sorted(lines, key=lambda line: line.product_id)
+        return tuple(line for line in ordered if line.product_id in live)
 
     @staticmethod
     def _is_live(conn: Connection, product_id: int) -> bool:

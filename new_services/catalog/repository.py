@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from new_services.catalog.errors import SkuTaken
 from new_services.catalog.model import NewProduct, Product, ProductChange
 from new_services.catalog.tables import legacy_now, products
-from new_services.platform.database import single_statement_reads, transaction
+from new_services.platform.database import single_statement_reads
 
 _LIVE = products.c.deleted_at.is_(None)
 
@@ -116,8 +116,10 @@ class SqlProductRepository:
 
     def create(self, new: NewProduct, *, dry_run: bool = False) -> Product:
         now = legacy_now()
+        if dry_run:
+            return self._would_create(new, now)
         try:
-            with transaction(self._engine, dry_run) as conn:
+            with self._engine.begin() as conn:
                 product_id = conn.execute(
                     insert(products)
                     .values(
@@ -138,10 +140,22 @@ class SqlProductRepository:
         except IntegrityError as exc:
             raise SkuTaken("a product with this sku already exists") from exc
 
+    def _would_create(self, new: NewProduct, now: datetime) -> Product:
+        """What `create` would answer, from a read: its id and uuid are placeholders (a
+        product that is not made has neither)."""
+        with self._reads.connect() as conn:
+            taken = conn.execute(select(products.c.id).where(products.c.sku == new.sku)).first()
+        if taken is not None:
+            raise SkuTaken("a product with this sku already exists")
+        return Product(0, uuid.UUID(int=0), new.sku, new.name, new.price_cents, new.stock, now, now)
+
     def change(
         self, product_id: int, change: ProductChange, *, dry_run: bool = False
     ) -> Product | None:
-        with transaction(self._engine, dry_run) as conn:
+        if dry_run:
+            live = self.get_many([product_id]).get(product_id)
+            return None if live is None else change.applied_to(live, legacy_now())
+        with self._engine.begin() as conn:
             found = conn.execute(
                 update(products)
                 .where(products.c.id == product_id, _LIVE)
@@ -153,7 +167,9 @@ class SqlProductRepository:
         return _product(row)
 
     def delete(self, product_id: int, *, dry_run: bool = False) -> bool:
-        with transaction(self._engine, dry_run) as conn:
+        if dry_run:
+            return product_id in self.get_many([product_id])
+        with self._engine.begin() as conn:
             return bool(
                 conn.execute(
                     update(products)
@@ -186,12 +202,15 @@ class InMemoryProductRepository:
         if new.sku in taken:
             raise SkuTaken("a product with this sku already exists")
         now = legacy_now()
+        if dry_run:  # placeholders, as the SQL repository answers
+            return Product(
+                0, uuid.UUID(int=0), new.sku, new.name, new.price_cents, new.stock, now, now
+            )
         product_id = max([0, *self.products, *self.deleted]) + 1
         product = Product(
             product_id, uuid.uuid4(), new.sku, new.name, new.price_cents, new.stock, now, now
         )
-        if not dry_run:
-            self.products[product_id] = product
+        self.products[product_id] = product
         return product
 
     def change(

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from new_services.orders.checkout import Checkout
 from new_services.orders.model import Order, PlaceOrder
 from new_services.orders.service import MAX_LINE_QUANTITY, Cart, Orders
-from new_services.platform.http import is_dry_run
+from new_services.platform.http import dry_run_headers, is_dry_run
 from new_services.platform.v1 import (
     MAX_ID,
     LegacyError,
@@ -127,8 +127,8 @@ class OrdersApiV1:
         dry_run = is_dry_run(request)
         order = await self._wiring.checkout(command, key, dry_run=dry_run)
         response = legacy_json(order_json(order), 201)
-        if dry_run:
-            response.headers["X-Strangler-Dry-Run"] = "true"
+        if dry_run:  # no order is placed: it has no id, charge or moment yet
+            response.headers.update(dry_run_headers("$.id", "$.charge_id", "$.created_at"))
         return response
 
     async def list_orders(self, request: Request) -> Response:
@@ -140,8 +140,9 @@ class OrdersApiV1:
         return legacy_json(order_json(order))
 
     async def cancel(self, request: Request) -> Response:
-        done = await self._wiring.orders.cancel(path_id(request, "order_id"), is_dry_run(request))
-        return legacy_json(
+        dry_run = is_dry_run(request)
+        done = await self._wiring.orders.cancel(path_id(request, "order_id"), dry_run)
+        response = legacy_json(
             {
                 "id": done.order.id,
                 "status": "cancelled",
@@ -149,3 +150,6 @@ class OrdersApiV1:
                 "refunded_cents": done.refund.amount_cents,
             }
         )
+        if dry_run:  # nothing is refunded: the refund has no id
+            response.headers.update(dry_run_headers("$.refund_id"))
+        return response

@@ -16,6 +16,7 @@ from new_services.orders.model import Order, PlaceOrder, line_items
 from new_services.platform.http import (
     cached_json,
     decode_cursor,
+    dry_run_headers,
     encode_cursor,
     is_dry_run,
     json_object,
@@ -103,7 +104,9 @@ class OrdersApiV2:
             order = await self._wiring.checkout(command, key, dry_run=dry_run)
             headers = {"Location": f"/v2/orders/{order.uuid}"}
             if dry_run:
-                headers["X-Strangler-Dry-Run"] = "true"
+                headers.update(
+                    dry_run_headers("$.legacy_id", "$.payment_id", "$.charge_id", "$.created_at")
+                )
             return JSONResponse(order_v2(order), status_code=201, headers=headers)
 
         return await idempotent(

@@ -13,11 +13,9 @@ round trips of the three such a read would otherwise take.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, create_engine, event
+from sqlalchemy import JSON, Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeEngine
@@ -69,21 +67,3 @@ def json_document() -> TypeEngine[Any]:
     """The type of a JSON column as the migrations make it: JSONB on PostgreSQL, JSON
     (text) on SQLite."""
     return JSON().with_variant(JSONB(), "postgresql")
-
-
-@contextmanager
-def transaction(engine: Engine, dry_run: bool = False) -> Iterator[Connection]:
-    """`engine.begin()`, or for a dry run a transaction that is always rolled back: every
-    statement runs and every constraint and condition answers as it would, but nothing
-    is kept (the gateway's `X-Strangler-Shadow: dry-run`)."""
-    with engine.connect() as conn:
-        tx = conn.begin()
-        try:
-            yield conn
-        except BaseException:
-            tx.rollback()
-            raise
-        if dry_run:
-            tx.rollback()
-        else:
-            tx.commit()

@@ -157,3 +157,14 @@ DRY_RUN_HEADER = "x-strangler-shadow"  # "dry-run": set by the gateway on mirror
 def is_dry_run(request: Request) -> bool:
     """The gateway mirrored this write: check and answer everything, keep nothing."""
     return request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
+
+
+def dry_run_headers(*placeholders: str) -> dict[str, str]:
+    """The headers of a dry run's answer: it says it is one, and names (as JSON paths) the
+    values it could not know because nothing was made: the id of an order never placed,
+    its charge, the moment it would have been made. The gateway's comparison leaves those
+    paths out of that one answer and shows them beside the figures."""
+    headers = {"X-Strangler-Dry-Run": "true"}
+    if placeholders:
+        headers["X-Strangler-Placeholders"] = ", ".join(placeholders)
+    return headers

@@ -275,3 +275,43 @@ def test_a_checkout_that_times_out_on_the_extracted_side_is_never_carried_out_tw
         assert all(c <= 1 and o <= 1 for c, o in found), f"charged or placed twice: {found}"
         assert time.monotonic() < deadline, f"checkouts never settled: {found}"
         time.sleep(0.2)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks and deadlocks: PostgreSQL's (CI runs it)")
+def test_shadowing_checkout_with_dry_runs_never_fails_a_legacy_checkout(shop: Shop) -> None:
+    """Legacy writes stock in cart order, a real hold in product order: a dry-run hold that
+    took the same row locks (and rolled back) deadlocked legacy's checkouts, after their
+    charge. Eight buyers for 25 s with carts that hold the higher product id first: every
+    legacy checkout succeeds, as in legacy mode, and every charge has its order."""
+    low, high = shop.product(stock=1_000_000), shop.product(stock=1_000_000)
+    assert low["id"] < high["id"]
+    shop.route("carts-and-checkout", mode="shadow", dry_run=True, shadow_sample=1.0)
+    token = card_token()
+    answers: list[int] = []
+    stop = time.monotonic() + 25
+
+    def buyer() -> None:
+        while time.monotonic() < stop:
+            user = shop.public.post("/users", json={"email": unique_email(), "name": "B"}).json()
+            for product in (high, low):  # the higher id first
+                line = {"product_id": product["id"], "quantity": 1}
+                added = shop.public.post(f"/users/{user['id']}/cart/items", json=line)
+                assert added.status_code == 200, added.text
+            placed = shop.public.post(f"/users/{user['id']}/checkout", json={"card_token": token})
+            answers.append(placed.status_code)
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for done in [pool.submit(buyer) for _ in range(8)]:
+                done.result()
+    finally:
+        shop.route("carts-and-checkout", mode="legacy", dry_run=False)
+
+    assert answers and set(answers) == {201}, sorted(set(answers))
+    charged = [c["id"] for c in shop.provider.charges(token) if c["status"] == "succeeded"]
+    assert len(charged) == len(answers)
+    with shop.engine.connect() as conn:
+        ordered = conn.execute(
+            text("SELECT charge_id FROM orders WHERE charge_id = ANY(:ids)"), {"ids": charged}
+        ).scalars()
+        assert sorted(ordered) == sorted(charged)

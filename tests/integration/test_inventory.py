@@ -146,3 +146,30 @@ def test_a_placed_orders_event_makes_its_hold_final_so_the_sweeper_leaves_it(
     assert Inventory(engine).release_expired() == 1  # the abandoned checkout's line only
     assert stock_of(engine, teapot) == 3
     assert (holds(engine, "committed"), holds(engine, "released")) == (1, 1)
+
+
+def test_a_dry_run_hold_answers_while_a_legacy_writer_holds_the_rows_and_takes_nothing(
+    engine: Engine,
+) -> None:
+    """A mirrored checkout's hold must never make legacy wait (nor deadlock with it): while
+    another transaction holds the products' rows (and, on SQLite, the write lock), a dry
+    run answers at once, as the real hold would, and changes no stock."""
+    low, high = a_product(engine, stock=5), a_product(engine, stock=1)
+    inventory = Inventory(engine)
+    lines = [Line(high, 1), Line(low, 2)]
+    with engine.begin() as legacy:  # a legacy checkout, mid-way through writing stock
+        for product_id in (high, low):
+            legacy.execute(
+                products.update().where(products.c.id == product_id).values(name="Teapot")
+            )
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:  # a dry run that waits would wait for this very transaction: never wait for it
+            fits = pool.submit(inventory.reserve, uuid.uuid4(), lines, dry_run=True)
+            assert fits.result(timeout=5) is True
+            too_many = pool.submit(inventory.reserve, uuid.uuid4(), [Line(high, 2)], dry_run=True)
+            with pytest.raises(NotEnoughStock):
+                too_many.result(timeout=5)
+        finally:
+            pool.shutdown(wait=False)
+    assert (stock_of(engine, low), stock_of(engine, high)) == (5, 1)
+    assert holds(engine, "held") == 0
