@@ -26,17 +26,19 @@ MAX_DEPTH: Final = 100
 MAX_PAIRS: Final = 10_000
 PREVIEW_BYTES: Final = 60
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_SETTINGS = ("ignore", "headers", "numeric_tolerance", "unordered")
+_SETTINGS = ("ignore", "headers", "numeric_tolerance", "unordered", "discount_noise")
 
 
 @dataclass(frozen=True)
 class CompareRules:
-    """What may differ: ignored paths, headers that must match, tolerance, unordered lists."""
+    """What may differ: ignored paths, headers that must match, tolerance, unordered lists;
+    and whether paths where legacy differs from itself are left out of parity (shadow.py)."""
 
     ignore: tuple[str, ...] = ()
     headers: tuple[str, ...] = ("content-type",)
     numeric_tolerance: float = 0.0
     unordered: tuple[str, ...] = ()
+    discount_noise: bool = True
 
     def __post_init__(self) -> None:
         _paths(self.ignore)
@@ -90,7 +92,15 @@ def parse_rules(mapping: Mapping[str, object]) -> CompareRules:
         headers=_strings(mapping, "headers", CompareRules.headers),
         numeric_tolerance=_tolerance(mapping.get("numeric_tolerance", 0.0)),
         unordered=_strings(mapping, "unordered", ()),
+        discount_noise=_flag(mapping, "discount_noise", True),
     )
+
+
+def _flag(mapping: Mapping[str, object], name: str, default: bool) -> bool:
+    value = mapping.get(name, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _tolerance(value: object) -> float:

@@ -242,12 +242,15 @@ class Proxy:
             and route.extracted is not None
             and isinstance(x.body, bytes)
             and mirrorable(route, x.method)
-            and self._shadow.sampled(route)
+            and self._shadow.sampled(route, x.table.version)
         )
-        early = None
+        early, ordered = None, True
         if shadowing and self._shadow is not None and x.method not in SAFE_METHODS:
-            early = self._shadow.send_early(self._replay(x))  # beside the primary
+            # the dry run leads: it reads the state this write is about to change
+            early = self._shadow.send_early(self._replay(x))
             shadowing = early is not None
+            if early is not None:
+                ordered = await self._shadow.lead(early, route.dry_run_wait_s)
         try:
             response = await self._send(x, route.legacy)
         except UpstreamError as exc:
@@ -264,6 +267,7 @@ class Proxy:
                     primary=Response(response.status, h.by_name(response.headers), captured),
                     request_id=x.rid,
                     early=early,
+                    ordered=ordered,
                 )
             )
         elif early is not None:

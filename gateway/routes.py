@@ -41,6 +41,7 @@ ROUTE_SETTINGS = frozenset(
         "shadow_sample",
         "noise_sample",
         "dry_run",
+        "dry_run_wait_s",
         "compare",
         "breaker",
         "outcome_hint",
@@ -140,6 +141,8 @@ class Route:
     shadow_sample: float = 1.0  # share of requests mirrored in shadow mode
     noise_sample: float = 0.0  # share of mirrored safe requests also replayed on legacy (noise)
     dry_run: bool = False  # the extracted target honours X-Strangler-Shadow: dry-run
+    # how long a mirrored write waits for its dry run to answer before it goes to legacy
+    dry_run_wait_s: float = 0.25
     compare: Mapping[str, Any] = field(default_factory=dict)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     # told to a client whose write's outcome is unknown (how to find out what happened)
@@ -162,6 +165,7 @@ class Route:
             "shadow_sample": self.shadow_sample,
             "noise_sample": self.noise_sample,
             "dry_run": self.dry_run,
+            "dry_run_wait_s": self.dry_run_wait_s,
             "compare": dict(self.compare),
             "breaker": asdict(self.breaker),
             "outcome_hint": self.outcome_hint,
@@ -175,6 +179,13 @@ def _number(raw: Mapping[str, Any], key: str, default: float, low: float, high: 
             f"route {raw.get('name')!r}: {key} must be a number from {low} to {high}"
         )
     return float(value)
+
+
+def _flag(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise RouteTableError(f"route {raw.get('name')!r}: {key} must be true or false")
+    return value
 
 
 def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
@@ -238,12 +249,13 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         weight=_number(raw, "weight", 0, 0, 100),
         sticky_key=StickyKey.parse(sticky) if sticky else None,
         salt=str(raw.get("salt", name)),
-        fallback=bool(raw.get("fallback", True)),
+        fallback=_flag(raw, "fallback", True),
         timeout_s=_number(raw, "timeout_s", 10, 0.01, 600),
         connect_timeout_s=_number(raw, "connect_timeout_s", 2, 0.01, 60),
         shadow_sample=_number(raw, "shadow_sample", 1, 0, 1),
         noise_sample=_number(raw, "noise_sample", 0, 0, 1),
-        dry_run=bool(raw.get("dry_run", False)),
+        dry_run=_flag(raw, "dry_run", False),
+        dry_run_wait_s=_number(raw, "dry_run_wait_s", 0.25, 0, 10),
         compare=dict(compare),
         breaker=policy,
         outcome_hint=hint.strip(),

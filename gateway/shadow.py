@@ -1,9 +1,23 @@
 """Shadow traffic: mirror a sample to the extracted upstream, compare the two answers, and
-never let a slow or broken candidate touch the primary path.
+never let a slow or broken candidate change what the client gets.
 
-Reads are mirrored after the client has its answer. A dry-run write is sent beside the
-primary instead: its answer depends on state the primary is about to change (a checkout
-empties the cart it reads), so only a mirror that runs alongside sees what the primary saw.
+Both sides share one database, so an answer depends on when it is read. Parity must see
+the two sides answer the same state, or it reports races as mismatches:
+
+- A write is mirrored as a dry run that **leads**: it goes to the candidate first, and the
+  primary goes to legacy once the dry run has answered (or after the route's
+  `dry_run_wait_s`, whichever comes first). A dry run that answered before the primary
+  left read the state legacy then wrote over (a checkout's cart, a cart's line); one that
+  had not is counted `late` and not compared. The price: the primary waits for the dry
+  run, up to `dry_run_wait_s`, on the mirrored share of writes (`shadow_sample`).
+- A read is mirrored **after** the client has its answer (it costs the client nothing).
+  When the candidate's answer differs, legacy is asked again: if legacy's own answer has
+  changed meanwhile, the state moved under the comparison, and the candidate is compared
+  with legacy's newer answer (a match counts; anything else is `moved`, not a mismatch).
+- A dry run names the values it cannot know (`X-Strangler-Placeholders`: an order that
+  was never placed has no id); those paths are left out of that one comparison.
+- Noise: paths where legacy differs from itself (`noise_sample` replays) are left out of
+  parity, counted as `discounted` (the route's `compare.discount_noise = false` stops it).
 """
 
 from __future__ import annotations
@@ -13,12 +27,14 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway import compare as cmp
 from gateway import headers as h
+from gateway.jsonpath import generalise
 from gateway.metrics import Metrics
 from gateway.parity import ParityStore
 from gateway.routes import SAFE_METHODS, Route, RouteTable
@@ -27,6 +43,7 @@ from gateway.upstream import Upstream, UpstreamError
 log = logging.getLogger("gateway.shadow")
 
 MAX_COMPARED_BYTES = 1024 * 1024
+PLACEHOLDERS = "x-strangler-placeholders"  # on a dry run's answer: paths it could not know
 FLUSH_EVERY_S = 0.5  # how often the count of dropped mirrors reaches the parity store
 
 
@@ -47,6 +64,7 @@ class MirrorJob(Replay):
     primary: cmp.Response
     request_id: str
     early: asyncio.Task[cmp.Response] | None = None  # a dry-run write already sent
+    ordered: bool = True  # the dry run answered before the primary left
 
 
 def mirrorable(route: Route, method: str) -> bool:
@@ -82,29 +100,29 @@ class Shadow:
         self._rng = rng or random.Random()
         self._rules: dict[tuple[str, int], cmp.CompareRules] = {}
         self._early: set[asyncio.Task[cmp.Response]] = set()
-        self._drops: Counter[str] = Counter()
+        self._drops: Counter[tuple[str, int]] = Counter()
 
-    def sampled(self, route: Route) -> bool:
+    def sampled(self, route: Route, version: int) -> bool:
         """Whether to mirror this request: in the route's sample, and the gateway not busy."""
         if self._rng.random() >= route.shadow_sample:
             return False
         if self._busy():
-            self._drop(route.name)
+            self._drop(route.name, version)
             return False
         return True
 
-    def _drop(self, route: str) -> None:
+    def _drop(self, route: str, version: int) -> None:
         """Count a mirror not made. Counted here and written to the parity store in batches
         (`_flush`): when mirrors are dropped, they are dropped by the thousand."""
-        self._drops[route] += 1
+        self._drops[(route, version)] += 1
 
     async def _flush(self) -> None:
         drops, self._drops = self._drops, Counter()
         if self._metrics is not None:  # first: a parity store that fails loses only its own
-            for route, n in drops.items():
+            for (route, _), n in drops.items():
                 self._metrics.shadow.labels(route, "dropped").inc(n)
-        for route, n in drops.items():
-            await self._parity.count(route, "dropped", n=n)
+        for (route, version), n in drops.items():
+            await self._parity.count(route, "dropped", version, n=n)
 
     async def _flush_now_and_then(self) -> None:
         while True:
@@ -130,7 +148,7 @@ class Shadow:
         """Drop a job: its dry run, if one went out beside the primary, is cancelled."""
         if job.early is not None:
             job.early.cancel()
-        self._drop(job.route.name)
+        self._drop(job.route.name, job.table.version)
 
     def send_early(self, job: Replay) -> asyncio.Task[cmp.Response] | None:
         """Send a dry-run write to the candidate now, beside the primary; the comparison
@@ -139,17 +157,25 @@ class Shadow:
         gateway is busy."""
         assert job.route.extracted is not None
         if len(self._early) >= self._concurrency + self._queue.maxsize or self._busy():
-            self._drop(job.route.name)
+            self._drop(job.route.name, job.table.version)
             return None
         task = asyncio.ensure_future(self.fetch(job, job.route.extracted, dry_run=True))
         self._early.add(task)
         task.add_done_callback(_forget_early(self._early))
         return task
 
-    async def _count(self, route: str, outcome: str, paths: list[str] | None = None) -> None:
+    @staticmethod
+    async def lead(early: asyncio.Task[cmp.Response], wait_s: float) -> bool:
+        """Let a dry run lead its primary: wait until it has answered, at most `wait_s`;
+        True when it has (its comparison is then fair)."""
+        if not early.done() and wait_s > 0:
+            await asyncio.wait((early,), timeout=wait_s)
+        return early.done()
+
+    async def _count(self, job: Replay, outcome: str, paths: Collection[str] = ()) -> None:
         if self._metrics is not None:
-            self._metrics.shadow.labels(route, outcome).inc()
-        await self._parity.count(route, outcome, paths)
+            self._metrics.shadow.labels(job.route.name, outcome).inc()
+        await self._parity.count(job.route.name, outcome, job.table.version, paths)
 
     async def start(self) -> None:
         self._workers = [
@@ -183,7 +209,7 @@ class Shadow:
             except Exception:  # a broken mirror must never stop the workers
                 log.exception("shadow job failed", extra={"request_id": job.request_id})
                 with contextlib.suppress(Exception):
-                    await self._count(job.route.name, "candidate_error")
+                    await self._count(job, "candidate_error")
             finally:
                 self._queue.task_done()
 
@@ -216,29 +242,65 @@ class Shadow:
         route = job.route
         assert route.extracted is not None
         rules = self.rules(route, job.table.version)
+        if job.early is not None and not job.ordered:
+            job.early.cancel()  # it may have read what the primary wrote: no fair comparison
+            await self._count(job, "late")
+            return
         try:
             if job.early is not None:
                 candidate = await job.early
             else:
-                candidate = await self.fetch(
-                    job, route.extracted, dry_run=job.method not in SAFE_METHODS
-                )
+                candidate = await self.fetch(job, route.extracted, dry_run=False)
         except UpstreamError as exc:
-            await self._count(route.name, "candidate_error")
+            await self._count(job, "candidate_error")
             log.info("shadow candidate failed: %s", exc, extra={"request_id": job.request_id})
             return
+        placeholders: tuple[str, ...] = ()
+        if job.early is not None:
+            placeholders = _placeholders(candidate, job.request_id)
+            rules = replace(rules, ignore=rules.ignore + placeholders)
+        noise = await self._parity.noise(route.name) if rules.discount_noise else frozenset()
         result = cmp.compare(job.primary, candidate, rules)
-        if result.match:
-            await self._count(route.name, "match")
-        else:
-            await self._count(route.name, "mismatch")
-            await self._parity.sample(route.name, _sample(job, candidate, result))
+        outcome, again = await self._judge(job, candidate, result, rules, noise)
+        if outcome == "mismatch":  # the sample first: whoever sees the count finds it
+            sample = _sample(job, candidate, result, placeholders, again)
+            await self._parity.sample(route.name, sample)
+        await self._count(job, outcome)
+        discounted = _paths(result) & noise if outcome == "match" and again is None else set()
+        if discounted:
+            await self._count(job, "discounted", sorted(discounted))
         if (
             job.method in SAFE_METHODS
             and route.noise_sample
             and self._rng.random() < route.noise_sample
         ):
             await self._noise(job, rules)
+
+    async def _judge(
+        self,
+        job: MirrorJob,
+        candidate: cmp.Response,
+        result: cmp.Comparison,
+        rules: cmp.CompareRules,
+        noise: frozenset[str],
+    ) -> tuple[str, cmp.Response | None]:
+        """match, mismatch or moved; and legacy's second answer when it was asked again."""
+        if _paths(result) <= noise:
+            return "match", None  # no difference, or only where legacy differs from itself
+        if job.method not in SAFE_METHODS:
+            return "mismatch", None  # the dry run led: both read the same state
+        try:
+            again = await self.fetch(job, job.route.legacy, dry_run=False)
+        except UpstreamError:
+            return "mismatch", None  # legacy could not say the state moved
+        moved = _paths(cmp.compare(job.primary, again, rules)) - noise
+        if not moved:
+            return "mismatch", again  # legacy answered the same twice: the difference stands
+        if _paths(cmp.compare(again, candidate, rules)) <= noise:
+            return "match", again  # the candidate read the state legacy reads now
+        if _paths(result) - noise - moved:
+            return "mismatch", again  # it differs where legacy held still, too
+        return "moved", again
 
     async def _noise(self, job: MirrorJob, rules: cmp.CompareRules) -> None:
         """Diffy's idea: legacy against itself shows which differences are just non-determinism."""
@@ -248,10 +310,26 @@ class Shadow:
             return
         result = cmp.compare(job.primary, again, rules)
         if result.match:
-            await self._count(job.route.name, "noise_match")
+            await self._count(job, "noise_match")
         else:
-            paths = sorted(cmp.noise_paths([result]))
-            await self._count(job.route.name, "noise_mismatch", paths)
+            await self._count(job, "noise_mismatch", sorted(_paths(result)))
+
+
+def _paths(result: cmp.Comparison) -> frozenset[str]:
+    """The places two answers differ, list indices as `[*]` (how noise paths are kept)."""
+    return frozenset(generalise(d.path) for d in result.differences)
+
+
+def _placeholders(candidate: cmp.Response, request_id: str) -> tuple[str, ...]:
+    """The JSON paths a dry run's answer says it could not know (ids of rows never made)."""
+    raw = candidate.headers.get(PLACEHOLDERS, "")
+    paths = tuple(p.strip() for p in raw.split(",") if p.strip())
+    try:
+        cmp.CompareRules(ignore=paths)
+    except ValueError as exc:
+        log.warning("ignored bad %s: %s", PLACEHOLDERS, exc, extra={"request_id": request_id})
+        return ()
+    return paths
 
 
 def _forget_early(
@@ -269,12 +347,27 @@ def _preview(body: bytes, limit: int = 2000) -> str:
     return body[:limit].decode("utf-8", errors="replace")
 
 
-def _sample(job: MirrorJob, candidate: cmp.Response, result: cmp.Comparison) -> dict[str, Any]:
-    return {
+def _sample(
+    job: MirrorJob,
+    candidate: cmp.Response,
+    result: cmp.Comparison,
+    placeholders: tuple[str, ...],
+    again: cmp.Response | None,
+) -> dict[str, Any]:
+    sample: dict[str, Any] = {
         "request_id": job.request_id,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "table_version": job.table.version,
         "request": {"method": job.method, "path": job.url_tail, "body": _preview(job.body)},
         "legacy": {"status": job.primary.status, "body": _preview(job.primary.body)},
         "extracted": {"status": candidate.status, "body": _preview(candidate.body)},
         "diff": cmp.render(result),
+        "differences": [
+            {"path": d.path, "kind": d.kind, "legacy": d.expected, "extracted": d.actual}
+            for d in result.differences[:20]
+        ],
+        "placeholders": list(placeholders),
     }
+    if again is not None:  # legacy was asked again: what it answered the second time
+        sample["legacy_again"] = {"status": again.status, "body": _preview(again.body)}
+    return sample

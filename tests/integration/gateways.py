@@ -23,12 +23,12 @@ INTERNAL_TOKEN = "integration-internal-token-0123456789"
 STRANGLER = str(Path(sys.executable).with_name("strangler"))
 
 
-def echo_part(name: str, port: int) -> Part:
+def echo_part(name: str, port: int, shared: Path) -> Part:
     return uvicorn_part(
         f"echo-{name}",
         "tests.support.echo:create_app",
         port,
-        {"ECHO_NAME": name},
+        {"ECHO_NAME": name, "ECHO_SHARED": str(shared)},
         health="/_echo/health",
     )
 
@@ -38,7 +38,11 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     """Two echo upstreams standing in for the legacy and the extracted side."""
     home = tmp_path_factory.mktemp("echo")
     base = free_port_base()
-    parts = {"legacy": echo_part("legacy", base + 1), "extracted": echo_part("extracted", base + 2)}
+    shared = home / "shared"  # a count both read and legacy's POST /bump raises: one database
+    parts = {
+        "legacy": echo_part("legacy", base + 1, shared),
+        "extracted": echo_part("extracted", base + 2, shared),
+    }
     with ExitStack() as stack:
         for part in parts.values():
             stack.enter_context(running(part, home, timeout_s=30))

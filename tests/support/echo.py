@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,11 +17,13 @@ from starlette.routing import Route
 
 def create_app() -> Starlette:
     name = os.environ.get("ECHO_NAME", "echo")
+    shared = Path(os.environ["ECHO_SHARED"]) if os.environ.get("ECHO_SHARED") else None
     writes: list[dict[str, object]] = []
-    seen = {"requests": 0}
+    seen = {"requests": 0, "last_at": 0.0}
 
     async def echo(request: Request) -> Response:
         seen["requests"] += 1
+        seen["last_at"] = time.time()  # when the newest request arrived
         body = await request.body()
         slow_side, _, slow_ms = request.query_params.get("slow", "").partition(":")
         if slow_side == name:  # ?slow=<name>:<ms>: only that upstream is slow
@@ -31,6 +35,8 @@ def create_app() -> Starlette:
         dry_run = request.headers.get("x-strangler-shadow") == "dry-run"
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and not dry_run:
             writes.append({"path": request.url.path, "body": body.decode(errors="replace")})
+            if request.url.path == "/bump" and shared is not None:  # a write both sides see
+                shared.write_text(str(_read(shared) + 1))
         return JSONResponse(
             {
                 "served_by": name,
@@ -43,6 +49,7 @@ def create_app() -> Starlette:
                 "body": body.decode(errors="replace"),
                 "dry_run": dry_run,
                 "writes": len(writes),
+                "shared": _read(shared),  # state both upstreams read, like one database
             }
         )
 
@@ -53,7 +60,7 @@ def create_app() -> Starlette:
         return Response(json.dumps(writes), media_type="application/json")
 
     async def stats(_request: Request) -> Response:
-        return JSONResponse({"requests": seen["requests"], "writes": len(writes)})
+        return JSONResponse({**seen, "writes": len(writes)})
 
     return Starlette(
         routes=[
@@ -63,3 +70,10 @@ def create_app() -> Starlette:
             Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]
     )
+
+
+def _read(shared: Path | None) -> int:
+    try:
+        return int(shared.read_text()) if shared is not None else 0
+    except (FileNotFoundError, ValueError):
+        return 0

@@ -70,9 +70,9 @@ async def test_a_busy_gateway_mirrors_nothing_and_counts_every_mirror_it_dropped
     shadow = Shadow(upstream, parity, None, busy=lambda: busy[0], metrics=metrics)
     await shadow.start()
     try:
-        assert [shadow.sampled(ROUTE) for _ in range(50)] == [False] * 50
+        assert [shadow.sampled(ROUTE, 1) for _ in range(50)] == [False] * 50
         busy[0] = False
-        assert shadow.sampled(ROUTE)
+        assert shadow.sampled(ROUTE, 1)
         assert shadow.offer(job())
         await shadow.drain()
     finally:
