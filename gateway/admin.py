@@ -19,6 +19,7 @@ from starlette.schemas import SchemaGenerator
 from gateway import changes
 from gateway.comparing import CompareRefused, compare_request
 from gateway.metrics import BREAKER_STATES
+from gateway.parity import KEEP_MINUTES_S, WINDOW_S
 from gateway.problems import problem
 
 if TYPE_CHECKING:
@@ -167,13 +168,41 @@ def admin_app(gateway: Gateway) -> Starlette:
             raise changes.ChangeError("limit must be an integer from 1 to 10000")
         return JSONResponse({"entries": await gateway.store.audit(int(raw))})
 
-    async def parity(_request: Request, _actor: str) -> Response:
+    async def parity(request: Request, _actor: str) -> Response:
         """
-        summary: Shadow parity per route (all instances), with noise calibration beside it.
+        summary: Shadow parity per route (all instances), in total since the route's last
+          reset, over a recent window (query window, seconds, default 300) and per table
+          version, with noise calibration beside it. Query route narrows it to one route.
         responses:
           200: {description: Counters, parity and noise rates per route.}
         """
-        return JSONResponse({"routes": await gateway.parity.figures()})
+        raw = request.query_params.get("window", str(WINDOW_S))
+        if not raw.isdigit() or not 60 <= int(raw) <= KEEP_MINUTES_S:
+            raise changes.ChangeError(f"window must be an integer from 60 to {KEEP_MINUTES_S}")
+        figures = await gateway.parity.figures(int(raw))
+        route = request.query_params.get("route")
+        if route is not None:
+            if gateway.live.current.get(route) is None:
+                raise changes.ChangeError(f"no route named {route!r}", 404)
+            figures = {route: figures[route]} if route in figures else {}
+        return JSONResponse({"table_version": gateway.live.current.version, "routes": figures})
+
+    async def reset_parity(request: Request, who: str) -> Response:
+        """
+        summary: Start a route's parity figures, noise and samples afresh. Body = {reason}.
+          Audited: the entry keeps the figures that were set aside.
+        responses:
+          200: {description: The audit entry.}
+          404: {description: No such route.}
+        """
+        name = request.path_params["route"]
+        why = reason(await body(request))
+        before = (await gateway.parity.figures()).get(name, {})
+        kept = {k: v for k, v in before.items() if k not in ("window", "versions")}
+        change = await changes.reset_parity(gateway.store, name, kept, actor=who, reason=why)
+        await gateway.parity.reset(name)
+        await gateway.live.refresh()
+        return JSONResponse(change.audit)
 
     async def mismatches(request: Request, _actor: str) -> Response:
         """
@@ -248,6 +277,7 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/rollback", guarded(rollback), methods=["POST"]),
         Route("/audit", guarded(audit), methods=["GET"]),
         Route("/parity", guarded(parity), methods=["GET"]),
+        Route("/parity/{route}/reset", guarded(reset_parity), methods=["POST"]),
         Route("/mismatches", guarded(mismatches), methods=["GET"]),
         Route("/compare", guarded(compare_once), methods=["POST"]),
         Route("/breakers", guarded(breakers), methods=["GET"]),

@@ -147,3 +147,18 @@ async def rollback(store: RouteStore, version: int, *, actor: str, reason: str) 
         return {**old}, {"version": document.get("version")}, {"restored": version}, None
 
     return await _apply(store, mutate, actor=actor, action="rollback", reason=reason)
+
+
+async def reset_parity(
+    store: RouteStore, name: str, figures: Mapping[str, Any], *, actor: str, reason: str
+) -> Change:
+    """Start a route's parity afresh (a fixed candidate should not carry its old
+    mismatches): a new version of an unchanged table, whose audit entry keeps the figures
+    that were set aside. The caller clears the counts once this is committed."""
+
+    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        if not any(r.get("name") == name for r in document.get("routes", [])):
+            raise ChangeError(f"no route named {name!r}", status=404)
+        return document, dict(figures), None, name
+
+    return await _apply(store, mutate, actor=actor, action="reset-parity", reason=reason)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from gateway import compare as cmp
 from gateway import headers as h
 from gateway.paths import AmbiguousPathError, normalise
 from gateway.routes import METHODS, SAFE_METHODS
-from gateway.shadow import Replay
+from gateway.shadow import Replay, placeholders_of
 from gateway.upstream import UpstreamError
 
 if TYPE_CHECKING:
@@ -62,15 +63,21 @@ async def compare_request(gateway: Gateway, document: dict[str, Any]) -> dict[st
     tail = raw_path + (f"?{query}" if query else "")
     replay = Replay(route, table, method, tail, headers, body)
     answers = {}
-    for side, upstream in (("legacy", route.legacy), ("extracted", route.extracted)):
+    sides = [("legacy", route.legacy), ("extracted", route.extracted)]
+    if method not in SAFE_METHODS:
+        sides.reverse()  # the dry run first: it must read the state legacy's write changes
+    for side, upstream in sides:
         dry_run = side == "extracted" and method not in SAFE_METHODS
         try:
             answers[side] = await gateway.shadow.fetch(replay, upstream, dry_run)
         except UpstreamError as exc:
             raise CompareRefused(f"{side} upstream failed: {exc}", 502) from exc
-    result = cmp.compare(
-        answers["legacy"], answers["extracted"], gateway.shadow.rules(route, table.version)
-    )
+    rules = gateway.shadow.rules(route, table.version)
+    placeholders: tuple[str, ...] = ()
+    if method not in SAFE_METHODS:
+        placeholders = placeholders_of(answers["extracted"], rid)
+        rules = replace(rules, ignore=rules.ignore + placeholders)
+    result = cmp.compare(answers["legacy"], answers["extracted"], rules)
     return {
         "route": route.name,
         "request_id": rid,
@@ -82,4 +89,5 @@ async def compare_request(gateway: Gateway, document: dict[str, Any]) -> dict[st
             for d in result.differences
         ],
         "diff": cmp.render(result),
+        "placeholders": list(placeholders),
     }

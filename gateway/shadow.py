@@ -257,7 +257,7 @@ class Shadow:
             return
         placeholders: tuple[str, ...] = ()
         if job.early is not None:
-            placeholders = _placeholders(candidate, job.request_id)
+            placeholders = placeholders_of(candidate, job.request_id)
             rules = replace(rules, ignore=rules.ignore + placeholders)
         noise = await self._parity.noise(route.name) if rules.discount_noise else frozenset()
         result = cmp.compare(job.primary, candidate, rules)
@@ -320,7 +320,7 @@ def _paths(result: cmp.Comparison) -> frozenset[str]:
     return frozenset(generalise(d.path) for d in result.differences)
 
 
-def _placeholders(candidate: cmp.Response, request_id: str) -> tuple[str, ...]:
+def placeholders_of(candidate: cmp.Response, request_id: str) -> tuple[str, ...]:
     """The JSON paths a dry run's answer says it could not know (ids of rows never made)."""
     raw = candidate.headers.get(PLACEHOLDERS, "")
     paths = tuple(p.strip() for p in raw.split(",") if p.strip())

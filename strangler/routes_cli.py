@@ -115,9 +115,36 @@ def set_route(
             "--dry-run/--no-dry-run", help="The extracted side honours dry runs: mirror writes."
         ),
     ] = None,
+    dry_run_wait: Annotated[
+        float | None,
+        typer.Option(help="Seconds a mirrored write waits for its dry run, at most."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A JSON path the comparison leaves out (repeat it; '' clears the list).",
+        ),
+    ] = None,
+    unordered: Annotated[
+        list[str] | None,
+        typer.Option(help="A JSON path of a list compared in any order (repeat it; '' clears)."),
+    ] = None,
+    tolerance: Annotated[
+        float | None, typer.Option(help="Numbers this close compare equal.")
+    ] = None,
+    discount_noise: Annotated[
+        bool | None,
+        typer.Option(
+            "--discount-noise/--no-discount-noise",
+            help="Leave paths where legacy differs from itself out of parity.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a route: `strangler routes set orders --mode canary --weight 25 --reason ramp`."""
+    """Change a route: `strangler routes set orders --mode canary --weight 25 --reason ramp`.
+
+    Compare rules (`--ignore`, `--unordered`, `--tolerance`, `--discount-noise`) change
+    only what is given; the rest of the route's rules stay."""
     given = {
         "mode": mode,
         "weight": weight,
@@ -127,12 +154,108 @@ def set_route(
         "shadow_sample": shadow_sample,
         "noise_sample": noise_sample,
         "dry_run": dry_run,
+        "dry_run_wait_s": dry_run_wait,
     }
-    settings = {k: v for k, v in given.items() if v is not None}
+    settings: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    rules = {
+        "ignore": None if ignore is None else [path for path in ignore if path],
+        "unordered": None if unordered is None else [path for path in unordered if path],
+        "numeric_tolerance": tolerance,
+        "discount_noise": discount_noise,
+    }
+    changed = {k: v for k, v in rules.items() if v is not None}
+    if changed:
+        current = _call(ctx, "GET", f"/routes/{name}")
+        settings["compare"] = {**current.get("compare", {}), **changed}
     if not settings:
         typer.secho("error: give at least one setting to change", err=True, fg="red")
         raise typer.Exit(2)
     _print_change(_call(ctx, "PATCH", f"/routes/{name}", {**settings, "reason": reason}), as_json)
+
+
+@app.command()
+def parity(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One route (default: every route).")] = None,
+    window: Annotated[int, typer.Option(help="The recent window, seconds.", min=60)] = 300,
+    as_json: JsonFlag = False,
+) -> None:
+    """Shadow parity per route: in total, over the recent window and at this table version."""
+    query = f"/parity?window={window}" + (f"&route={name}" if name else "")
+    answer = _call(ctx, "GET", query)
+    if as_json:
+        typer.echo(json.dumps(answer, indent=2))
+        return
+    version = str(answer["table_version"])
+    typer.echo(f"table version {version}; window {window} s")
+    head = ("route", "compared", "parity", "window", "this table", "mismatch")
+    more = ("late", "moved", "errors", "dropped")
+    typer.echo(
+        f"{head[0]:<20} {head[1]:>8} {head[2]:>7} {head[3]:>7} {head[4]:>10} {head[5]:>8} "
+        + " ".join(f"{m:>7}" for m in more)
+    )
+    for route, f in answer["routes"].items():
+        current = f["versions"].get(version, {})
+        row = [f["match"] + f["mismatch"], _rate(f["parity"]), _rate(f["window"]["parity"])]
+        typer.echo(
+            f"{route:<20} {row[0]:>8} {row[1]:>7} {row[2]:>7} {_rate(current.get('parity')):>10} "
+            f"{f['mismatch']:>8} "
+            + " ".join(f"{f[k]:>7}" for k in ("late", "moved", "candidate_error", "dropped"))
+        )
+    for route, f in answer["routes"].items():
+        if f["noise_discounted_paths"]:
+            paths = ", ".join(f["noise_discounted_paths"])
+            typer.echo(
+                f"{route}: left out of parity as noise (legacy differs from itself there): {paths}"
+                f"; {f['discounted']} matches discounted"
+            )
+    if not answer["routes"]:
+        typer.echo("no shadow comparisons yet")
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@app.command()
+def mismatches(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The route.")],
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """The newest mismatch samples of a route, each with a readable diff."""
+    samples = _call(ctx, "GET", f"/mismatches?route={name}&limit={limit}")["samples"]
+    if as_json:
+        typer.echo(json.dumps(samples, indent=2))
+        return
+    if not samples:
+        typer.echo(f"no mismatch samples for {name}")
+    for n, sample in enumerate(samples, 1):
+        request = sample["request"]
+        typer.echo(
+            f"#{n} {sample.get('at', '')} table v{sample['table_version']} "
+            f"{request['method']} {request['path']} (request {sample['request_id']})"
+        )
+        line = f"   legacy {sample['legacy']['status']}, extracted {sample['extracted']['status']}"
+        if sample.get("placeholders"):
+            line += f"; placeholders left out: {', '.join(sample['placeholders'])}"
+        if "legacy_again" in sample:
+            line += "; legacy answered the same when asked again"
+        typer.echo(line)
+        for diff_line in sample["diff"].splitlines():
+            typer.echo(f"   {diff_line}")
+
+
+@app.command("reset-parity")
+def reset_parity(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The route.")],
+    reason: Reason,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a route's parity afresh (audited; the entry keeps the figures set aside)."""
+    _print_change(_call(ctx, "POST", f"/parity/{name}/reset", {"reason": reason}), as_json)
 
 
 @app.command()

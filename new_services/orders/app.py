@@ -56,7 +56,9 @@ def create_app(
             payments = PaymentsClient(client(settings.payments_url))
             carts, book = SqlCarts(engine), SqlOrderBook(engine)
             wiring.orders = Orders(customers, carts, catalog, payments, book)
-            wiring.checkout = Checkout(customers, carts, catalog, payments, book, metrics=metrics)
+            wiring.checkout = Checkout(
+                customers, carts, catalog, payments, book, metrics=metrics, rules=settings.pricing
+            )
             wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)
             every = settings.idempotency_purge_every_s
             await stack.enter_async_context(

@@ -91,7 +91,9 @@ class Checkout:
         book: OrderBook,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: CheckoutMetrics | None = None,
+        rules: pricing.Rules = pricing.SHOP_RULES,
     ) -> None:
+        self._rules = rules
         self._customers = customers
         self._carts = carts
         self._catalog = catalog
@@ -145,7 +147,8 @@ class Checkout:
                 raise OutOfStock(f"only {product.stock} of {product.name} left")
             lines.append(OrderLine(product.id, product.name, product.price_cents, line.quantity))
         try:
-            price = pricing.price([line.total_cents for line in lines], command.discount_code)
+            totals = [line.total_cents for line in lines]
+            price = pricing.price(totals, command.discount_code, self._rules)
         except pricing.UnknownDiscountCode as exc:
             raise InvalidDiscountCode(f"unknown discount code {command.discount_code!r}") from exc
         return Draft(order, uuid.uuid4(), customer, cart, tuple(lines), price)

@@ -25,12 +25,59 @@ class Discount:
         return min(self.amount, subtotal)
 
 
+class Rounding(Enum):
+    """How a tax of a fractional number of cents becomes whole cents."""
+
+    HALF_UP = "half_up"  # the shop's rule (API.md): 0.5 cent and more rounds up
+    DOWN = "down"  # cut off: what some tax authorities ask for
+
+    def cents(self, hundredths: int) -> int:
+        """`hundredths` / 100, rounded."""
+        return (hundredths + 50) // 100 if self is Rounding.HALF_UP else hundredths // 100
+
+
 @dataclass(frozen=True)
 class Rules:
     discounts: Mapping[str, Discount]
     tax_percent: int = 8
     free_shipping_from_cents: int = 5000
     shipping_cents: int = 499
+    tax_rounding: Rounding = Rounding.HALF_UP
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Rules:
+        """Rules kept as data (ORDERS_PRICING_RULES names such a file); ValueError says what
+        is wrong. Unnamed settings keep the shop's."""
+        known = {"discounts", "tax_percent", "free_shipping_from_cents", "shipping_cents"}
+        unknown = set(document) - known - {"tax_rounding"}
+        if unknown:
+            raise ValueError(f"unknown pricing setting(s): {', '.join(sorted(unknown))}")
+        numbers = {}
+        for name in known - {"discounts"}:
+            value = document.get(name, getattr(SHOP_RULES, name))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number of at least 0")
+            numbers[name] = value
+        discounts = dict(SHOP_RULES.discounts)
+        if "discounts" in document:
+            raw = document["discounts"]
+            if not isinstance(raw, Mapping):
+                raise ValueError('discounts must map codes to {"kind", "amount"}')
+            try:
+                discounts = {
+                    str(code).upper(): Discount(DiscountKind(rule["kind"]), int(rule["amount"]))
+                    for code, rule in raw.items()
+                }
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(
+                    f'a discount must be {{"kind": "percent"|"fixed", "amount"}}: {exc}'
+                ) from exc
+        try:
+            rounding = Rounding(document.get("tax_rounding", Rounding.HALF_UP.value))
+        except ValueError as exc:
+            choices = ", ".join(r.value for r in Rounding)
+            raise ValueError(f"tax_rounding must be one of {choices}") from exc
+        return cls(discounts=discounts, tax_rounding=rounding, **numbers)
 
 
 SHOP_RULES = Rules(
@@ -86,5 +133,5 @@ def price(
         discount = rules.discounts[code].cents(subtotal)
     taxable = subtotal - discount
     shipping = rules.shipping_cents if taxable < rules.free_shipping_from_cents else 0
-    tax = (taxable * rules.tax_percent + 50) // 100  # half up
+    tax = rules.tax_rounding.cents(taxable * rules.tax_percent)
     return Price(subtotal, code, discount, shipping, tax, taxable + shipping + tax)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from new_services.orders.pricing import SHOP_RULES, Rules
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class OrdersSettings:
     timeout_s: float = 10.0
     idempotency_lease_s: float = 60.0
     idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
+    pricing: Rules = field(default=SHOP_RULES)  # ORDERS_PRICING_RULES: a JSON file of them
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> OrdersSettings:
@@ -29,4 +34,15 @@ class OrdersSettings:
             idempotency_purge_every_s=float(
                 environ.get("ORDERS_IDEMPOTENCY_PURGE_EVERY_S", cls.idempotency_purge_every_s)
             ),
+            pricing=_pricing(environ.get("ORDERS_PRICING_RULES")),
         )
+
+
+def _pricing(path: str | None) -> Rules:
+    """The shop's rules, or those in the JSON file `path` names (pricing.Rules.from_json)."""
+    if not path:
+        return SHOP_RULES
+    try:
+        return Rules.from_json(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"ORDERS_PRICING_RULES={path}: {exc}") from exc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from new_services.orders.pricing import Price, UnknownDiscountCode, price
+from new_services.orders.pricing import Price, Rounding, Rules, UnknownDiscountCode, price
 
 
 def test_a_small_order_pays_shipping_and_tax_rounded_half_up() -> None:
@@ -44,3 +46,33 @@ def test_the_total_is_always_the_sum_of_its_parts_and_never_negative(
     )
     assert 0 <= priced.discount_cents <= priced.subtotal_cents
     assert priced.total_cents >= 0
+
+
+def test_rules_kept_as_data_change_only_what_they_name() -> None:
+    rules = Rules.from_json(
+        {"tax_rounding": "down", "discounts": {"half": {"kind": "percent", "amount": 50}}}
+    )
+    assert (rules.tax_percent, rules.shipping_cents, rules.tax_rounding) == (8, 499, Rounding.DOWN)
+    # 8% of 1,019 is 81.52 cents: 82 rounded half up, 81 cut off
+    assert price([1_019], None).tax_cents == 82
+    assert price([1_019], "HALF", rules).tax_cents == (509 * 8) // 100
+    assert price([1_019], None, rules).tax_cents == 81
+    with pytest.raises(UnknownDiscountCode):
+        price([1_019], "SAVE10", rules)  # the file's codes replace the shop's
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"tax_rounding": "sideways"}, "tax_rounding"),
+        ({"tax_percent": -1}, "tax_percent"),
+        ({"tax_percent": True}, "tax_percent"),
+        ({"vat": 20}, "vat"),
+        ({"discounts": {"X": {"kind": "gift"}}}, "discount"),
+    ],
+)
+def test_rules_that_cannot_be_used_are_refused_by_name(
+    document: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        Rules.from_json(document)
