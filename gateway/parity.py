@@ -6,9 +6,10 @@ samples.
 Counters live in the shared store so every gateway instance adds to one figure. Parity is
 matches over comparisons (match + mismatch); what could not be compared fairly is counted
 beside it, never in it: the candidate failed (`candidate_error`), the mirror was not made
-(`dropped`), a dry run answered only after the primary had gone (`late`), or legacy's own
-answer changed while the candidate read (`moved`). `discounted` matches are those whose
-only differences were on noise paths (a subset of `match`).
+(`dropped`), a dry run answered only after the primary had gone (`late`), legacy's own
+answer changed while the candidate read (`moved`), or the candidate answered from a read
+model behind legacy's writes and, asked to read anew, matched (`stale`). `discounted`
+matches are those whose only differences were on noise paths (a subset of `match`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ OUTCOMES = (
     "dropped",
     "late",
     "moved",
+    "stale",
     "discounted",
     "noise_match",
     "noise_mismatch",

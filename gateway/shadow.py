@@ -16,6 +16,9 @@ the two sides answer the same state, or it reports races as mismatches:
   with legacy's newer answer (a match counts; anything else is `moved`, not a mismatch).
 - A dry run names the values it cannot know (`X-Strangler-Placeholders`: an order that
   was never placed has no id); those paths are left out of that one comparison.
+- A read model may lag behind legacy's writes (a cache): when legacy held still, the
+  candidate is asked once more with `Cache-Control: no-cache`; an answer that then matches
+  is `stale` (behind, not wrong), counted beside parity.
 - Noise: paths where legacy differs from itself (`noise_sample` replays) are left out of
   parity, counted as `discounted` (the route's `compare.discount_noise = false` stops it).
 """
@@ -220,9 +223,15 @@ class Shadow:
             self._rules[key] = cmp.parse_rules(route.compare)
         return self._rules[key]
 
-    async def fetch(self, job: Replay, upstream: str, dry_run: bool) -> cmp.Response:
-        """Send the request to `upstream` (as a dry run: marked, and with the internal token)."""
+    async def fetch(
+        self, job: Replay, upstream: str, dry_run: bool, fresh: bool = False
+    ) -> cmp.Response:
+        """Send the request to `upstream` (as a dry run: marked, and with the internal token;
+        `fresh`: with `Cache-Control: no-cache`, so a cache in front of the data reads anew)."""
         headers = list(job.headers)
+        if fresh:
+            headers = [(n, v) for n, v in headers if n.lower() != "cache-control"]
+            headers.append(("Cache-Control", "no-cache"))
         if dry_run:
             headers.append((h.SHADOW, "dry-run"))
             if self._token:
@@ -261,12 +270,12 @@ class Shadow:
             rules = replace(rules, ignore=rules.ignore + placeholders)
         noise = await self._parity.noise(route.name) if rules.discount_noise else frozenset()
         result = cmp.compare(job.primary, candidate, rules)
-        outcome, again = await self._judge(job, candidate, result, rules, noise)
+        outcome, asked = await self._judge(job, candidate, result, rules, noise)
         if outcome == "mismatch":  # the sample first: whoever sees the count finds it
-            sample = _sample(job, candidate, result, placeholders, again)
+            sample = _sample(job, candidate, result, placeholders, asked)
             await self._parity.sample(route.name, sample)
         await self._count(job, outcome)
-        discounted = _paths(result) & noise if outcome == "match" and again is None else set()
+        discounted = _paths(result) & noise if outcome == "match" and not asked else set()
         if discounted:
             await self._count(job, "discounted", sorted(discounted))
         if (
@@ -283,24 +292,35 @@ class Shadow:
         result: cmp.Comparison,
         rules: cmp.CompareRules,
         noise: frozenset[str],
-    ) -> tuple[str, cmp.Response | None]:
-        """match, mismatch or moved; and legacy's second answer when it was asked again."""
+    ) -> tuple[str, dict[str, cmp.Response]]:
+        """match, mismatch, moved or stale; with the answers asked for a second time."""
         if _paths(result) <= noise:
-            return "match", None  # no difference, or only where legacy differs from itself
+            return "match", {}  # no difference, or only where legacy differs from itself
         if job.method not in SAFE_METHODS:
-            return "mismatch", None  # the dry run led: both read the same state
+            return "mismatch", {}  # the dry run led: both read the same state
+        asked: dict[str, cmp.Response] = {}
         try:
-            again = await self.fetch(job, job.route.legacy, dry_run=False)
+            asked["legacy_again"] = again = await self.fetch(job, job.route.legacy, False)
         except UpstreamError:
-            return "mismatch", None  # legacy could not say the state moved
-        moved = _paths(cmp.compare(job.primary, again, rules)) - noise
-        if not moved:
-            return "mismatch", again  # legacy answered the same twice: the difference stands
+            return "mismatch", asked  # legacy could not say whether the state moved
         if _paths(cmp.compare(again, candidate, rules)) <= noise:
-            return "match", again  # the candidate read the state legacy reads now
-        if _paths(result) - noise - moved:
-            return "mismatch", again  # it differs where legacy held still, too
-        return "moved", again
+            return "match", asked  # the candidate read the state legacy reads now
+        moved = _paths(cmp.compare(job.primary, again, rules)) - noise
+        if moved and not _paths(result) - noise - moved:
+            return "moved", asked  # it differs only where legacy itself changed
+        try:  # read anew, past any cache (a stale read model is not a wrong one), and legacy
+            # once more: only a difference while legacy held still on both sides is one
+            asked["extracted_fresh"] = fresh = await self.fetch(
+                job, job.route.extracted or "", False, fresh=True
+            )
+            asked["legacy_last"] = last = await self.fetch(job, job.route.legacy, False)
+        except UpstreamError:
+            return "mismatch", asked
+        if any(_paths(cmp.compare(seen, fresh, rules)) <= noise for seen in (again, last)):
+            return "stale", asked
+        if _paths(cmp.compare(again, last, rules)) - noise:
+            return "moved", asked
+        return "mismatch", asked
 
     async def _noise(self, job: MirrorJob, rules: cmp.CompareRules) -> None:
         """Diffy's idea: legacy against itself shows which differences are just non-determinism."""
@@ -352,7 +372,7 @@ def _sample(
     candidate: cmp.Response,
     result: cmp.Comparison,
     placeholders: tuple[str, ...],
-    again: cmp.Response | None,
+    asked: dict[str, cmp.Response],
 ) -> dict[str, Any]:
     sample: dict[str, Any] = {
         "request_id": job.request_id,
@@ -368,6 +388,6 @@ def _sample(
         ],
         "placeholders": list(placeholders),
     }
-    if again is not None:  # legacy was asked again: what it answered the second time
-        sample["legacy_again"] = {"status": again.status, "body": _preview(again.body)}
+    for name, answer in asked.items():  # asked a second time: what came back
+        sample[name] = {"status": answer.status, "body": _preview(answer.body)}
     return sample

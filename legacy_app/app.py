@@ -494,7 +494,6 @@ def _register(app):
                     .where(products.c.id == line["product_id"])
                     .values(stock=stock_seen - line["quantity"], updated_at=created_at)
                 )
-                _PRODUCT_CACHE.pop(line["product_id"], None)
             order_id = conn.execute(
                 insert(orders).values(
                     user_id=user_id,
@@ -520,6 +519,8 @@ def _register(app):
                         quantity=line["quantity"],
                     )
                 )
+        for line, product, _ in priced:  # once committed: a read before that would cache the old row again
+            _PRODUCT_CACHE.pop(line["product_id"], None)
 
         # confirmation e-mail
         try:
@@ -601,7 +602,6 @@ def _register(app):
                     conn.execute(
                         update(products).where(products.c.id == item["product_id"]).values(stock=row[0] + item["quantity"], updated_at=now())
                     )
-                    _PRODUCT_CACHE.pop(item["product_id"], None)
             # SMELL(hard-delete): a cancelled order is deleted, lines and all: support,
             # finance and the sales report can no longer see that it ever existed.
             conn.execute(delete(order_items).where(order_items.c.order_id == order_id))
@@ -612,6 +612,8 @@ def _register(app):
                     amount_cents=refund["amount_cents"], payload=None, created_at=now(),
                 )
             )
+        for item in items:  # once committed, as in checkout
+            _PRODUCT_CACHE.pop(item["product_id"], None)
         return jsonify({"id": order_id, "status": "cancelled", "refund_id": refund["id"], "refunded_cents": refund["amount_cents"]})
 
     # -------------------------------------------------------- report

@@ -189,7 +189,7 @@ def parity(
     version = str(answer["table_version"])
     typer.echo(f"table version {version}; window {window} s")
     head = ("route", "compared", "parity", "window", "this table", "mismatch")
-    more = ("late", "moved", "errors", "dropped")
+    more = ("late", "moved", "stale", "errors", "dropped")
     typer.echo(
         f"{head[0]:<20} {head[1]:>8} {head[2]:>7} {head[3]:>7} {head[4]:>10} {head[5]:>8} "
         + " ".join(f"{m:>7}" for m in more)
@@ -200,7 +200,9 @@ def parity(
         typer.echo(
             f"{route:<20} {row[0]:>8} {row[1]:>7} {row[2]:>7} {_rate(current.get('parity')):>10} "
             f"{f['mismatch']:>8} "
-            + " ".join(f"{f[k]:>7}" for k in ("late", "moved", "candidate_error", "dropped"))
+            + " ".join(
+                f"{f[k]:>7}" for k in ("late", "moved", "stale", "candidate_error", "dropped")
+            )
         )
     for route, f in answer["routes"].items():
         if f["noise_discounted_paths"]:
@@ -241,7 +243,9 @@ def mismatches(
         if sample.get("placeholders"):
             line += f"; placeholders left out: {', '.join(sample['placeholders'])}"
         if "legacy_again" in sample:
-            line += "; legacy answered the same when asked again"
+            line += f"; legacy asked again: {sample['legacy_again']['status']}"
+        if "extracted_fresh" in sample:
+            line += f"; extracted asked to read anew: {sample['extracted_fresh']['status']}"
         typer.echo(line)
         for diff_line in sample["diff"].splitlines():
             typer.echo(f"   {diff_line}")

@@ -215,7 +215,7 @@ class Stack:
                 started.append(part.name)
         except BaseException:
             for name in reversed(started):
-                self._stop(name)
+                self.stop(name)
             raise
         return self.status()
 
@@ -234,7 +234,7 @@ class Stack:
         try:
             wait_healthy(part, process, self.settings.start_timeout_s, log_path)
         except RunnerError:
-            self._stop(part.name)
+            self.stop(part.name)
             raise
         self.say(f"{part.name}: up at {part.url} (pid {process.pid})")
 
@@ -244,11 +244,12 @@ class Stack:
         names = [part.name for part in plan(self.settings)]
         extra = sorted(p.stem for p in self.settings.run_dir.glob("*.json") if p.stem not in names)
         for name in reversed(names + extra):
-            if self._stop(name):
+            if self.stop(name):
                 stopped.append(name)
         return stopped
 
-    def _stop(self, name: str, grace_s: float = 10.0) -> bool:
+    def stop(self, name: str, grace_s: float = 10.0) -> bool:
+        """Stop one part, children included (`up` starts it again); False if it was not running."""
         pid = self._running_pid(name)
         if pid is None:
             return False

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from new_services.catalog.api_v2 import Wiring
 from new_services.catalog.model import NewProduct, ProductChange, product_problem
-from new_services.platform.http import dry_run_headers, is_dry_run
+from new_services.platform.http import dry_run_headers, is_dry_run, wants_fresh
 from new_services.platform.v1 import LegacyError, json_body, legacy_json, path_id
 
 
@@ -57,7 +57,7 @@ class ProductsV1:
             return await self.change(request, product_id)
         if request.method == "DELETE":
             return await self.delete(request, product_id)
-        product = await self._wiring.service.product(product_id)
+        product = await self._wiring.service.product(product_id, wants_fresh(request))
         return legacy_json(product.v1_json())
 
     async def create(self, request: Request) -> Response:

@@ -28,6 +28,7 @@ from new_services.platform.http import (
     json_object,
     page_size,
     read_body,
+    wants_fresh,
 )
 from new_services.platform.idempotency import IdempotencyStore, idempotent
 from new_services.platform.problems import InvalidRequest
@@ -98,7 +99,8 @@ class ProductsV2:
             return await self.change(request)
         if request.method == "DELETE":
             return await self.delete(request)
-        product = await self._wiring.service.product_by_uuid(_product_uuid(request))
+        service = self._wiring.service
+        product = await service.product_by_uuid(_product_uuid(request), wants_fresh(request))
         return cached_json(request, product.v2_json())
 
     async def list_products(self, request: Request) -> Response:

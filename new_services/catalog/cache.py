@@ -9,6 +9,9 @@ Staleness bound:
 - A write that bypasses the catalog (the legacy app still writing products and stock
   while routes are in canary, a legacy checkout, a hard delete) is visible after at most
   the TTL (`CATALOG_CACHE_TTL_S`, 30 s by default).
+- A read sent with `Cache-Control: no-cache` (RFC 9111) reads the database and stores
+  what it read (the gateway's shadow comparison asks so, to tell a stale cache from a
+  wrong answer).
 - While Redis is down reads go to the database (a log line when it goes, a count of each
   failure in `catalog_cache_errors_total`), never a 500. A write whose invalidation
   failed may leave an entry that is served for up to the TTL once Redis is back.
@@ -101,8 +104,12 @@ class ProductCache:
         self._metrics = metrics
         self._failing = False
 
-    async def products(self, ids: Sequence[int], load: Load) -> dict[int, Product]:
-        """The live products among `ids`: from Redis where it has them, else from `load`."""
+    async def products(
+        self, ids: Sequence[int], load: Load, fresh: bool = False
+    ) -> dict[int, Product]:
+        """The live products among `ids`: from Redis where it has them, else from `load`.
+        `fresh` (a request's `Cache-Control: no-cache`): all from `load`, and the entries
+        written anew."""
         wanted = sorted(set(ids))
         if self._store is None or not wanted:
             return await load(wanted)
@@ -115,7 +122,7 @@ class ProductCache:
         versions: dict[int, int] = {}
         for index, product_id in enumerate(wanted):
             entry, version = raw[2 * index], int(raw[2 * index + 1] or 0)
-            product = _served(entry, version)
+            product = None if fresh else _served(entry, version)
             if product is None:
                 versions[product_id] = version
             else:

@@ -67,21 +67,23 @@ class CatalogService:
 
     # ------------------------------------------------------------ reads
 
-    async def products(self, ids: Sequence[int]) -> dict[int, Product]:
-        """The live products among `ids`, through the cache."""
-        return await self._cache.products(ids, self._load)
+    async def products(self, ids: Sequence[int], fresh: bool = False) -> dict[int, Product]:
+        """The live products among `ids`, through the cache (`fresh`: read anew)."""
+        return await self._cache.products(ids, self._load, fresh)
 
-    async def product(self, product_id: int) -> Product:
-        found = (await self.products([product_id])).get(product_id)
+    async def product(self, product_id: int, fresh: bool = False) -> Product:
+        found = (await self.products([product_id], fresh)).get(product_id)
         if found is None:
             raise ProductNotFound(f"no product {product_id}")
         return found
 
-    async def product_by_uuid(self, product_uuid: uuid.UUID) -> Product:
+    async def product_by_uuid(self, product_uuid: uuid.UUID, fresh: bool = False) -> Product:
         product_id = await self._cache.product_id(
             product_uuid, lambda: self._db(self._products.id_of, product_uuid)
         )
-        found = None if product_id is None else (await self.products([product_id])).get(product_id)
+        found = None
+        if product_id is not None:
+            found = (await self.products([product_id], fresh)).get(product_id)
         if found is None or found.uuid != product_uuid:
             raise ProductNotFound(f"no product {product_uuid}")
         return found

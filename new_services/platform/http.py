@@ -159,6 +159,13 @@ def is_dry_run(request: Request) -> bool:
     return request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
 
 
+def wants_fresh(request: Request) -> bool:
+    """The request says `Cache-Control: no-cache` (RFC 9111 5.2.1.4): read anew, not from a
+    cache."""
+    directives = request.headers.get("cache-control", "").lower().split(",")
+    return "no-cache" in (d.strip() for d in directives)
+
+
 def dry_run_headers(*placeholders: str) -> dict[str, str]:
     """The headers of a dry run's answer: it says it is one, and names (as JSON paths) the
     values it could not know because nothing was made: the id of an order never placed,

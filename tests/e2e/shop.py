@@ -1,0 +1,96 @@
+"""The whole stack as `strangler up` starts it, with clients for its gateway, its admin API
+and the payment provider: what the end-to-end tests drive."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, text
+
+from migrations.database import make_engine
+from strangler.parts import admin_token
+from strangler.runner import Stack
+from strangler.settings import Settings
+from tests.conftest import stack_settings
+from tests.contract.support import Provider, unique_email, unique_sku
+
+Json = dict[str, Any]
+STRANGLER = str(Path(sys.executable).with_name("strangler"))
+
+
+@dataclass
+class Shop:
+    settings: Settings
+    public: httpx.Client
+    admin: httpx.Client
+    provider: Provider
+    engine: Engine
+    stack: Stack
+
+    def route(self, name: str, **change: Any) -> None:
+        response = self.admin.patch(f"/routes/{name}", json={**change, "reason": "e2e test"})
+        assert response.status_code == 200, response.text
+
+    def product(self, stock: int, price_cents: int = 1_500) -> Json:
+        sku = unique_sku()
+        body = {"sku": sku, "name": f"Widget {sku}", "price_cents": price_cents, "stock": stock}
+        response = self.public.post("/products", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def buyer_with(self, product: Json, quantity: int = 1) -> Json:
+        response = self.public.post("/users", json={"email": unique_email(), "name": "Buyer"})
+        assert response.status_code == 201, response.text
+        user = dict(response.json())
+        line = {"product_id": product["id"], "quantity": quantity}
+        added = self.public.post(f"/users/{user['id']}/cart/items", json=line)
+        assert added.status_code == 200, added.text
+        return user
+
+    def states(self, query: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return sorted(str(state) for state in conn.execute(text(query)).scalars())
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`strangler ARGS...` against this stack, as an operator types it."""
+        env = {
+            **os.environ,
+            "STRANGLER_HOME": str(self.settings.home),
+            "STRANGLER_PORT_BASE": str(self.settings.port_base),
+            "STRANGLER_NAMESPACE": self.settings.namespace,
+        }
+        return subprocess.run(
+            [STRANGLER, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+
+
+@contextmanager
+def started_shop(home: Path) -> Iterator[Shop]:
+    settings = stack_settings(home)
+    stack = Stack(settings)
+    stack.up()
+    engine = make_engine(settings.shop_database_url)
+    headers = {"Authorization": f"Bearer {admin_token(settings)}"}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    with (
+        httpx.Client(base_url=settings.url("gateway"), timeout=60, limits=limits) as public,
+        httpx.Client(base_url=settings.url("gateway-admin"), headers=headers) as admin,
+        httpx.Client(base_url=settings.url("payments"), timeout=30) as provider,
+    ):
+        try:
+            yield Shop(settings, public, admin, Provider(provider), engine, stack)
+        finally:
+            engine.dispose()
+            stack.down()
