@@ -293,33 +293,36 @@ class Shadow:
         rules: cmp.CompareRules,
         noise: frozenset[str],
     ) -> tuple[str, dict[str, cmp.Response]]:
-        """match, mismatch, moved or stale; with the answers asked for a second time."""
+        """match, mismatch, moved or stale; with the answers asked for a second time.
+
+        A mismatch is a difference where legacy held still: legacy is read again after the
+        candidate (and once more after a fresh read of the candidate), and the paths where
+        legacy's own answers changed explain differences there, never elsewhere."""
         if _paths(result) <= noise:
             return "match", {}  # no difference, or only where legacy differs from itself
         if job.method not in SAFE_METHODS:
             return "mismatch", {}  # the dry run led: both read the same state
         asked: dict[str, cmp.Response] = {}
+        differs = _differ(rules, noise)
         try:
             asked["legacy_again"] = again = await self.fetch(job, job.route.legacy, False)
         except UpstreamError:
             return "mismatch", asked  # legacy could not say whether the state moved
-        if _paths(cmp.compare(again, candidate, rules)) <= noise:
+        if not differs(again, candidate):
             return "match", asked  # the candidate read the state legacy reads now
-        moved = _paths(cmp.compare(job.primary, again, rules)) - noise
-        if moved and not _paths(result) - noise - moved:
+        moved = differs(job.primary, again)
+        if not _paths(result) - noise - moved:
             return "moved", asked  # it differs only where legacy itself changed
-        try:  # read anew, past any cache (a stale read model is not a wrong one), and legacy
-            # once more: only a difference while legacy held still on both sides is one
+        try:  # read anew, past any cache (a stale read model is not a wrong one)
             asked["extracted_fresh"] = fresh = await self.fetch(
                 job, job.route.extracted or "", False, fresh=True
             )
             asked["legacy_last"] = last = await self.fetch(job, job.route.legacy, False)
         except UpstreamError:
             return "mismatch", asked
-        if any(_paths(cmp.compare(seen, fresh, rules)) <= noise for seen in (again, last)):
+        moved |= differs(again, last)
+        if not differs(last, fresh) - moved:
             return "stale", asked
-        if _paths(cmp.compare(again, last, rules)) - noise:
-            return "moved", asked
         return "mismatch", asked
 
     async def _noise(self, job: MirrorJob, rules: cmp.CompareRules) -> None:
@@ -333,6 +336,17 @@ class Shadow:
             await self._count(job, "noise_match")
         else:
             await self._count(job, "noise_mismatch", sorted(_paths(result)))
+
+
+def _differ(
+    rules: cmp.CompareRules, noise: frozenset[str]
+) -> Callable[[cmp.Response, cmp.Response], frozenset[str]]:
+    """Where two answers differ under `rules`, noise left out."""
+
+    def differs(expected: cmp.Response, actual: cmp.Response) -> frozenset[str]:
+        return _paths(cmp.compare(expected, actual, rules)) - noise
+
+    return differs
 
 
 def _paths(result: cmp.Comparison) -> frozenset[str]:

@@ -170,6 +170,60 @@ def test_noise_calibration_reports_what_differs_when_legacy_is_compared_with_its
     assert figures["noise_rate"] == 1.0
     # the echo's nonce differs on every answer: noise, not a difference of the candidate
     assert figures["noise_paths"] == {"$.nonce": 4}
+    assert figures["noise_discounted_paths"] == ["$.nonce"]
+    # ...so with the rest of the echoes' differences ignored, the nonce is let off, visibly
+    others = [path for path in ECHO_NOISE if path != "$.nonce"]
+    assert gw.set("orders", noise_sample=0, compare={"ignore": others}).status_code == 200
+    before = parity(gw)["mismatch"]  # the echoes differ in more than noise, until ignored
+    for n in range(3):
+        gw.served_by(f"/orders/{n}")
+    figures = parity(gw, discounted=3)
+    assert (figures["match"], figures["mismatch"]) == (3, before)
+    assert figures["discounted_paths"] == {"$.nonce": 3}
+    # an operator who wants no difference let off turns it off: the nonce, which legacy
+    # changes on every read, is then not a match but moved (inconclusive, outside parity)
+    turned_off = gw.cli(
+        "routes", "set", "orders", "--no-discount-noise", "--reason", "count the nonce"
+    )
+    assert turned_off.returncode == 0, turned_off.stderr
+    gw.served_by("/orders/1")
+    figures = parity(gw, moved=1)
+    assert (figures["match"], figures["discounted"], figures["mismatch"]) == (3, 3, before)
+
+
+def test_operators_read_parity_and_samples_set_compare_rules_and_reset_with_the_cli(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    assert gw.set("orders", mode="shadow", compare={"numeric_tolerance": 0.5}).status_code == 200
+    for n in range(3):
+        gw.served_by(f"/orders/{n}")
+    parity(gw, mismatch=3)
+    table = gw.cli("routes", "parity", "orders")
+    assert table.returncode == 0 and "orders" in table.stdout, table.stderr
+    assert " 0.0000 " in table.stdout  # parity, in total and in the window
+    shown = gw.cli("routes", "mismatches", "orders", "--limit", "1")
+    assert shown.returncode == 0 and "$.served_by" in shown.stdout, shown.stdout
+    args = [arg for path in ECHO_NOISE for arg in ("--ignore", path)]
+    done = gw.cli("routes", "set", "orders", *args, "--reason", "echo noise")
+    assert done.returncode == 0, done.stderr
+    rules = gw.admin.get("/routes/orders").json()["compare"]
+    assert rules == {"numeric_tolerance": 0.5, "ignore": ECHO_NOISE}  # the rest kept
+    reset = gw.cli("routes", "reset-parity", "orders", "--reason", "rules fixed")
+    assert reset.returncode == 0, reset.stderr
+    entry = gw.admin.get("/audit", params={"limit": 1}).json()["entries"][-1]
+    assert (entry["action"], entry["route"], entry["reason"]) == (
+        "reset-parity",
+        "orders",
+        "rules fixed",
+    )
+    assert entry["before"]["mismatch"] == 3  # what was set aside stays on record
+    for n in range(2):
+        gw.served_by(f"/orders/{n}")
+    figures = parity(gw, match=2)
+    assert (figures["mismatch"], figures["parity"]) == (0, 1.0)
+    assert gw.admin.get("/mismatches", params={"route": "orders"}).json()["samples"] == []
+    assert gw.admin.post("/parity/nope/reset", json={"reason": "x"}).status_code == 404
 
 
 def test_an_open_breaker_sends_the_route_to_legacy_and_shows_in_admin_and_metrics(
