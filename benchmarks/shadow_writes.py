@@ -33,9 +33,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from services_compare import Figures, buyers, database, free_base, machine_speed_ms
+
 from migrations import history
 from migrations.database import make_engine
-from services_compare import Figures, buyers, database, free_base, machine_speed_ms
 from strangler.parts import admin_token
 from strangler.runner import Stack
 from strangler.seed import SeedSizes, seed
