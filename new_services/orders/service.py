@@ -24,7 +24,7 @@ from new_services.orders.errors import (
     RefundFailed,
     UserNotFound,
 )
-from new_services.orders.model import CartItem, CartLine, Order, Refund
+from new_services.orders.model import CartItem, CartLine, Order, Product, Refund
 from new_services.orders.ports import Carts, Catalog, Customers, OrderBook, Payments, Unavailable
 from new_services.platform.together import both
 
@@ -82,21 +82,37 @@ class Orders:
         self, user_id: int, product_id: int, quantity: int, dry_run: bool = False
     ) -> Cart:
         """Add to the product's line; a dry run answers the cart it would make, unwritten."""
+        if dry_run:
+            return await self._would_add(user_id, product_id, quantity)
         await self.require_user(user_id)
         if product_id not in await self._products([product_id]):
             raise ProductNotFound(f"no product {product_id}")
-        if dry_run:
-            lines = list(await self._carts.lines(user_id))
-            held = next((line.quantity for line in lines if line.product_id == product_id), 0)
-            if held + quantity > MAX_LINE_QUANTITY:
-                raise LineFull(f"a cart line holds at most {MAX_LINE_QUANTITY}")
-            grown = CartLine(product_id, held + quantity)
-            if held:
-                lines = [grown if line.product_id == product_id else line for line in lines]
-            return await self._price(user_id, lines if held else [*lines, grown])
         if not await self._carts.add(user_id, product_id, quantity, MAX_LINE_QUANTITY):
             raise LineFull(f"a cart line holds at most {MAX_LINE_QUANTITY}")
         return await self._priced(user_id)
+
+    async def _would_add(self, user_id: int, product_id: int, quantity: int) -> Cart:
+        """`add`'s answer, written nowhere. The gateway holds the client's write until this
+        has answered (a dry run leads it), so it reads what it needs at once: the user and
+        the cart together, then every product the cart would hold in one call."""
+        _, lines = await both(self.require_user(user_id), self._carts.lines(user_id))
+        products = await self._products(sorted({line.product_id for line in lines} | {product_id}))
+        if product_id not in products:
+            raise ProductNotFound(f"no product {product_id}")
+        held = next((line.quantity for line in lines if line.product_id == product_id), 0)
+        if held + quantity > MAX_LINE_QUANTITY:
+            raise LineFull(f"a cart line holds at most {MAX_LINE_QUANTITY}")
+        grown = CartLine(product_id, held + quantity)
+        if held:
+            lines = [grown if line.product_id == product_id else line for line in lines]
+        else:
+            lines = [*lines, grown]
+        items = tuple(
+            CartItem(products[line.product_id], line.quantity)
+            for line in lines
+            if line.product_id in products
+        )
+        return Cart(user_id, items)
 
     async def remove(self, user_id: int, product_id: int, dry_run: bool = False) -> Cart:
         await self.require_user(user_id)
@@ -173,7 +189,7 @@ class Orders:
         await self._book.cancel(order, self._clock())
         return Cancellation(order, refund)
 
-    async def _products(self, ids: Sequence[int]) -> dict[int, object]:
+    async def _products(self, ids: Sequence[int]) -> dict[int, Product]:
         try:
             return dict(await self._catalog.products(ids))
         except Unavailable as exc:
