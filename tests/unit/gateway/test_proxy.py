@@ -330,3 +330,17 @@ async def test_a_body_cut_short_by_the_client_leaving_is_never_sent_as_whole(
     # never a whole request (the fake reads the stream to its end, which raises)
     assert all(len(call.body) < int(declared) for call in fake.calls)
     assert not any(m.get("status") == 200 for m in sent)
+
+
+@pytest.mark.parametrize("failure", [UpstreamUnreachable("refused"), UpstreamTimeout("slow"), 500])
+async def test_a_dry_run_that_fails_changes_nothing_the_client_gets(
+    tmp_path: Path, failure: UpstreamError | int
+) -> None:
+    fake = FakeUpstream(failures={ORDERS: failure})
+    async with client(tmp_path, fake, mode="shadow", dry_run=True) as c:
+        response = await c.post("/orders/1", content=b'{"qty": 1}')
+    assert response.status_code == 200 and response.json()["served_by"] == LEGACY
+    # the dry run went first, marked as one; then the write, to legacy alone
+    assert [call.url for call in fake.calls] == [f"{ORDERS}/orders/1", f"{LEGACY}/orders/1"]
+    assert ("x-strangler-shadow", "dry-run") in fake.calls[0].headers
+    assert not any(name.startswith("x-strangler") for name, _ in fake.calls[1].headers)
