@@ -103,6 +103,18 @@ def free_base() -> int:
     raise SystemExit("no free block of ports")
 
 
+def bench_settings(work: Path, url: str) -> Settings:
+    """A stack of its own in `work` on free ports and its own Redis keys, on `url`."""
+    return replace(
+        Settings.from_env(),
+        home=work / "stack",
+        port_base=free_base(),
+        port_overrides=(),
+        database_url=url,
+        namespace=f"bench-{uuid.uuid4().hex[:8]}",
+    )
+
+
 def prepare(url: str, orders: int, users: int) -> None:
     engine = make_engine(url)
     try:
@@ -354,15 +366,7 @@ def main() -> int:
         database(os.environ.get("DATABASE_URL"), Path(tmp)) as url,
     ):
         prepare(url, orders, args.users)
-        settings = replace(
-            Settings.from_env(),
-            home=Path(tmp) / "stack",
-            port_base=free_base(),
-            port_overrides=(),
-            database_url=url,
-            mail_delay_ms=args.mail_delay_ms,
-            namespace=f"bench-{uuid.uuid4().hex[:8]}",
-        )
+        settings = replace(bench_settings(Path(tmp), url), mail_delay_ms=args.mail_delay_ms)
         stack = Stack(settings)
         stack.up()
         try:

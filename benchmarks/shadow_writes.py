@@ -22,9 +22,7 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +31,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services_compare import Figures, buyers, database, free_base, machine_speed_ms
+from services_compare import Figures, bench_settings, buyers, database, machine_speed_ms
 
 from migrations import history
 from migrations.database import make_engine
 from strangler.parts import admin_token
 from strangler.runner import Stack
 from strangler.seed import SeedSizes, seed
-from strangler.settings import Settings
 
 ROUTE = "carts-and-checkout"
 MODES = {"legacy": {"mode": "legacy"}, "shadow": {"mode": "shadow", "dry_run": True}}
@@ -120,14 +117,7 @@ def main() -> int:
             seed(engine, SeedSizes(users=100, products=50, orders=1_000))
         finally:
             engine.dispose()
-        settings = replace(
-            Settings.from_env(),
-            home=Path(tmp) / "stack",
-            port_base=free_base(),
-            port_overrides=(),
-            database_url=url,
-            namespace=f"bench-{uuid.uuid4().hex[:8]}",
-        )
+        settings = bench_settings(Path(tmp), url)
         stack = Stack(settings)
         stack.up()
         headers = {"Authorization": f"Bearer {admin_token(settings)}"}
