@@ -174,7 +174,7 @@ def admin_app(gateway: Gateway) -> Starlette:
           reset, over a recent window (query window, seconds, default 300) and per table
           version, with noise calibration beside it. Query route narrows it to one route.
         responses:
-          200: {description: Counters, parity and noise rates per route.}
+          200: {description: "Counters, parity and noise rates per route."}
         """
         raw = request.query_params.get("window", str(WINDOW_S))
         if not raw.isdigit() or not 60 <= int(raw) <= KEEP_MINUTES_S:
@@ -190,7 +190,7 @@ def admin_app(gateway: Gateway) -> Starlette:
     async def reset_parity(request: Request, who: str) -> Response:
         """
         summary: Start a route's parity figures, noise and samples afresh. Body = {reason}.
-          Audited: the entry keeps the figures that were set aside.
+          Audited, and the entry keeps the figures that were set aside.
         responses:
           200: {description: The audit entry.}
           404: {description: No such route.}

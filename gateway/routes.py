@@ -142,7 +142,7 @@ class Route:
     noise_sample: float = 0.0  # share of mirrored safe requests also replayed on legacy (noise)
     dry_run: bool = False  # the extracted target honours X-Strangler-Shadow: dry-run
     # how long a mirrored write waits for its dry run to answer before it goes to legacy
-    dry_run_wait_s: float = 0.25
+    dry_run_wait_s: float = 1.0
     compare: Mapping[str, Any] = field(default_factory=dict)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     # told to a client whose write's outcome is unknown (how to find out what happened)
@@ -255,7 +255,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         shadow_sample=_number(raw, "shadow_sample", 1, 0, 1),
         noise_sample=_number(raw, "noise_sample", 0, 0, 1),
         dry_run=_flag(raw, "dry_run", False),
-        dry_run_wait_s=_number(raw, "dry_run_wait_s", 0.25, 0, 10),
+        dry_run_wait_s=_number(raw, "dry_run_wait_s", 1.0, 0, 10),
         compare=dict(compare),
         breaker=policy,
         outcome_hint=hint.strip(),

@@ -204,3 +204,14 @@ def test_forwarding_headers_name_each_hop_once(gateway: Callable[..., GatewayPro
     assert seen["headers"]["x-forwarded-proto"] == "http"
     assert seen["query"] == "b=2&a=%41"
     assert len(seen["headers"]["x-request-id"]) == 32
+
+
+def test_every_admin_call_is_described_in_the_openapi_document(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    document = httpx.get(f"{gw.admin_url}/openapi.json").json()
+    for path in ("/routes/{name}", "/parity", "/parity/{route}/reset", "/mismatches"):
+        assert path in document["paths"], path
+    reset = document["paths"]["/parity/{route}/reset"]["post"]
+    assert "404" in {str(status) for status in reset["responses"]}
