@@ -44,7 +44,8 @@ def checkout_all(shop: Shop, buyers: list[Json], token: str, workers: int) -> li
 def test_200_concurrent_checkouts_for_10_units_give_exactly_10_orders_and_10_charges(
     shop: Shop,
 ) -> None:
-    for route in ("products", "carts-and-checkout", "orders"):
+    routes = ("products", "carts-and-checkout", "orders")
+    for route in routes:
         shop.route(route, mode="extracted", fallback=False)
     product = shop.product(stock=10)
     buyers = [shop.buyer_with(product) for _ in range(200)]
@@ -54,6 +55,8 @@ def test_200_concurrent_checkouts_for_10_units_give_exactly_10_orders_and_10_cha
         answers = checkout_all(shop, buyers, token, workers=50)
     finally:
         shop.provider.restore()
+        for route in routes:
+            shop.route(route, mode="legacy", fallback=True)
 
     outcomes = [(a.status_code, a.json().get("error")) for a in answers]
     assert sorted(set(outcomes), key=str) == sorted({(201, None), (409, "out_of_stock")}, key=str)
@@ -115,13 +118,18 @@ def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy
     products = [shop.product(stock=5, price_cents=2_345) for _ in range(1_000)]
     buyers = [shop.buyer_with(product, quantity=2) for product in products]
     # the shipped table's settings, as an operator sets them: no ignore rule, no slow provider
+    reset = shop.admin.post("/parity/carts-and-checkout/reset", json={"reason": "a new run"})
+    assert reset.status_code == 200, reset.text
     shop.route("carts-and-checkout", mode="shadow", dry_run=True)
     token = card_token()
     namespace = shop.settings.namespace
     service_tables = ("outbox_events", "idempotency_records", "stock_reservations", "payments")
     before = {table: shop.count(table) for table in ("orders", *service_tables)}
 
-    answers = checkout_all(shop, buyers, token, workers=8)
+    try:
+        answers = checkout_all(shop, buyers, token, workers=8)
+    finally:
+        shop.route("carts-and-checkout", mode="legacy", dry_run=False)
 
     assert [a.status_code for a in answers] == [201] * 1_000
     # legacy did every checkout, once...
