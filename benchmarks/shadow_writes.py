@@ -99,7 +99,7 @@ def judged(admin: httpx.Client) -> dict[str, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter rounds")
-    parser.add_argument("--rate", type=float, default=20.0, help="writes a second (20)")
+    parser.add_argument("--rate", type=float, default=10.0, help="writes a second (10)")
     parser.add_argument("--seconds", type=float, default=None, help="per round (15)")
     parser.add_argument("--rounds", type=int, default=2, help="legacy, shadow pairs (2)")
     parser.add_argument("--json", action="store_true", help="figures as JSON on stdout")
