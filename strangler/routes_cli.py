@@ -188,6 +188,9 @@ def parity(
         return
     version = str(answer["table_version"])
     typer.echo(f"table version {version}; window {window} s")
+    if not answer["routes"]:
+        typer.echo("no shadow comparisons yet")
+        return
     head = ("route", "compared", "parity", "window", "this table", "mismatch")
     more = ("late", "moved", "stale", "errors", "dropped")
     typer.echo(
@@ -211,8 +214,6 @@ def parity(
                 f"{route}: left out of parity as noise (legacy differs from itself there): {paths}"
                 f"; {f['discounted']} matches discounted"
             )
-    if not answer["routes"]:
-        typer.echo("no shadow comparisons yet")
 
 
 def _rate(value: float | None) -> str:
