@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import smtplib
+import threading
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 
@@ -32,6 +33,10 @@ SETTINGS = {}
 # A write evicts the entry only in the process that served the write; every other worker
 # keeps serving (and charging!) the old price until it restarts.
 _PRODUCT_CACHE = {}
+# Inside this process the cache is kept right: a write evicts after it commits, and a read
+# that overlapped a write (it read the old row) does not store what it read.
+_EVICTIONS = {}
+_CACHE_LOCK = threading.Lock()
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SKU_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -121,11 +126,24 @@ def load_user(conn, user_id):
 def cached_product(conn, product_id):
     if product_id in _PRODUCT_CACHE:
         return _PRODUCT_CACHE[product_id]
+    seen = _EVICTIONS.get(product_id, 0)
     row = conn.execute(select(products).where(products.c.id == product_id, db.live(conn, products))).mappings().first()
     if row is None:
         return None
-    _PRODUCT_CACHE[product_id] = dict(row)
-    return _PRODUCT_CACHE[product_id]
+    cache_product(dict(row), seen)
+    return dict(row)
+
+
+def cache_product(product, seen):
+    with _CACHE_LOCK:
+        if _EVICTIONS.get(product["id"], 0) == seen:  # no write since the read began
+            _PRODUCT_CACHE[product["id"]] = product
+
+
+def evict_product(product_id):
+    with _CACHE_LOCK:
+        _EVICTIONS[product_id] = _EVICTIONS.get(product_id, 0) + 1
+        _PRODUCT_CACHE.pop(product_id, None)
 
 
 def cart_json(conn, user_id):
@@ -288,10 +306,11 @@ def _register(app):
     @app.get("/products")
     def list_products():
         # SMELL(unbounded-list): every product, every time, no page size.
+        seen = dict(_EVICTIONS)
         with ENGINE.connect() as conn:
             rows = conn.execute(select(products).where(db.live(conn, products)).order_by(products.c.id)).mappings().all()
         for row in rows:
-            _PRODUCT_CACHE[row["id"]] = dict(row)
+            cache_product(dict(row), seen.get(row["id"], 0))
         return jsonify({"products": [product_json(row) for row in rows]})
 
     @app.get("/products/<int:product_id>")
@@ -339,7 +358,7 @@ def _register(app):
             if result.rowcount == 0:
                 return err(404, "product_not_found", f"no product {product_id}")
             row = conn.execute(select(products).where(products.c.id == product_id)).mappings().first()
-        _PRODUCT_CACHE.pop(product_id, None)  # SMELL(global-cache): this process only
+        evict_product(product_id)  # SMELL(global-cache): this process only
         return jsonify(product_json(row))
 
     @app.delete("/products/<int:product_id>")
@@ -351,7 +370,7 @@ def _register(app):
             if result.rowcount == 0:
                 return err(404, "product_not_found", f"no product {product_id}")
             conn.execute(delete(cart_items).where(cart_items.c.product_id == product_id))
-        _PRODUCT_CACHE.pop(product_id, None)
+        evict_product(product_id)
         return "", 204
 
     # -------------------------------------------------------- cart
@@ -520,7 +539,7 @@ def _register(app):
                     )
                 )
         for line, product, _ in priced:  # once committed: a read before that would cache the old row again
-            _PRODUCT_CACHE.pop(line["product_id"], None)
+            evict_product(line["product_id"])
 
         # confirmation e-mail
         try:
@@ -613,7 +632,7 @@ def _register(app):
                 )
             )
         for item in items:  # once committed, as in checkout
-            _PRODUCT_CACHE.pop(item["product_id"], None)
+            evict_product(item["product_id"])
         return jsonify({"id": order_id, "status": "cancelled", "refund_id": refund["id"], "refunded_cents": refund["amount_cents"]})
 
     # -------------------------------------------------------- report

@@ -75,24 +75,32 @@ class Flow:
     def buyer(self, n: int) -> None:
         """Create a user, look at a product, add it, look at the cart, check out, read the
         history and the order; every fourth buyer cancels."""
-        public = self.shop.public
-        user = public.post("/users", json={"email": unique_email(), "name": f"Buyer {n}"}).json()
         product = self.products[n % len(self.products)]
         self._call("products", "GET", f"/products/{product['id']}")
-        line = {"product_id": product["id"], "quantity": 1 + n % 3}
-        self._call("carts-and-checkout", "POST", f"/users/{user['id']}/cart/items", json=line)
-        self._call("carts-and-checkout", "GET", f"/users/{user['id']}/cart")
-        body = {"card_token": card_token()}
-        order = self._call("carts-and-checkout", "POST", f"/users/{user['id']}/checkout", json=body)
-        self.orders.append(order)
+        user, order = self.checkout(n, look=True)
         self._call("carts-and-checkout", "GET", f"/users/{user['id']}/orders")
         self._call("orders", "GET", f"/orders/{order['id']}")
         if n % 4 == 0:
             self._call("orders", "POST", f"/orders/{order['id']}/cancel")
 
-    def run(self, buyers: int, workers: int = 8) -> None:
+    def checkout(self, n: int, look: bool = False) -> tuple[Json, Json]:
+        """Create a user, add a product (and look at the cart), check out."""
+        public = self.shop.public
+        user = public.post("/users", json={"email": unique_email(), "name": f"Buyer {n}"}).json()
+        product = self.products[n % len(self.products)]
+        line = {"product_id": product["id"], "quantity": 1 + n % 3}
+        self._call("carts-and-checkout", "POST", f"/users/{user['id']}/cart/items", json=line)
+        if look:
+            self._call("carts-and-checkout", "GET", f"/users/{user['id']}/cart")
+        body = {"card_token": card_token()}
+        order = self._call("carts-and-checkout", "POST", f"/users/{user['id']}/checkout", json=body)
+        self.orders.append(order)
+        return user, order
+
+    def run(self, buyers: int, workers: int = 8, checkouts_only: bool = False) -> None:
+        step = self.checkout if checkouts_only else self.buyer
         with ThreadPoolExecutor(workers) as pool:
-            for done in [pool.submit(self.buyer, n) for n in range(buyers)]:
+            for done in [pool.submit(step, n) for n in range(buyers)]:
                 done.result()
 
 
@@ -149,7 +157,7 @@ def test_an_extracted_side_that_rounds_tax_the_other_way_is_caught_at_the_field(
     assert reset.returncode == 0, reset.stderr
     try:
         flow = Flow(shop, products)
-        flow.run(buyers=60)
+        flow.run(buyers=60, checkouts_only=True)
     finally:
         monkeypatch.delenv("ORDERS_PRICING_RULES")
         shop.stack.stop("orders")
@@ -159,7 +167,7 @@ def test_an_extracted_side_that_rounds_tax_the_other_way_is_caught_at_the_field(
     affected = [o for o in flow.orders if o["tax_cents"] != cut_off_tax(o)]
     assert len(affected) >= 20, "the prices should make most checkouts round differently"
     assert got["mismatch"] >= 0.99 * len(affected), got
-    assert got["mismatch"] <= len(affected), got  # nothing else differs: carts, histories
+    assert got["mismatch"] <= len(affected), got  # nothing else differs: the cart adds
     samples = shop.admin.get(
         "/mismatches", params={"route": "carts-and-checkout", "limit": 100}
     ).json()["samples"]
