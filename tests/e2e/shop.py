@@ -6,15 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 
+from legacy_app import db
 from migrations.database import make_engine
 from strangler.parts import admin_token
 from strangler.runner import Stack
@@ -54,6 +57,38 @@ class Shop:
         added = self.public.post(f"/users/{user['id']}/cart/items", json=line)
         assert added.status_code == 200, added.text
         return user
+
+    def buyers_in_bulk(self, count: int, stock: int, price_cents: int, quantity: int) -> list[Json]:
+        """`count` users, each with a product of its own in its cart, written straight into
+        the tables in one transaction (the API would take minutes for a thousand): for
+        tests about what comes next, not about how carts are made."""
+        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        tag = uuid.uuid4().hex[:12]
+        made = []
+        with self.engine.begin() as conn:
+            for n in range(count):
+                user = conn.execute(
+                    insert(db.users).values(
+                        email=f"bulk-{tag}-{n}@example.com", name="Buyer", created_at=now
+                    )
+                ).inserted_primary_key[0]
+                product = conn.execute(
+                    insert(db.products).values(
+                        sku=f"BULK-{tag}-{n}",
+                        name=f"Widget {tag}-{n}",
+                        price_cents=price_cents,
+                        stock=stock,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(
+                    insert(db.cart_items).values(
+                        user_id=user, product_id=product, quantity=quantity, added_at=now
+                    )
+                )
+                made.append({"id": user, "product_id": product})
+        return made
 
     def states(self, query: str) -> list[str]:
         with self.engine.connect() as conn:

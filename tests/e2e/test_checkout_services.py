@@ -115,8 +115,7 @@ def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy
     for route in ("products", "orders", "carts-and-checkout"):
         shop.route(route, mode="legacy")
     # a product per buyer: legacy's own stock race (SMELL(stock-race)) must not blur the count
-    products = [shop.product(stock=5, price_cents=2_345) for _ in range(1_000)]
-    buyers = [shop.buyer_with(product, quantity=2) for product in products]
+    buyers = shop.buyers_in_bulk(1_000, stock=5, price_cents=2_345, quantity=2)
     # the shipped table's settings, as an operator sets them: no ignore rule, no slow provider
     reset = shop.admin.post("/parity/carts-and-checkout/reset", json={"reason": "a new run"})
     assert reset.status_code == 200, reset.text
@@ -135,7 +134,7 @@ def test_1000_shadowed_checkouts_leave_no_trace_of_the_dry_runs_and_match_legacy
     # legacy did every checkout, once...
     assert shop.count("orders") == before["orders"] + 1_000
     assert len([c for c in shop.provider.charges(token) if c["status"] == "succeeded"]) == 1_000
-    ids = ",".join(str(product["id"]) for product in products)
+    ids = ",".join(str(buyer["product_id"]) for buyer in buyers)
     with shop.engine.connect() as conn:
         left = conn.execute(text(f"SELECT stock FROM products WHERE id IN ({ids})")).scalars()  # noqa: S608
         assert sorted(left) == [3] * 1_000
