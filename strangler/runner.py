@@ -202,15 +202,19 @@ class Stack:
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_secrets(self.settings)
         schema_ready = schema.prepare(self.settings, self.say)
+        to_start = []
+        for part in plan(self.settings):
+            if part.needs_schema and not schema_ready:
+                self.skipped.append(part.name)
+            elif self._running_pid(part.name) is not None:
+                self.say(f"{part.name}: already running at {part.url}")
+            else:
+                to_start.append(part)
+        for part in to_start:  # every port first: a taken one stops `up` before anything starts
+            check_ports(part, self.settings.host)
         started: list[str] = []
         try:
-            for part in plan(self.settings):
-                if part.needs_schema and not schema_ready:
-                    self.skipped.append(part.name)
-                    continue
-                if self._running_pid(part.name) is not None:
-                    self.say(f"{part.name}: already running at {part.url}")
-                    continue
+            for part in to_start:
                 self._start(part)
                 started.append(part.name)
         except BaseException:
