@@ -38,7 +38,8 @@ def test_an_outbox_event_becomes_one_email_through_the_running_worker(tmp_path: 
         )
         with engine.begin() as conn:
             append(conn, event)
-        assert Relay(engine, redis, ROUTES, namespace=settings.namespace).publish_pending() == 1
+        # the stack's own relay may have published it first: either way it is published once
+        assert Relay(engine, redis, ROUTES, namespace=settings.namespace).publish_pending() <= 1
         deadline = time.monotonic() + 20
         messages: list[dict[str, object]] = []
         while time.monotonic() < deadline and not messages:
@@ -46,6 +47,10 @@ def test_an_outbox_event_becomes_one_email_through_the_running_worker(tmp_path: 
                 settings.url("mail") + "/messages", params={"to": "e2e@example.com"}, timeout=5
             ).json()["messages"]
             time.sleep(0.2)
+        time.sleep(1)  # time for a second e-mail, were the event handled twice
+        messages = httpx.get(
+            settings.url("mail") + "/messages", params={"to": "e2e@example.com"}, timeout=5
+        ).json()["messages"]
         assert [m["subject"] for m in messages] == ["Your order #901"]
     finally:
         redis.close()
