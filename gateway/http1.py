@@ -24,7 +24,8 @@ pooling, here; parsing is llhttp's (through httptools, the parser uvicorn serves
   from gunicorn says keep-alive and then drops the connection).
 - A GET, HEAD or OPTIONS that fails on a reused connection before any byte of the answer came
   back is sent once more on a new connection: the upstream closed an idle connection as the
-  request went out on it (gunicorn's keep-alive is 2 s).
+  request went out on it. Other methods are not (they may have been performed): upstreams
+  must keep idle connections longer than `keepalive_s` (the runner's keep them 75 s).
 """
 
 from __future__ import annotations

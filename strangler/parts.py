@@ -102,6 +102,13 @@ def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True
     )
 
 
+# How long a server part keeps an idle keep-alive connection open: longer than any client of
+# it keeps one in its pool (the gateway 15 s, httpx 5 s), so a server never closes a connection
+# at the moment a client sends a request on it. A POST lost that way is a request whose fate is
+# unknown (the gateway answers 502 outcome-unknown); gunicorn's default is 2 s, uvicorn's 5 s.
+KEEP_ALIVE_S = "75"
+
+
 def uvicorn_argv(factory: str, host: str, port: int) -> tuple[str, ...]:
     """An ASGI factory served by uvicorn, as every HTTP part of the stack runs."""
     return (
@@ -115,6 +122,8 @@ def uvicorn_argv(factory: str, host: str, port: int) -> tuple[str, ...]:
         "--port",
         str(port),
         "--no-access-log",
+        "--timeout-keep-alive",
+        KEEP_ALIVE_S,
         "--timeout-graceful-shutdown",
         "5",
         "--log-config",  # JSON lines with request and trace ids (new_services/platform/logs.py)
@@ -305,6 +314,8 @@ def plan(settings: Settings) -> list[Part]:
                     f"{host}:{port}",
                     "--graceful-timeout",
                     "5",
+                    "--keep-alive",
+                    KEEP_ALIVE_S,
                     "--access-logfile",
                     "-",
                     "legacy_app.app:create_app()",

@@ -117,13 +117,15 @@ def test_a_read_that_differs_because_the_state_moved_is_not_a_mismatch(
         bumps = [pool.submit(gw.public.post, "/bump", json={}) for _ in range(300)]
         reads = [gw.served_by("/orders/1?slow=extracted:30") for _ in range(30)]
         assert all(bump.result().status_code == 200 for bump in bumps)
-    assert reads == ["legacy"] * 30
+    # and once the bumps are over, the state holds still: those reads match
+    reads += [gw.served_by("/orders/1?slow=extracted:30") for _ in range(5)]
+    assert reads == ["legacy"] * 35
     deadline = time.monotonic() + 10
-    while (figures := parity(gw))["match"] + figures["moved"] + figures["mismatch"] < 30:
+    while (figures := parity(gw))["match"] + figures["moved"] + figures["mismatch"] < 35:
         assert time.monotonic() < deadline, figures
         time.sleep(0.05)
     assert figures["mismatch"] == 0, gw.admin.get("/mismatches?route=orders").json()
-    assert figures["match"] >= 1
+    assert figures["match"] >= 5
     # a candidate that fails while nothing moves is a mismatch, legacy asked again or not
     assert gw.served_by("/orders/1?fail=extracted") == "legacy"
     assert parity(gw, mismatch=1)["mismatch"] == 1

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from strangler.parts import Part, plan
+from strangler.parts import KEEP_ALIVE_S, Part, plan
 from strangler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +49,10 @@ def test_every_runner_part_is_a_compose_service_listening_on_the_same_ports(
         entry = [arg for arg in part.argv if ":" in arg and not arg.startswith("127.")]
         assert entry and entry[0] in command, name
         assert any(str(part.ports[0]) in arg for arg in command), name
+        # idle connections outlive the clients' pools, as under the runner
+        keep_alive = [a for a in part.argv if a in ("--keep-alive", "--timeout-keep-alive")]
+        assert keep_alive, name
+        assert command[command.index(keep_alive[0]) + 1] == KEEP_ALIVE_S, name
 
 
 def test_compose_services_get_every_setting_the_runner_gives_them(
