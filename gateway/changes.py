@@ -162,3 +162,27 @@ async def reset_parity(
         return document, dict(figures), None, name
 
     return await _apply(store, mutate, actor=actor, action="reset-parity", reason=reason)
+
+
+async def restore(store: RouteStore, table: RouteTable, found: int) -> Change | None:
+    """Put back the table a gateway served after the store went back to an older version
+    `found` (0: empty), as a Redis restarted from older data does: table versions only move
+    forward, so a kill switch is never undone by a crash. The table keeps its version, so
+    other gateways serving it see no change; None when another gateway restored first."""
+    version = table.version
+    audit = {
+        "version": version,
+        "at": _now(),
+        "actor": "gateway",
+        "action": "restore",
+        "route": None,
+        "reason": (
+            f"the route store went back to version {found}, older than version {version} that "
+            "this gateway served (it lost writes: a crash); the served table is restored"
+        ),
+        "before": {"version": found},
+        "after": {"version": version},
+    }
+    if await store.restore(table.to_dict(), audit):
+        return Change(version, audit, table)
+    return None

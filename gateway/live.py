@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from redis.exceptions import RedisError
 
-from gateway.changes import ChangeError, load, seed
+from gateway.changes import ChangeError, load, restore, seed
 from gateway.routes import RouteTable, RouteTableError
 from gateway.store import RouteStore
 
@@ -33,7 +33,8 @@ class LiveTable:
         # GATEWAY_UPSTREAM_<NAME>: this instance's URL for an upstream, whatever the table says
         self.overrides = dict(overrides or {})
         self.seed_table = initial
-        self.current = initial
+        self.served = initial  # the stored table this instance last adopted (version 0: none)
+        self.current = initial  # that table with this instance's upstream URLs
         self.interval_s = interval_s
         self.store_up = True
         self.last_error: str | None = None
@@ -41,13 +42,18 @@ class LiveTable:
     async def refresh(self) -> None:
         try:
             version = await self.store.version()
-            if version == 0:  # an empty store (first start, or a Redis that lost its data)
-                # keep what this instance was serving rather than reverting to the file
-                self.current = await seed(
-                    self.store, self.current if self.current.version else self.seed_table
-                )
-            elif version != self.current.version:
-                self.current = (await load(self.store)).with_upstreams(self.overrides)
+            if version < self.served.version:
+                # the store lost writes (a Redis restarted from older data, or empty): keep
+                # what this instance served, and put it back, rather than go back in time
+                restored = await restore(self.store, self.served, version)
+                if restored:
+                    log.warning(
+                        "route store held version %s; restored %s", version, restored.version
+                    )
+            elif version == 0:  # first start: the routes file's table becomes version 1
+                self._adopt(await seed(self.store, self.seed_table))
+            elif version != self.served.version:
+                self._adopt(await load(self.store))
                 log.info("route table version %s loaded", self.current.version)
         except (RedisError, OSError, ChangeError, RouteTableError) as exc:
             self._lost(exc)
@@ -56,6 +62,10 @@ class LiveTable:
             log.warning("route store is back; table version %s", self.current.version)
         self.store_up = True
         self.last_error = None
+
+    def _adopt(self, table: RouteTable) -> None:
+        self.served = table
+        self.current = table.with_upstreams(self.overrides)
 
     def _lost(self, exc: Exception) -> None:
         if self.store_up:

@@ -34,6 +34,11 @@ class RouteStore(Protocol):
         """The newest `limit` audit entries, oldest first."""
         ...
 
+    async def restore(self, table: Document, audit: Document) -> bool:
+        """Store `table` under its own version with its audit entry, only if the current
+        version is older (a store that lost writes); False when it is not."""
+        ...
+
 
 _COMMIT = """
 local current = redis.call('GET', KEYS[1]) or '0'
@@ -46,6 +51,17 @@ redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
 return 1
 """
 
+_RESTORE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[4], ARGV[3])
+redis.call('LTRIM', KEYS[4], -tonumber(ARGV[4]), -1)
+return 1
+"""
+
 
 class RedisRouteStore:
     """Keys under one namespace; a Lua script makes each change atomic."""
@@ -55,6 +71,7 @@ class RedisRouteStore:
         self._keys = [f"{namespace}:{k}" for k in ("version", "table", "history", "audit")]
         self._audit_cap = audit_cap
         self._commit = redis.register_script(_COMMIT)
+        self._restore = redis.register_script(_RESTORE)
 
     async def version(self) -> int:
         raw = await self._redis.get(self._keys[0])
@@ -85,6 +102,13 @@ class RedisRouteStore:
         raw = await self._redis.lrange(self._keys[3], -limit, -1)
         return [json.loads(entry) for entry in raw]
 
+    async def restore(self, table: Document, audit: Document) -> bool:
+        done = await self._restore(
+            keys=self._keys,
+            args=[str(table["version"]), json.dumps(table), json.dumps(audit), self._audit_cap],
+        )
+        return bool(done)
+
 
 class InMemoryRouteStore:
     def __init__(self) -> None:
@@ -112,3 +136,12 @@ class InMemoryRouteStore:
 
     async def audit(self, limit: int) -> list[Document]:
         return self._audit[-limit:]
+
+    async def restore(self, table: Document, audit: Document) -> bool:
+        version = int(table["version"])
+        if version <= self._version:
+            return False
+        self._version = version
+        self._history[version] = json.loads(json.dumps(table))
+        self._audit.append(audit)
+        return True

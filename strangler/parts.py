@@ -73,7 +73,12 @@ def redis_server_binary() -> str:
 
 
 def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True) -> Part:
-    """A redis-server that keeps its data in `data` (snapshots unless `persist` is False)."""
+    """A redis-server that keeps its data in `data`, unless `persist` is False.
+
+    Persisting means an append-only file synced every second, as well as snapshots: the route
+    table, its audit log and the analytics aggregates live here, and a snapshot every minute
+    alone loses the last minute's kill switch to a crash (restarted with the same `--dir`,
+    Redis replays the file)."""
     url = f"redis://{host}:{port}/0"
     return Part(
         name=name,
@@ -91,7 +96,9 @@ def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True
             "--save",
             "60 1" if persist else "",
             "--appendonly",
-            "no",
+            "yes" if persist else "no",
+            "--appendfsync",
+            "everysec",
             "--protected-mode",
             "yes",
         ),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -10,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from redis import Redis
 
 from strangler.parts import redis_part
 from strangler.runner import running, stop_group
@@ -170,6 +173,68 @@ def test_a_gateway_that_loses_redis_keeps_its_last_table_and_says_so(
         assert gw.set("orders", mode="legacy").status_code == 200
         assert gw.served_by("/orders/1") == "legacy"
         assert health["route_store"] == "up"
+
+
+def _wait_for(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.05)
+
+
+def test_a_kill_switch_and_its_audit_entry_survive_a_redis_crash(
+    gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    """kill -9 of the runner's Redis two seconds after a kill switch: restarted on its data,
+    it still holds the killed table and the kill in the audit log (append-only file, synced
+    every second), and the gateway serves the kill throughout."""
+    port = free_port_base()
+    part = redis_part("own-redis", "127.0.0.1", port, tmp_path / "redis-data")
+    with running(part, tmp_path) as redis_process:
+        gw = gateway(store_url=part.url)
+        assert gw.set("orders", mode="extracted").status_code == 200
+        assert gw.admin.post("/kill", json={"reason": "p99 alarm"}).status_code == 200
+        before = gw.admin.get("/audit").json()
+        time.sleep(2)
+        os.killpg(redis_process.pid, signal.SIGKILL)
+        redis_process.wait()
+    with running(part, tmp_path):
+        _wait_for(lambda: httpx.get(f"{gw.admin_url}/healthz").json()["route_store"] == "up")
+        assert gw.served_by("/orders/1") == "legacy"
+        assert gw.admin.get("/audit").json() == before
+        assert [e["action"] for e in before["entries"]][-1] == "kill"
+
+
+def test_a_redis_back_on_older_data_never_takes_the_gateway_back_in_time(
+    gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    """A Redis restarted from an older snapshot holds an older table version, without the
+    newest audit entries. The gateway keeps serving the newest table it had and puts it back
+    under its own version, with a `restore` audit entry, so every gateway stays on it."""
+    port = free_port_base()
+    part = redis_part("own-redis", "127.0.0.1", port, tmp_path / "redis-data")
+    with running(part, tmp_path):
+        keys = "drill:gateway"
+        gw, other = (gateway(store_url=part.url, GATEWAY_NAMESPACE=keys) for _ in range(2))
+        assert gw.set("orders", mode="extracted").status_code == 200
+        extracted = gw.admin.get("/routes").json()
+        assert gw.admin.post("/kill", json={"reason": "p99 alarm"}).status_code == 200
+        killed = gw.admin.get("/routes").json()
+        _wait_for(lambda: other.served_by("/orders/1") == "legacy")
+        # what the store holds after a restart from a snapshot taken before the kill
+        redis = Redis.from_url(part.url)
+        redis.set(f"{keys}:version", extracted["version"])
+        redis.set(f"{keys}:table", redis.hget(f"{keys}:history", extracted["version"]) or b"")
+        redis.hdel(f"{keys}:history", killed["version"])
+        redis.rpop(f"{keys}:audit")
+        _wait_for(lambda: int(redis.get(f"{keys}:version") or 0) == killed["version"])
+        for each in (gw, other):
+            assert each.served_by("/orders/1") == "legacy"
+            assert each.admin.get("/routes").json()["version"] == killed["version"]
+        entries = gw.admin.get("/audit").json()["entries"]
+        assert [e["action"] for e in entries][-1] == "restore", entries
+        assert entries[-1]["before"] == {"version": extracted["version"]}
+        redis.close()
 
 
 def test_fallback_to_legacy_happens_only_when_it_cannot_write_twice(
