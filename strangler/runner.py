@@ -11,12 +11,14 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import redis
 from rq import Queue, Worker
 
+from new_services.platform.workers import WORKER_TTL_S
 from strangler import schema
 from strangler.parts import Part, ensure_secrets, plan
 from strangler.settings import Settings
@@ -48,7 +50,7 @@ def port_is_free(host: str, port: int) -> bool:
 
 def is_healthy(target: str, timeout: float = 1.0) -> bool:
     """`target`: an http(s) URL that answers 200; a redis:// URL that answers PING;
-    `redis://...#workers:QUEUE`, healthy while an RQ worker listens on QUEUE; or
+    `redis://...#workers:QUEUE`, healthy while an RQ worker on QUEUE heartbeats; or
     `redis://...#key:KEY`, healthy while KEY exists (a heartbeat)."""
     try:
         if target.startswith("redis"):
@@ -58,8 +60,14 @@ def is_healthy(target: str, timeout: float = 1.0) -> bool:
             )
             try:
                 if fragment.startswith("workers:"):
+                    # a registration outlives its worker (RQ keeps it a minute past its
+                    # last heartbeat): only a heartbeat within WORKER_TTL_S counts
                     queue = Queue(fragment.removeprefix("workers:"), connection=client)
-                    return Worker.count(queue=queue) > 0
+                    fresh = datetime.now(UTC) - timedelta(seconds=WORKER_TTL_S)
+                    return any(
+                        w.last_heartbeat is not None and w.last_heartbeat > fresh
+                        for w in Worker.all(queue=queue)
+                    )
                 if fragment.startswith("key:"):
                     return bool(client.exists(fragment.removeprefix("key:")))
                 return bool(client.ping())
@@ -68,6 +76,23 @@ def is_healthy(target: str, timeout: float = 1.0) -> bool:
         return httpx.get(target, timeout=timeout).status_code == 200
     except (httpx.HTTPError, redis.RedisError, OSError):
         return False
+
+
+def _alive(pid: int) -> bool:
+    """The process itself runs (a zombie does not: it is dead, only not yet reaped)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # our own child: reap it if it died
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): kill(0) is all there is
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _group_alive(pgid: int) -> bool:
@@ -186,15 +211,33 @@ class Stack:
             return None
         return state
 
-    def _running_pid(self, name: str) -> int | None:
+    def _state_pid(self, name: str) -> int | None:
         state = self._read_state(name)
-        if state is None:
-            return None
-        pid = state.get("pid")
-        if isinstance(pid, int) and _group_alive(pid):
+        pid = state.get("pid") if state else None
+        return pid if isinstance(pid, int) else None
+
+    def _running_pid(self, name: str) -> int | None:
+        """The part's own process, if it runs. A part whose process died is not running,
+        whatever it left behind in its group (an RQ scheduler, a pool's workers, gunicorn's
+        threads' children): `up` stops those and starts the part afresh."""
+        pid = self._state_pid(name)
+        if pid is not None and _alive(pid):
             return pid
-        self._state_file(name).unlink(missing_ok=True)
+        if pid is None or not _group_alive(pid):
+            self._state_file(name).unlink(missing_ok=True)
         return None
+
+    def _clear_leftovers(self, name: str) -> None:
+        """Stop what a part whose own process died left running in its group."""
+        pid = self._state_pid(name)
+        if pid is not None and not _alive(pid) and _group_alive(pid):
+            self.say(f"{name}: its process {pid} died; stopping what it left running")
+            # no leader is left to stop them its own way: each gets the SIGTERM
+            # (a group's id is not reused while the group has members)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            stop_group(pid, grace_s=5)
+        self._state_file(name).unlink(missing_ok=True)
 
     def up(self) -> list[PartStatus]:
         """Start every part not already running and wait until each is healthy."""
@@ -202,13 +245,15 @@ class Stack:
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_secrets(self.settings)
         schema_ready = schema.prepare(self.settings, self.say)
-        to_start = []
+        to_start, running_parts = [], []
         for part in plan(self.settings):
             if part.needs_schema and not schema_ready:
                 self.skipped.append(part.name)
             elif self._running_pid(part.name) is not None:
                 self.say(f"{part.name}: already running at {part.url}")
+                running_parts.append(part)
             else:
+                self._clear_leftovers(part.name)
                 to_start.append(part)
         for part in to_start:  # every port first: a taken one stops `up` before anything starts
             check_ports(part, self.settings.host)
@@ -221,6 +266,12 @@ class Stack:
             for name in reversed(started):
                 self.stop(name)
             raise
+        # a part that was running may be catching up (a worker or the relay reconnecting to
+        # a Redis that just restarted): give it the time a starting part gets
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        for part in running_parts:
+            while not is_healthy(part.health) and time.monotonic() < deadline:
+                time.sleep(0.2)
         return self.status()
 
     def _start(self, part: Part) -> None:
@@ -256,6 +307,7 @@ class Stack:
         """Stop one part, children included (`up` starts it again); False if it was not running."""
         pid = self._running_pid(name)
         if pid is None:
+            self._clear_leftovers(name)
             return False
         stop_group(pid, grace_s)
         child = self._children.pop(name, None)

@@ -2,18 +2,19 @@
 
 A pool of `NOTIFICATIONS_WORKERS` RQ workers (default 4), each with its scheduler for the
 delayed retries. A send mostly waits on the mail server, so several run at once; each is a
-`SimpleWorker` (no fork per job: the job is an SMTP conversation, cheaper than a fork),
-and the pool starts a new one if one dies.
+`ShopWorker` (platform/workers.py: no fork per job, a dead one's job retried within a
+minute), and the pool starts a new one if one dies.
 """
 
 from __future__ import annotations
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.worker_pool import WorkerPool
 
 from new_services.notifications.settings import NotificationsSettings
 from new_services.platform import logs, tracing
+from new_services.platform.workers import ShopWorker
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     redis = Redis.from_url(settings.redis_url)
     queue = Queue(f"{settings.namespace}-notifications", connection=redis)
     pool = WorkerPool(
-        [queue], connection=redis, num_workers=settings.workers, worker_class=SimpleWorker
+        [queue], connection=redis, num_workers=settings.workers, worker_class=ShopWorker
     )
     pool.start()
 

@@ -15,7 +15,10 @@ class NotificationsSettings:
     sender: str = "shop@example.com"
     smtp_timeout_s: float = 10.0
     namespace: str = "strangler"
-    lease_s: int = 120  # how long a claimed send may take before another try may claim it
+    # how long a claimed send may take before another try may claim it: no longer than RQ's
+    # lease on the job (platform/workers.py JOB_LEASE_S), or the retry of a job whose worker
+    # died would find the claim still held, and wait
+    lease_s: int = 30
     workers: int = 4  # sends in flight at once
 
     @classmethod
@@ -27,6 +30,6 @@ class NotificationsSettings:
             sender=environ.get("SHOP_FROM_EMAIL", "shop@example.com"),
             smtp_timeout_s=float(environ.get("SMTP_TIMEOUT_S", "10")),
             namespace=environ.get("STRANGLER_NAMESPACE", "strangler"),
-            lease_s=int(environ.get("NOTIFICATIONS_LEASE_S", "120")),
+            lease_s=int(environ.get("NOTIFICATIONS_LEASE_S", "30")),
             workers=int(environ.get("NOTIFICATIONS_WORKERS", "4")),
         )

@@ -111,6 +111,23 @@ class Shop:
             return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
 
 
+def group_members(pgids: set[int]) -> set[int]:
+    """Every live process whose process group is one of `pgids` (Linux /proc)."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, pgid = fields[0], int(fields[2])
+        if pgid in pgids and state != "Z":
+            members.add(int(entry.name))
+    return members
+
+
 @contextmanager
 def started_shop(home: Path) -> Iterator[Shop]:
     settings = stack_settings(home)

@@ -16,6 +16,7 @@ import pytest
 
 from strangler.settings import PORT_OFFSETS
 from tests.conftest import free_port_base
+from tests.e2e.shop import group_members
 
 pytestmark = pytest.mark.e2e
 
@@ -28,23 +29,6 @@ def run_cli(
     return subprocess.run(
         [STRANGLER, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-def group_members(pgids: set[int]) -> set[int]:
-    """Every live process whose process group is one of `pgids` (Linux /proc)."""
-    members = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, pgid = fields[0], int(fields[2])
-        if pgid in pgids and state != "Z":
-            members.add(int(entry.name))
-    return members
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.integration.migrating import (
     store_routes,
 )
 
-EXPAND = "0005c_payments_settling_indexes"  # the expand head
+EXPAND = "0005d_ids_never_reused"  # the expand head
 STRANGLER = str(Path(sys.executable).with_name("strangler"))
 
 

@@ -19,7 +19,7 @@ from migrations.fingerprint import uuid_coverage
 from migrations.history import HistoryError, schema_differences
 from tests.integration.migrating import engine_at, prints, routes_table, run_backfill, seeded
 
-EXPAND = "0005c_payments_settling_indexes"  # the expand head
+EXPAND = "0005d_ids_never_reused"  # the expand head
 
 
 def reflected(url: str) -> MetaData:
@@ -107,6 +107,74 @@ def test_rows_the_legacy_code_inserts_after_expand_get_a_uuid_from_the_database(
     assert coverage["users"] == {"rows": 1, "with_uuid": 1, "distinct": 1}
     assert coverage["orders"] == {"rows": 1, "with_uuid": 1, "distinct": 1}
     assert uuid.UUID(str(raw)).version == 4
+
+
+def test_after_expand_an_id_the_legacy_app_deleted_is_never_given_again(
+    fresh_database_url: str,
+) -> None:
+    """Legacy cancels an order by deleting it, and deletes products. On SQLite without
+    AUTOINCREMENT the next row took the deleted newest id: two customers' "order #1010".
+    That holds for ids deleted before the expand step too, wherever something still names
+    them (here: an analytics event of the cancelled order, a line of a deleted product)."""
+    url = fresh_database_url
+    seeded(url, orders=3)
+    with engine_at(url) as engine, engine.begin() as conn:
+        newest = conn.execute(text("SELECT max(id) FROM orders")).scalar_one()
+        product = conn.execute(text("SELECT max(product_id) FROM order_items")).scalar_one()
+        conn.execute(text("DELETE FROM order_items WHERE order_id = :id"), {"id": newest})
+        conn.execute(text("DELETE FROM orders WHERE id = :id"), {"id": newest})
+        conn.execute(
+            insert(db.analytics_events).values(
+                name="order_placed", order_id=newest, created_at=datetime(2026, 3, 1)
+            )
+        )
+        conn.execute(text("DELETE FROM products WHERE id >= :id"), {"id": product})
+        conn.execute(
+            insert(db.order_items).values(
+                order_id=1, product_id=product, product_name="Gone", unit_price_cents=1, quantity=1
+            )
+        )
+    with engine_at(url) as engine:
+        history.adopt(engine)
+        history.upgrade(engine, "expand")
+    new_order = insert_order(url)
+    assert new_order > newest
+    assert insert_order(url) == new_order + 1
+    with engine_at(url) as engine, engine.begin() as conn:  # the newest goes, as a cancel does
+        conn.execute(text("DELETE FROM orders WHERE id = :id"), {"id": new_order + 1})
+    assert insert_order(url) == new_order + 2
+    with engine_at(url) as engine, engine.begin() as conn:
+        made = conn.execute(
+            insert(db.products).values(
+                sku="NEW-1",
+                name="New",
+                price_cents=1,
+                stock=1,
+                created_at=datetime(2026, 3, 1),
+                updated_at=datetime(2026, 3, 1),
+            )
+        ).inserted_primary_key[0]
+    assert made > product
+
+
+def insert_order(url: str) -> int:
+    """An order inserted as the legacy app does; its id."""
+    with engine_at(url) as engine, engine.begin() as conn:
+        return int(
+            conn.execute(
+                insert(db.orders).values(
+                    user_id=1,
+                    status="placed",
+                    subtotal_cents=100,
+                    discount_cents=0,
+                    shipping_cents=0,
+                    tax_cents=8,
+                    total_cents=108,
+                    email_sent=True,
+                    created_at=datetime(2026, 3, 1),
+                )
+            ).inserted_primary_key[0]
+        )
 
 
 def test_every_step_round_trips_and_the_data_fingerprint_stays_equal(

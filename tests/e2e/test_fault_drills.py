@@ -1,0 +1,122 @@
+"""Fault drills: a part of the running stack crashes (kill -9) while the shop serves, and what a
+customer or an operator would notice is checked afterwards. Each drill brings the stack back
+with `strangler up`, as an operator would, and leaves it as it found it.
+
+new_services/README.md ("Failure modes") lists what each drill shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+from rq import Queue
+
+from tests.contract.support import card_token
+from tests.e2e.shop import Shop, group_members
+
+pytestmark = pytest.mark.e2e
+
+Json = dict[str, Any]
+
+
+@pytest.fixture
+def services_checkout(shop: Shop) -> Iterator[Shop]:
+    """Checkout on the extracted path (its events feed the workers), put back afterwards."""
+    shop.route("carts-and-checkout", mode="extracted")
+    try:
+        yield shop
+    finally:
+        shop.route("carts-and-checkout", mode="legacy")
+
+
+def statuses(shop: Shop) -> dict[str, Json]:
+    listed = shop.cli("status", "--json")
+    return {part["name"]: part for part in json.loads(listed.stdout)}
+
+
+def bring_back(shop: Shop) -> str:
+    """`strangler up`, as an operator types it after a crash: it must succeed."""
+    up = shop.cli("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert all(part["healthy"] for part in statuses(shop).values()), statuses(shop)
+    return up.stdout
+
+
+def checkout(shop: Shop, token: str) -> Json:
+    buyer = shop.buyer_with(shop.product(stock=5))
+    placed = shop.public.post(f"/users/{buyer['id']}/checkout", json={"card_token": token})
+    assert placed.status_code == 201, placed.text
+    return dict(placed.json())
+
+
+def drained(shop: Shop, queue: str, timeout_s: float = 30) -> None:
+    with Redis.from_url(shop.settings.shop_redis_url) as redis:
+        jobs = Queue(f"{shop.settings.namespace}-{queue}", connection=redis)
+        deadline = time.monotonic() + timeout_s
+        while jobs.count or jobs.started_job_registry.count:
+            assert time.monotonic() < deadline, f"{jobs.count} jobs still queued on {queue}"
+            time.sleep(0.1)
+
+
+def test_a_killed_worker_is_reported_dead_at_once_and_up_restarts_it_and_what_it_left(
+    services_checkout: Shop,
+) -> None:
+    """kill -9 of the pid `strangler status` shows for a worker: its RQ scheduler lives on
+    in its process group. `status` must not call it healthy, `up` must not say "already
+    running": it stops the leftovers and starts the worker, and the queue moves again."""
+    shop = services_checkout
+    pid = statuses(shop)["analytics-worker"]["pid"]
+    assert group_members({pid}) - {pid}, "the worker runs its scheduler in a process of its own"
+    os.kill(pid, signal.SIGKILL)
+
+    assert shop.cli("status").returncode == 1
+    dead = statuses(shop)["analytics-worker"]
+    assert (dead["running"], dead["healthy"]) == (False, False), dead
+    said = bring_back(shop)
+    assert f"analytics-worker: its process {pid} died; stopping what it left running" in said
+    assert group_members({pid}) == set()
+    assert statuses(shop)["analytics-worker"]["pid"] not in (None, pid)
+    checkout(shop, card_token())
+    drained(shop, "analytics")
+
+
+def test_a_redis_crash_keeps_the_kill_switch_its_audit_entry_and_the_sales_totals(
+    services_checkout: Shop,
+) -> None:
+    """The runner's own Redis (not there when the stack uses a Redis of the machine) is
+    killed two seconds after a kill switch, with the analytics totals just updated. After
+    `strangler up` (which waits for the parts that reconnect by themselves), the route table,
+    the audit log and the totals are what they were, and the shop sells again."""
+    shop = services_checkout
+    if "redis" not in statuses(shop):
+        pytest.skip("the stack uses the machine's Redis: the runner's own Redis is not there")
+    checkout(shop, card_token())
+    drained(shop, "analytics")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    report = f"{shop.settings.url('analytics')}/v2/reports/sales?from={today}&to={today}"
+    totals = httpx.get(report).json()
+    assert shop.admin.post("/kill", json={"reason": "drill"}).status_code == 200
+    table, audit = shop.admin.get("/routes").json(), shop.admin.get("/audit").json()
+    time.sleep(2)
+
+    redis = statuses(shop)["redis"]["pid"]
+    os.killpg(redis, signal.SIGKILL)
+    while group_members({redis}):
+        time.sleep(0.05)
+    bring_back(shop)
+
+    assert shop.admin.get("/routes").json() == table
+    assert shop.admin.get("/audit").json() == audit
+    assert httpx.get(report).json() == totals
+    rollback = {"version": audit["entries"][-2]["version"], "reason": "drill over"}
+    assert shop.admin.post("/rollback", json=rollback).status_code == 200
+    checkout(shop, card_token())
+    drained(shop, "analytics")
