@@ -505,6 +505,9 @@ def _register(app):
         charge_id = response.json()["id"]
 
         # deduct stock and write the order
+        # SMELL(charge-then-write): the card is charged first and the order written after,
+        # in a transaction of its own: if that fails (a deadlock, the database gone, the
+        # process killed), the customer is charged with no order, and nothing gives it back.
         created_at = now()
         with ENGINE.begin() as conn:
             for line, product, stock_seen in priced:

@@ -11,7 +11,8 @@ Problem
 ├── OutOfStock            409 out-of-stock       + product_id
 ├── HoldReleased          409 hold-released      (a commit came after the release or expiry)
 ├── HoldMismatch          422 hold-mismatch      (the hold exists, with other lines)
-└── ProductUnavailable    422 product-unavailable + product_id (deleted or unknown: no hold)
+├── ProductUnavailable    422 product-unavailable + product_id (deleted or unknown: no hold)
+└── StockBusy             503 stock-busy         (a product stayed locked by legacy; retry)
 """
 
 from __future__ import annotations
@@ -50,3 +51,10 @@ class HoldReleased(Problem):
 
 class HoldMismatch(Problem):
     status, slug, title = 422, "hold-mismatch", "The hold exists with other lines"
+
+
+class StockBusy(Problem):
+    """A product's row stayed locked by another writer (legacy's checkout) through every
+    try: nothing was changed, and a retry a moment later goes through (inventory.py)."""
+
+    status, slug, title = 503, "stock-busy", "The stock is busy; retry"

@@ -23,6 +23,15 @@ reads: one statement, outside any transaction, so it takes no row lock and no wr
 that a legacy checkout could wait on or deadlock with (legacy locks products in cart
 order, a hold in id order). It answers as the real hold or restock would at that moment.
 
+Locks, while legacy also writes stock: legacy's checkout updates products in cart order, so
+a hold or restock that waited for a row legacy holds, while holding one legacy wants next,
+would deadlock with it (PostgreSQL then aborts one side, and legacy has already charged the
+card: a charge with no order). So the catalog never waits while it holds a product row: it
+locks all of its rows first, in id order, with `FOR UPDATE NOWAIT`; if one is taken, it lets
+go of everything and tries again a moment later (up to `LOCK_TRIES` times, about a second in
+all), then answers StockBusy (503, retry). Legacy may wait on the catalog, which finishes
+without waiting on anyone: no cycle. SQLite locks the whole database: nothing to do there.
+
 Mixed mode, honestly: a legacy checkout still writes `stock = <what it read> - n`, so
 while legacy also sells, its write can undo one of ours (its own race, now across both
 paths). Exactly-no-oversell holds once checkout is in extracted mode.
@@ -30,21 +39,42 @@ paths). Exactly-no-oversell holds once checkout is in extracted mode.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from new_services.catalog.model import Hold, HoldState, Line
 from new_services.catalog.tables import legacy_now, products, stock_reservations
 from new_services.platform.database import single_statement_reads
 
-__all__ = ["HOLD_FOR", "Hold", "Inventory", "Line", "NotEnoughStock", "ProductUnavailable"]
+__all__ = [
+    "HOLD_FOR",
+    "Hold",
+    "Inventory",
+    "Line",
+    "NotEnoughStock",
+    "ProductUnavailable",
+    "StockBusy",
+]
 
 HOLD_FOR = timedelta(minutes=15)
+LOCK_TRIES = 20
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when NOWAIT finds a row taken
+T = TypeVar("T")
+
+
+class StockBusy(Exception):
+    """A product row stayed locked by another writer (legacy) through every try."""
+
+
+class _Taken(Exception):
+    """One of the rows to lock is held by another transaction."""
 
 
 class NotEnoughStock(Exception):
@@ -82,12 +112,16 @@ class Inventory:
         only."""
         if dry_run:
             return self._check(hold, lines)
+        return self._without_waiting(lambda: self._reserve(hold, lines))
+
+    def _reserve(self, hold: uuid.UUID, lines: Sequence[Line]) -> bool:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
                 if self._lines(conn, hold):
                     return False
                 ordered = sorted(lines, key=lambda line: line.product_id)  # one lock order
+                _lock(conn, (line.product_id for line in ordered))
                 for index, line in enumerate(ordered):
                     taken = conn.execute(
                         update(products)
@@ -168,6 +202,9 @@ class Inventory:
         A dry run reads only."""
         if dry_run:
             return self._restockable(restock, lines)
+        return self._without_waiting(lambda: self._restock(restock, lines))
+
+    def _restock(self, restock: uuid.UUID, lines: Sequence[Line]) -> tuple[Line, ...]:
         now = datetime.now(UTC)
         try:
             with self._engine.begin() as conn:
@@ -176,6 +213,7 @@ class Inventory:
                     return known
                 done: list[Line] = []
                 ordered = sorted(lines, key=lambda line: line.product_id)
+                _lock(conn, (line.product_id for line in ordered))
                 for index, line in enumerate(ordered):
                     found = conn.execute(
                         update(products)
@@ -253,10 +291,20 @@ class Inventory:
         )
 
     def _release(self, which: ColumnElement[bool]) -> list[Line]:
+        return self._without_waiting(lambda: self._put_back(which))
+
+    def _put_back(self, which: ColumnElement[bool]) -> list[Line]:
+        held = and_(which, stock_reservations.c.state == HoldState.HELD.value)
         with self._engine.begin() as conn:
+            _lock(
+                conn,
+                conn.execute(
+                    select(stock_reservations.c.product_id).where(held).distinct()
+                ).scalars(),
+            )
             rows = conn.execute(
                 update(stock_reservations)
-                .where(and_(which, stock_reservations.c.state == HoldState.HELD.value))
+                .where(held)
                 .values(state=HoldState.RELEASED.value)
                 .returning(stock_reservations.c.product_id, stock_reservations.c.quantity)
             ).all()
@@ -267,3 +315,31 @@ class Inventory:
                     .values(stock=products.c.stock + quantity, updated_at=legacy_now())
                 )
         return [Line(product_id, quantity) for product_id, quantity in rows]
+
+    @staticmethod
+    def _without_waiting(write: Callable[[], T]) -> T:
+        """Run `write` (one transaction that locks with `_lock`) until it gets its rows."""
+        for attempt in range(LOCK_TRIES):
+            try:
+                return write()
+            except _Taken:
+                time.sleep(random.uniform(0.005, 0.01 * (attempt + 1)))
+        raise StockBusy("a product's stock stayed locked by another writer; retry")
+
+
+def _lock(conn: Connection, product_ids: Iterable[int]) -> None:
+    """Lock the products' rows, in id order, or raise _Taken at once (PostgreSQL)."""
+    ids = sorted(set(product_ids))
+    if not ids or conn.dialect.name != "postgresql":
+        return
+    try:
+        conn.execute(
+            select(products.c.id)
+            .where(products.c.id.in_(ids))
+            .order_by(products.c.id)
+            .with_for_update(nowait=True)
+        ).all()
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise _Taken from exc
+        raise

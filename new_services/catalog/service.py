@@ -9,6 +9,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 import anyio.to_thread
 
+from new_services.catalog import inventory
 from new_services.catalog.cache import ProductCache
 from new_services.catalog.errors import (
     HoldMismatch,
@@ -16,6 +17,7 @@ from new_services.catalog.errors import (
     OutOfStock,
     ProductNotFound,
     ProductUnavailable,
+    StockBusy,
 )
 from new_services.catalog.inventory import NotEnoughStock
 from new_services.catalog.inventory import ProductUnavailable as ProductGone
@@ -60,7 +62,10 @@ class CatalogService:
 
     async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Repositories block; run them on a worker thread, off the event loop."""
-        return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
+        try:
+            return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
+        except inventory.StockBusy as exc:
+            raise StockBusy(str(exc)) from exc
 
     async def _load(self, ids: list[int]) -> dict[int, Product]:
         return await self._db(self._products.get_many, ids)
