@@ -16,6 +16,7 @@ class IncomingMessage:
     text: str
     size: int
     received_at: str
+    message_id: str | None = None  # the Message-ID header: one message, however often sent
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class StoredMessage:
             "text": self.message.text,
             "size": self.message.size,
             "received_at": self.message.received_at,
+            "message_id": self.message.message_id,
         }
 
 
@@ -47,6 +49,7 @@ def read_message(
         text=_plain_text(parsed),
         size=len(raw),
         received_at=timestamp(received_at),
+        message_id=str(parsed["Message-ID"]).strip() if parsed["Message-ID"] else None,
     )
 
 

@@ -26,7 +26,8 @@ def _utc_now() -> datetime:
 
 
 class SinkHandler:
-    """aiosmtpd handler: keeps every message, then answers as slowly as ``config`` says."""
+    """aiosmtpd handler: keeps every message (once per Message-ID), then answers as slowly as
+    ``config`` says."""
 
     def __init__(
         self,
@@ -42,11 +43,14 @@ class SinkHandler:
         raw = envelope.original_content or b""
         message = read_message(envelope.mail_from or "", envelope.rcpt_tos, raw, self._clock())
         try:
-            stored = await anyio.to_thread.run_sync(self._store.add, message)
+            stored, new = await anyio.to_thread.run_sync(self._store.add, message)
         except StorageError:
             log.exception("message from %s not stored", message.mail_from)
             return "451 4.3.0 Message not stored, try again later"
-        log.info("message %s stored for %s", stored.id, ", ".join(message.rcpt_tos))
+        if new:
+            log.info("message %s stored for %s", stored.id, ", ".join(message.rcpt_tos))
+        else:
+            log.info("message %s sent again (same Message-ID): not kept twice", stored.id)
         # Like a slow relay: the message is kept first, so a sender that gives up early
         # and retries will deliver it twice, as it would in real life.
         if self.config.delay_ms:

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS messages (
     subject     TEXT    NOT NULL,
     text        TEXT    NOT NULL,
     size        INTEGER NOT NULL,
-    received_at TEXT    NOT NULL
+    received_at TEXT    NOT NULL,
+    message_id  TEXT
 );
 CREATE TABLE IF NOT EXISTS recipients (
     message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
@@ -29,8 +30,14 @@ CREATE TABLE IF NOT EXISTS recipients (
 );
 CREATE INDEX IF NOT EXISTS recipients_by_address ON recipients (address);
 """
+# Kept once per Message-ID, as a receiving mail system does: a sender that resends a message
+# whose "250 OK" it never heard (it crashed, or gave up waiting) does not deliver it twice.
+_ONE_PER_MESSAGE_ID = """
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_message_id ON messages (message_id)
+WHERE message_id IS NOT NULL;
+"""
 
-_COLUMNS = "id, mail_from, rcpt_tos, subject, text, size, received_at"
+_COLUMNS = "id, mail_from, rcpt_tos, subject, text, size, received_at, message_id"
 
 
 class MessageStore:
@@ -44,12 +51,26 @@ class MessageStore:
         with self._connection() as db:
             db.execute("PRAGMA journal_mode = WAL")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            if "message_id" not in columns:  # a sink made before messages had one
+                db.execute("ALTER TABLE messages ADD COLUMN message_id TEXT")
+            db.executescript(_ONE_PER_MESSAGE_ID)
 
-    def add(self, message: IncomingMessage) -> StoredMessage:
+    def add(self, message: IncomingMessage) -> tuple[StoredMessage, bool]:
+        """The stored message, and whether it is new (False: a copy of one already kept,
+        by Message-ID, which is not kept again)."""
         with self._connection() as db, db:
+            if message.message_id is not None:
+                kept = db.execute(
+                    f"SELECT {_COLUMNS} FROM messages WHERE message_id = ?",  # noqa: S608
+                    (message.message_id,),
+                ).fetchone()
+                if kept is not None:
+                    return _stored(kept), False
             cursor = db.execute(
-                "INSERT INTO messages (mail_from, rcpt_tos, subject, text, size, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages"
+                " (mail_from, rcpt_tos, subject, text, size, received_at, message_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.mail_from,
                     json.dumps(message.rcpt_tos),
@@ -57,6 +78,7 @@ class MessageStore:
                     message.text,
                     message.size,
                     message.received_at,
+                    message.message_id,
                 ),
             )
             message_id = cursor.lastrowid
@@ -65,7 +87,7 @@ class MessageStore:
                 "INSERT INTO recipients (message_id, address) VALUES (?, ?)",
                 [(message_id, address.lower()) for address in set(message.rcpt_tos)],
             )
-        return StoredMessage(message_id, message)
+        return StoredMessage(message_id, message), True
 
     def messages(self, to: str | None = None) -> list[StoredMessage]:
         """All messages oldest first, or those with ``to`` among their recipients (any case)."""
@@ -108,8 +130,8 @@ class MessageStore:
 
 
 def _stored(row: Any) -> StoredMessage:
-    message_id, mail_from, rcpt_tos, subject, text, size, received_at = row
+    message_id, mail_from, rcpt_tos, subject, text, size, received_at, header_id = row
     message = IncomingMessage(
-        mail_from, tuple(json.loads(rcpt_tos)), subject, text, size, received_at
+        mail_from, tuple(json.loads(rcpt_tos)), subject, text, size, received_at, header_id
     )
     return StoredMessage(message_id, message)

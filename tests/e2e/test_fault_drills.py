@@ -50,11 +50,12 @@ def bring_back(shop: Shop) -> str:
     return up.stdout
 
 
-def checkout(shop: Shop, token: str) -> Json:
+def checkout(shop: Shop, token: str) -> tuple[Json, Json]:
+    """A new buyer's checkout through the gateway: the buyer and the order."""
     buyer = shop.buyer_with(shop.product(stock=5))
     placed = shop.public.post(f"/users/{buyer['id']}/checkout", json={"card_token": token})
     assert placed.status_code == 201, placed.text
-    return dict(placed.json())
+    return buyer, dict(placed.json())
 
 
 def drained(shop: Shop, queue: str, timeout_s: float = 30) -> None:
@@ -98,11 +99,14 @@ def test_a_redis_crash_keeps_the_kill_switch_its_audit_entry_and_the_sales_total
     shop = services_checkout
     if "redis" not in statuses(shop):
         pytest.skip("the stack uses the machine's Redis: the runner's own Redis is not there")
-    checkout(shop, card_token())
-    drained(shop, "analytics")
     today = time.strftime("%Y-%m-%d", time.gmtime())
     report = f"{shop.settings.url('analytics')}/v2/reports/sales?from={today}&to={today}"
-    totals = httpx.get(report).json()
+    orders = httpx.get(report).json()["order_count"]
+    checkout(shop, card_token())
+    deadline = time.monotonic() + 30
+    while (totals := httpx.get(report).json())["order_count"] == orders:
+        assert time.monotonic() < deadline, "the order never reached the sales totals"
+        time.sleep(0.1)
     assert shop.admin.post("/kill", json={"reason": "drill"}).status_code == 200
     table, audit = shop.admin.get("/routes").json(), shop.admin.get("/audit").json()
     time.sleep(2)
@@ -120,3 +124,46 @@ def test_a_redis_crash_keeps_the_kill_switch_its_audit_entry_and_the_sales_total
     assert shop.admin.post("/rollback", json=rollback).status_code == 200
     checkout(shop, card_token())
     drained(shop, "analytics")
+
+
+def test_e_mails_in_flight_when_the_notifications_worker_dies_come_within_a_minute_once(
+    services_checkout: Shop,
+) -> None:
+    """The mail server takes 3 s to say "250": the notifications workers are killed (kill -9,
+    every process of the part) while they wait for it, after the server kept the messages.
+    Brought back, every order still gets its e-mail within a minute of the crash (RQ's own
+    clean-up would take ten), and exactly one: a send made again is the same message, and
+    the mail server keeps one per Message-ID."""
+    shop = services_checkout
+    with httpx.Client(base_url=shop.settings.url("mail")) as mail:
+        assert mail.put("/_admin/config", json={"delay_ms": 3000}).status_code == 200
+        try:
+            bought = [checkout(shop, card_token()) for _ in range(6)]
+            deadline = time.monotonic() + 20
+            while not any(
+                mail.get("/messages", params={"to": b["email"]}).json()["messages"]
+                for b, _ in bought
+            ):
+                assert time.monotonic() < deadline, "no e-mail went out"
+                time.sleep(0.05)
+            pid = statuses(shop)["notifications"]["pid"]
+            os.killpg(pid, signal.SIGKILL)
+            crashed = time.monotonic()
+            while group_members({pid}):
+                time.sleep(0.05)
+        finally:
+            assert mail.put("/_admin/config", json={"delay_ms": 0}).status_code == 200
+        bring_back(shop)
+
+        def received(buyer: Json) -> list[str]:
+            listed = mail.get("/messages", params={"to": buyer["email"]}).json()["messages"]
+            return [m["subject"] for m in listed]
+
+        while not all(received(buyer) for buyer, _ in bought):
+            assert time.monotonic() - crashed < 60, [received(b) for b, _ in bought]
+            time.sleep(0.2)
+        time.sleep(1)  # a second copy, were one on its way
+        assert [received(buyer) for buyer, _ in bought] == [
+            [f"Your order #{order['id']}"] for _, order in bought
+        ]
+    drained(shop, "notifications")

@@ -36,8 +36,11 @@ def send(
     subject: str = "Your order #1",
     text: str = "Hello,\nthanks for your order.\n",
     html: str | None = None,
+    message_id: str | None = None,
 ) -> None:
     message = EmailMessage()
+    if message_id is not None:
+        message["Message-ID"] = message_id
     message["From"] = "shop@example.com"
     message["To"] = ", ".join(to)
     message["Subject"] = subject
@@ -91,10 +94,47 @@ async def test_a_message_sent_over_smtp_can_be_read_back_over_http(
         "text": "Hello,\nthanks for your order.\n",
         "size": message["size"],
         "received_at": message["received_at"],
+        "message_id": None,
     }
     assert isinstance(message["size"], int) and message["size"] > 100
     assert str(message["received_at"]).endswith("Z")
     assert (await mail.get(f"/messages/{message['id']}")).json() == message
+
+
+async def test_a_message_sent_again_with_its_message_id_is_kept_once(
+    mail: httpx.AsyncClient, mail_settings: MailSettings
+) -> None:
+    """A sender that never heard the 250 (it crashed while the sink took its time) sends
+    again: the sink, as receiving mail systems do, keeps one message per Message-ID."""
+    await mail.put("/_admin/config", json={"delay_ms": 200})
+    sent = partial(send, mail_settings.smtp_port, ["ada@example.com"])
+    message = EmailMessage()
+    message["Message-ID"] = "<event-1@shop>"
+    message["Subject"] = "Your order #1"
+    message.set_content("Hello")
+    with (
+        pytest.raises(smtplib.SMTPServerDisconnected),  # it gives up before the 250
+        smtplib.SMTP("127.0.0.1", mail_settings.smtp_port, "tests.local", 0.05) as smtp,
+    ):
+        await anyio.to_thread.run_sync(
+            smtp.send_message, message, "shop@example.com", ["ada@example.com"]
+        )
+    await anyio.to_thread.run_sync(
+        partial(sent, subject="Your order #1", message_id="<event-1@shop>")
+    )
+    await anyio.to_thread.run_sync(
+        partial(sent, subject="Your order #2", message_id="<event-2@shop>")
+    )
+    await anyio.to_thread.run_sync(partial(sent, subject="no id"))
+    await anyio.to_thread.run_sync(partial(sent, subject="no id"))
+
+    kept = [(m["subject"], m["message_id"]) for m in await messages(mail)]
+    assert kept == [
+        ("Your order #1", "<event-1@shop>"),
+        ("Your order #2", "<event-2@shop>"),
+        ("no id", None),
+        ("no id", None),
+    ]
 
 
 async def test_the_plain_text_part_is_kept_when_html_comes_along(
