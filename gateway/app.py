@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
@@ -129,7 +132,16 @@ def create_gateway(
     redis = None
     parity: ParityStore
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        # After Redis restarts, the pool's old connections are closed: a command that meets
+        # one is sent once more, at once, on a new connection (redis-py retries nothing by
+        # default), rather than fail an operator's request with "route store unavailable".
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
+        )
         parity = RedisParityStore(redis, namespace=settings.namespace)
     else:
         parity = InMemoryParityStore()

@@ -220,13 +220,16 @@ def test_a_redis_back_on_older_data_never_takes_the_gateway_back_in_time(
         extracted = gw.admin.get("/routes").json()
         assert gw.admin.post("/kill", json={"reason": "p99 alarm"}).status_code == 200
         killed = gw.admin.get("/routes").json()
-        _wait_for(lambda: other.served_by("/orders/1") == "legacy")
+        _wait_for(lambda: other.admin.get("/routes").json()["version"] == killed["version"])
         # what the store holds after a restart from a snapshot taken before the kill
         redis = Redis.from_url(part.url)
-        redis.set(f"{keys}:version", extracted["version"])
-        redis.set(f"{keys}:table", redis.hget(f"{keys}:history", extracted["version"]) or b"")
-        redis.hdel(f"{keys}:history", killed["version"])
-        redis.rpop(f"{keys}:audit")
+        older = redis.hget(f"{keys}:history", extracted["version"]) or b""
+        with redis.pipeline() as restart:  # at once (MULTI), as a restart would change them
+            restart.set(f"{keys}:version", extracted["version"])
+            restart.set(f"{keys}:table", older)
+            restart.hdel(f"{keys}:history", killed["version"])
+            restart.rpop(f"{keys}:audit")
+            restart.execute()
         _wait_for(lambda: int(redis.get(f"{keys}:version") or 0) == killed["version"])
         for each in (gw, other):
             assert each.served_by("/orders/1") == "legacy"
