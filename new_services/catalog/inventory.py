@@ -27,10 +27,12 @@ Locks, while legacy also writes stock: legacy's checkout updates products in car
 a hold or restock that waited for a row legacy holds, while holding one legacy wants next,
 would deadlock with it (PostgreSQL then aborts one side, and legacy has already charged the
 card: a charge with no order). So the catalog never waits while it holds a product row: it
-locks all of its rows first, in id order, with `FOR UPDATE NOWAIT`; if one is taken, it lets
-go of everything and tries again a moment later (up to `LOCK_TRIES` times, about a second in
-all), then answers StockBusy (503, retry). Legacy may wait on the catalog, which finishes
-without waiting on anyone: no cycle. SQLite locks the whole database: nothing to do there.
+locks all of its rows first, in id order; it waits for the first (holding nothing, it closes
+no cycle), and takes the others with `FOR UPDATE NOWAIT`; if one is taken, it lets go of
+everything and tries again a moment later (up to `LOCK_TRIES` times, about a second in all),
+then answers StockBusy (503, retry). Legacy may wait on the catalog, which finishes without
+waiting on anyone while it holds a row: no cycle. SQLite locks the whole database: nothing
+to do there.
 
 Mixed mode, honestly: a legacy checkout still writes `stock = <what it read> - n`, so
 while legacy also sells, its write can undo one of ours (its own race, now across both
@@ -328,14 +330,20 @@ class Inventory:
 
 
 def _lock(conn: Connection, product_ids: Iterable[int]) -> None:
-    """Lock the products' rows, in id order, or raise _Taken at once (PostgreSQL)."""
+    """Lock the products' rows in id order (PostgreSQL). The first one is waited for: the
+    transaction holds no row yet, and a waiter that holds nothing closes no deadlock cycle
+    (so two hundred holds of one product queue as they always did). The others are taken
+    only if free, or _Taken is raised and the transaction lets go of the first."""
     ids = sorted(set(product_ids))
     if not ids or conn.dialect.name != "postgresql":
+        return
+    conn.execute(select(products.c.id).where(products.c.id == ids[0]).with_for_update()).all()
+    if len(ids) == 1:
         return
     try:
         conn.execute(
             select(products.c.id)
-            .where(products.c.id.in_(ids))
+            .where(products.c.id.in_(ids[1:]))
             .order_by(products.c.id)
             .with_for_update(nowait=True)
         ).all()

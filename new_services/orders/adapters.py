@@ -19,6 +19,8 @@ from new_services.orders.ports import (
     Declined,
     NotEnoughStock,
     ProductGone,
+    RefundRefused,
+    RefundUnderWay,
     Unavailable,
     Voided,
 )
@@ -26,6 +28,8 @@ from new_services.platform.clients import answer_object
 from new_services.platform.problems import TYPE_PREFIX
 
 VOIDED = TYPE_PREFIX + "payment-voided"  # payments gave the payment up: final
+PROVIDER_REFUSED = TYPE_PREFIX + "provider-refused"  # the provider did nothing: none pending
+KEY_IN_USE = TYPE_PREFIX + "idempotency-key-in-use"  # the same request is being made
 
 
 class LegacyCustomers:
@@ -132,11 +136,24 @@ class PaymentsClient:
         return Charge(payment["id"], payment["provider_charge_id"])
 
     async def refund(self, payment_id: str, key: str) -> Refund:
-        response = await self._post(f"/v2/payments/{payment_id}/refunds", {}, key)
-        if response.status_code != 201:
-            raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
-        refund = response.json()
-        return Refund(refund["provider_refund_id"], refund["amount_cents"])
+        path = f"/v2/payments/{payment_id}/refunds"
+        try:
+            response = await self._http.post(path, json={}, headers={"Idempotency-Key": key})
+        except httpx.ConnectError as exc:  # payments was not reached: it did nothing
+            raise RefundRefused(f"payments did not answer: {exc}") from exc
+        except httpx.HTTPError as exc:  # it may have started the refund
+            raise RefundUnderWay(f"payments' answer was lost: {exc}") from exc
+        status = response.status_code
+        if status == 201:
+            refund = response.json()
+            return Refund(refund["provider_refund_id"], refund["amount_cents"])
+        said = f"payments answered {status}: {response.text[:200]}"
+        kind = answer_object(response).get("type")
+        if kind == PROVIDER_REFUSED or (400 <= status < 500 and kind != KEY_IN_USE):
+            raise RefundRefused(said)  # a refusal, or the provider did nothing: none pending
+        # 202: pending at payments; 409 key in use: the same refund is being made right now;
+        # another 5xx: payments cannot tell
+        raise RefundUnderWay(said)
 
     async def adopt(self, order: uuid.UUID, charge_id: str) -> str:
         path = f"/v2/adopted-charges/{quote(charge_id, safe='')}"

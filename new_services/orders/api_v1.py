@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from new_services.orders.checkout import Checkout
 from new_services.orders.model import Order, PlaceOrder
-from new_services.orders.service import MAX_LINE_QUANTITY, Cart, Orders
+from new_services.orders.service import MAX_LINE_QUANTITY, UNDER_WAY, Cart, Orders
 from new_services.platform.http import dry_run_headers, is_dry_run
 from new_services.platform.v1 import (
     MAX_ID,
@@ -142,6 +142,8 @@ class OrdersApiV1:
     async def cancel(self, request: Request) -> Response:
         dry_run = is_dry_run(request)
         done = await self._wiring.orders.cancel(path_id(request, "order_id"), dry_run)
+        if done.refund is None:  # under way: the refund may happen, and the rest follows
+            return legacy_json({"id": done.order.id, **UNDER_WAY}, status_code=202)
         response = legacy_json(
             {
                 "id": done.order.id,

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from new_services.orders.api_v1 import Wiring
 from new_services.orders.errors import OrderNotFound
 from new_services.orders.model import Order, PlaceOrder, line_items
+from new_services.orders.service import UNDER_WAY
 from new_services.platform.http import (
     cached_json,
     decode_cursor,
@@ -121,6 +122,8 @@ class OrdersApiV2:
             if body.strip() and json_object(body):
                 raise InvalidRequest("a cancellation takes no fields")
             done = await self._wiring.orders.cancel(order_id, dry_run)
+            if done.refund is None:  # under way; a 202 is not kept for the key: retry to see
+                return JSONResponse({"order_id": str(done.order.uuid), **UNDER_WAY}, 202)
             answer = {
                 "order_id": str(done.order.uuid),
                 "status": "cancelled",

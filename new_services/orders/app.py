@@ -64,6 +64,13 @@ def create_app(
             await stack.enter_async_context(
                 periodically("expired idempotency keys dropped", every, wiring.keys.purged)
             )
+            await stack.enter_async_context(
+                periodically(
+                    "cancellations under way finished",
+                    settings.finish_cancels_every_s,
+                    wiring.orders.finish_cancels,
+                )
+            )
             yield
 
     routes = [*OrdersApiV1(wiring).routes(), *OrdersApiV2(wiring).routes()]

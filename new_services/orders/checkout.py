@@ -55,6 +55,8 @@ from new_services.orders.ports import (
     OrderBook,
     Payments,
     ProductGone,
+    RefundRefused,
+    RefundUnderWay,
     Unavailable,
     Voided,
 )
@@ -216,6 +218,10 @@ class Checkout:
         try:
             if charge.payment_id is not None:  # always, for a charge checkout made itself
                 await self._payments.refund(charge.payment_id, key=f"undo-{draft.uuid}")
+        except RefundUnderWay:
+            log.warning("order %s: its refund is under way at payments", draft.uuid)
+        except RefundRefused:
+            log.error("order %s: its refund was refused; the charge stays unrefunded", draft.uuid)
         finally:
             await self._catalog.release(draft.hold)
 

@@ -47,6 +47,15 @@ class Unavailable(Exception):
     """The other side did not answer; whether it acted is unknown."""
 
 
+class RefundRefused(Exception):
+    """Payments made no refund, and keeps none pending: nothing changed."""
+
+
+class RefundUnderWay(Exception):
+    """A refund was asked for and may happen (the provider's answer, or payments', was
+    lost): payments finishes it; a retry with the same key learns how it ended."""
+
+
 class Customers(Protocol):
     async def get(self, user_id: int) -> Customer | None: ...
 
@@ -91,7 +100,8 @@ class Payments(Protocol):
         ...
 
     async def refund(self, payment_id: str, key: str) -> Refund:
-        """Refund what is left of the payment; raises Unavailable."""
+        """Refund what is left of the payment, once per key; raises RefundRefused (nothing
+        changed) or RefundUnderWay (it may happen)."""
         ...
 
     async def adopt(self, order: uuid.UUID, charge_id: str) -> str:
@@ -134,4 +144,12 @@ class OrderBook(Protocol):
     async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
         """In one transaction: the order leaves the books (soft delete) with its event in the
         outbox. None when another cancel got there first."""
+        ...
+
+    async def set_status(self, order: Order, status: str, was: str) -> bool:
+        """Move a live order from status `was` to `status`; False if it was not in `was`."""
+        ...
+
+    async def cancelling(self, limit: int) -> Sequence[Order]:
+        """Live orders whose cancel is under way (status `cancelling`), oldest first."""
         ...

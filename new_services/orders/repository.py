@@ -146,6 +146,29 @@ class SqlOrderBook:
 
         return await _in_thread(read)
 
+    async def set_status(self, order: Order, status: str, was: str) -> bool:
+        def write() -> bool:
+            with self._engine.begin() as conn:
+                moved = conn.execute(
+                    update(orders)
+                    .where(
+                        orders.c.id == order.id,
+                        orders.c.deleted_at.is_(None),
+                        orders.c.status == was,
+                    )
+                    .values(status=status)
+                ).rowcount
+                return bool(moved)
+
+        return await _in_thread(write)
+
+    async def cancelling(self, limit: int) -> Sequence[Order]:
+        def read() -> list[Order]:
+            with self._reads.connect() as conn:
+                return _live(conn, orders.c.status == "cancelling", limit, oldest_first=True)
+
+        return await _in_thread(read)
+
     async def cancel(self, order: Order, at: datetime) -> OrderCancelled | None:
         def write() -> OrderCancelled | None:
             with self._engine.begin() as conn:

@@ -25,11 +25,25 @@ from new_services.orders.errors import (
     UserNotFound,
 )
 from new_services.orders.model import CartItem, CartLine, Order, Product, Refund
-from new_services.orders.ports import Carts, Catalog, Customers, OrderBook, Payments, Unavailable
+from new_services.orders.ports import (
+    Carts,
+    Catalog,
+    Customers,
+    OrderBook,
+    Payments,
+    RefundRefused,
+    RefundUnderWay,
+    Unavailable,
+)
 from new_services.platform.together import both
 
 log = logging.getLogger(__name__)
 MAX_LINE_QUANTITY = 100
+CANCELLING = "cancelling"  # an order whose refund is asked for, and not known done yet
+UNDER_WAY = {  # what a cancellation answers (202) while it is under way
+    "status": CANCELLING,
+    "detail": "the refund is under way; the order is cancelled once it is done",
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,11 @@ class Cart:
 @dataclass(frozen=True)
 class Cancellation:
     order: Order
-    refund: Refund
+    refund: Refund | None  # None: under way (the order is `cancelling`)
+
+    @property
+    def done(self) -> bool:
+        return self.refund is not None
 
 
 class Orders:
@@ -163,7 +181,13 @@ class Orders:
     async def cancel(self, order_id: int | uuid.UUID, dry_run: bool = False) -> Cancellation:
         """Refund in full, restock, then take the order off the books. Every step is keyed
         by the order, so a retry after any failure finishes the same cancellation. A dry
-        run checks the order can be cancelled and answers the refund it would make."""
+        run checks the order can be cancelled and answers the refund it would make.
+
+        What it answers is what happens. Before the refund is asked for, the order is marked
+        `cancelling`. A refund refused for sure (nothing changed) puts it back to `placed`
+        and raises RefundFailed. A refund that may happen (an answer was lost), or a restock
+        that failed after the refund, leaves it `cancelling` and answers the cancellation
+        as under way: `finish_cancels` completes it, as would a retry."""
         if isinstance(order_id, uuid.UUID):
             order = await self.by_uuid(order_id)
         else:
@@ -173,21 +197,40 @@ class Orders:
         if dry_run:
             return Cancellation(order, Refund(None, order.price.total_cents))
         key = f"cancel-{order.uuid}"
+        await self._book.set_status(order, CANCELLING, was="placed")
         try:
             payment_id = order.charge.payment_id
             if payment_id is None:  # the legacy shop charged it: payments takes it over first
                 payment_id = await self._payments.adopt(order.uuid, order.charge.charge_id)
             refund = await self._payments.refund(payment_id, key)
-        except Unavailable as exc:
-            log.warning("refund for order %s failed: %s", order_id, exc)
+        except (RefundRefused, Unavailable) as exc:  # adopt's Unavailable: nothing asked yet
+            log.warning("refund for order %s refused: %s", order_id, exc)
+            await self._book.set_status(order, "placed", was=CANCELLING)
             raise RefundFailed("the payment provider refused the refund") from exc
+        except RefundUnderWay as exc:
+            log.warning("refund for order %s under way: %s", order_id, exc)
+            return Cancellation(order, None)
         try:
             lines = [CartLine(line.product_id, line.quantity) for line in order.lines]
             await self._catalog.restock(key, lines)
         except Unavailable as exc:
-            raise DependencyDown("refunded, but the catalog did not answer; retry") from exc
+            log.warning("order %s refunded, restock under way: %s", order_id, exc)
+            return Cancellation(order, None)
         await self._book.cancel(order, self._clock())
         return Cancellation(order, refund)
+
+    async def finish_cancels(self, limit: int = 50) -> int:
+        """Carry on the cancellations left under way (`cancelling`): each is run again with
+        its keys, so the refund and the restock happen once. How many finished."""
+        finished = 0
+        for order in await self._book.cancelling(limit):
+            try:
+                done = (await self.cancel(order.uuid)).done
+            except Exception:  # one order's surprise must not stop the round
+                log.exception("cancellation of order %s not finished; trying again later", order.id)
+                continue
+            finished += done
+        return finished
 
     async def _products(self, ids: Sequence[int]) -> dict[int, Product]:
         try:

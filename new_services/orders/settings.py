@@ -20,6 +20,7 @@ class OrdersSettings:
     timeout_s: float = 10.0
     idempotency_lease_s: float = 60.0
     idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
+    finish_cancels_every_s: float = 10.0  # how often cancellations under way are carried on
     pricing: Rules = field(default=SHOP_RULES)  # ORDERS_PRICING_RULES: a JSON file of them
 
     @classmethod
@@ -33,6 +34,9 @@ class OrdersSettings:
             idempotency_lease_s=float(environ.get("ORDERS_IDEMPOTENCY_LEASE_S", "60")),
             idempotency_purge_every_s=float(
                 environ.get("ORDERS_IDEMPOTENCY_PURGE_EVERY_S", cls.idempotency_purge_every_s)
+            ),
+            finish_cancels_every_s=float(
+                environ.get("ORDERS_FINISH_CANCELS_EVERY_S", cls.finish_cancels_every_s)
             ),
             pricing=_pricing(environ.get("ORDERS_PRICING_RULES")),
         )

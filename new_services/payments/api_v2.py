@@ -10,7 +10,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from new_services.payments.errors import PaymentNotFound
-from new_services.payments.model import AdoptCharge, ChargeOrder, RefundPayment, payment_id_for
+from new_services.payments.model import (
+    AdoptCharge,
+    ChargeOrder,
+    RefundPayment,
+    RefundStatus,
+    payment_id_for,
+)
 from new_services.payments.service import PaymentService
 from new_services.platform.http import (
     cached_json,
@@ -92,7 +98,10 @@ class PaymentsApi:
             )
             headers = {"X-Strangler-Dry-Run": "true"} if dry_run else None
             body_json = {**refund.as_json(), "payment": payment.as_json()}
-            return JSONResponse(body_json, status_code=201, headers=headers)
+            # 202: the provider's answer was lost; the refund is pending, and a retry with
+            # the key (or the settler) finishes it. Not kept for the key, so a retry runs.
+            done = dry_run or refund.status is RefundStatus.SUCCEEDED
+            return JSONResponse(body_json, status_code=201 if done else 202, headers=headers)
 
         scope = f"POST /v2/payments/{payment_id}/refunds"  # the parsed id: one key per refund
         return await idempotent(request, self._wiring.keys, run, scope=scope, dry_run=dry_run)

@@ -8,7 +8,9 @@ Problem
 ├── OrderAlreadyPaid         409 order-already-paid
 ├── PaymentVoided            409 payment-voided
 ├── RefundTooLarge           409 refund-too-large
-└── ProviderUnavailable      502 provider-unavailable
+├── ProviderUnavailable      502 provider-unavailable
+│   └── ProviderRefused      503 provider-refused (it said it did nothing: nothing was kept)
+└── ProviderBusy             503 provider-busy
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ class RefundTooLarge(Problem):
 
 class ProviderUnavailable(Problem):
     status, slug, title = 502, "provider-unavailable", "The payment provider did not answer"
+
+
+class ProviderRefused(ProviderUnavailable):
+    """The provider answered 503: it is not taking requests and did nothing with this one
+    (RFC 9110: the server is unable to handle the request). Unlike a lost answer, this is
+    known: a refund it refused is not kept pending, and a retry starts afresh."""
+
+    status, slug, title = 503, "provider-refused", "The payment provider did nothing; retry"
 
 
 class ProviderBusy(Problem):

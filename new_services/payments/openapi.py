@@ -89,11 +89,18 @@ OPENAPI: dict[str, Any] = {
                 },
                 "responses": {
                     "201": {"description": "refunded"},
+                    "202": {
+                        "description": (
+                            "under way: the provider's answer was lost, the refund is pending; "
+                            "a retry with the same key, or the settler, finishes it"
+                        )
+                    },
                     "400": _PROBLEM,
                     "404": _PROBLEM,
                     "409": _PROBLEM,
                     "422": _PROBLEM,
                     "502": _PROBLEM,
+                    "503": _PROBLEM,
                 },
             }
         },

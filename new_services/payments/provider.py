@@ -10,7 +10,12 @@ from urllib.parse import quote
 
 import httpx
 
-from new_services.payments.errors import CardDeclined, ProviderBusy, ProviderUnavailable
+from new_services.payments.errors import (
+    CardDeclined,
+    ProviderBusy,
+    ProviderRefused,
+    ProviderUnavailable,
+)
 from new_services.platform.problems import InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -129,6 +134,8 @@ class HttpProvider:
             raise ProviderBusy("the provider is still processing this payment; retry")
         if status == 400:
             raise InvalidRequest(f"the provider refused the request: {_error(response)}")
+        if status == 503:
+            raise ProviderRefused(f"the provider did nothing: {_error(response)}")
         if status >= 300:  # 422 (a key reused with another body) would be our bug: say so
             log.error("provider answered %s to %s: %s", status, path, _error(response))
             raise ProviderUnavailable(f"the provider answered {status}")

@@ -22,6 +22,7 @@ from new_services.payments.errors import (
     PaymentPending,
     PaymentVoided,
     ProviderBusy,
+    ProviderRefused,
     ProviderUnavailable,
     RefundTooLarge,
 )
@@ -139,6 +140,9 @@ class PaymentService:
             # Definitely not charged: free the order for another card.
             await self._db(self._repository.forget, payment_id)
             raise
+        except ProviderRefused as exc:
+            # left pending like any failure (the settler closes it), answered as before
+            raise ProviderUnavailable(str(exc)) from exc
         # Any other failure (a timeout, a 5xx) leaves the payment pending: the provider may
         # have charged, and a retry with the same key finds out safely; without one, the
         # settler does (`settle`).
@@ -235,10 +239,15 @@ class PaymentService:
     ) -> tuple[Refund, Payment]:
         """Reserve the amount on the payment first (so two refunds can never take back
         more than was paid), then ask the provider, keyed by the refund. A retry with the
-        same key resumes the same refund, whatever is left to refund by then."""
+        same key resumes the same refund, whatever is left to refund by then. When the
+        provider's answer is lost, the refund comes back still pending (the API answers
+        202): a retry with the key or the settler finishes it. When the provider says it
+        did nothing (ProviderRefused) to the first request for a refund, the refund is
+        dropped; to a later one, it stays pending (the first one's fate is unknown)."""
         payment = await self.get(command.payment_id)
         refund_id = refund_id_for(payment.id, key)
         refund = await self._db(self._repository.get_refund, refund_id)
+        reserved_now = refund is None
         if refund is not None:
             if command.amount_cents not in (None, refund.amount_cents):
                 raise KeyUsedForOtherPayment(
@@ -258,6 +267,19 @@ class PaymentService:
             except InvalidRequest:
                 await self._db(self._repository.revert_refund, refund.id)
                 raise
+            except ProviderRefused:
+                if not reserved_now:  # an earlier attempt's fate is unknown: still pending
+                    log.warning("refund %s: the provider refused a retry; pending", refund.id)
+                    return refund, await self.get(payment.id)
+                # the provider did nothing with the only request made for this refund: it is
+                # not kept, so "nothing changed" is the truth
+                await self._db(self._repository.revert_refund, refund.id)
+                raise
+            except (ProviderUnavailable, ProviderBusy):
+                # its answer was lost: the refund stays pending, to be finished by a retry
+                # with the key or by the settler; the caller is told it is under way
+                log.warning("refund %s: the provider's answer was lost; pending", refund.id)
+                return refund, await self.get(payment.id)
             refund = await self._db(self._repository.confirm_refund, refund.id, made.id)
         return refund, await self.get(payment.id)
 

@@ -204,7 +204,9 @@ class IdempotencyStore:
 
 Handler = Callable[[bytes], Awaitable[Response]]
 KEPT_HEADERS = ("content-type", "location", "etag")
-NOT_KEPT = frozenset({400, 413})  # nothing happened: a corrected retry must be able to run
+# 400, 413: nothing happened, so a corrected retry must be able to run; 202: under way, not
+# done, so a retry must run to learn how it ended (and to finish it)
+NOT_KEPT = frozenset({202, 400, 413})
 
 
 async def idempotent(
