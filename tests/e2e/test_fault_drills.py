@@ -203,7 +203,7 @@ def test_a_cancel_whose_refund_answer_is_lost_says_under_way_and_finishes_once(
     shop.route("orders", mode="extracted")
     try:
         token = card_token()
-        buyer, order = checkout(shop, token)
+        _, order = checkout(shop, token)
         product = order["items"][0]["product_id"]
         stock = stock_of(shop, product)
         shop.provider.configure(latency_ms=6000)
