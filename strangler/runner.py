@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import redis
 from rq import Queue, Worker
+from rq.scheduler import RQScheduler
 
 from new_services.platform.workers import WORKER_TTL_S
 from strangler import schema
@@ -125,6 +126,22 @@ def _group_alive(pgid: int) -> bool:
             if stat is not None and stat[1] == pgid and stat[0] != "Z":
                 return True
     return False
+
+
+def _drop_scheduler_lock(health: str) -> None:
+    """Before a worker part starts, none of its processes runs: a scheduler lock on its queue
+    is a dead scheduler's. RQ would let it stand for 61 s after its last heartbeat, and
+    with it every delayed retry (a crashed worker's jobs among them) waits."""
+    url, _, fragment = health.partition("#")
+    if not url.startswith("redis") or not fragment.startswith("workers:"):
+        return
+    queue = fragment.removeprefix("workers:")
+    with contextlib.suppress(redis.RedisError, OSError):
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            client.delete(RQScheduler.get_locking_key(queue))
+        finally:
+            client.close()
 
 
 def check_ports(part: Part, host: str) -> None:
@@ -296,6 +313,7 @@ class Stack:
 
     def _start(self, part: Part) -> None:
         check_ports(part, self.settings.host)
+        _drop_scheduler_lock(part.health)
         log_path = self.settings.log_dir / f"{part.name}.log"
         process = spawn(part, self.settings.home, log_path)
         self._children[part.name] = process

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 from urllib.parse import quote
 
 import httpx
@@ -16,6 +17,7 @@ import httpx
 from new_services.catalog import client as catalog
 from new_services.orders.model import CartLine, Charge, Customer, Product, Refund
 from new_services.orders.ports import (
+    CapturedPayment,
     Declined,
     NotEnoughStock,
     ProductGone,
@@ -165,8 +167,45 @@ class PaymentsClient:
             raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
         return str(response.json()["id"])
 
+    async def captured(self, since: datetime, until: datetime) -> list[CapturedPayment]:
+        found: list[CapturedPayment] = []
+        params: dict[str, str] = {"status": "captured", "limit": "100"}
+        while True:  # newest first, page by page, back to `since`
+            try:
+                response = await self._http.get("/v2/payments", params=params)
+            except httpx.HTTPError as exc:
+                raise Unavailable(f"payments did not answer: {exc}") from exc
+            if response.status_code != 200:
+                raise Unavailable(f"payments answered {response.status_code}")
+            page = response.json()
+            for payment in page["payments"]:
+                made = datetime.fromisoformat(payment["created_at"].replace("Z", "+00:00"))
+                if made < since:
+                    return found
+                if made <= until:
+                    found.append(CapturedPayment(payment["id"], _uuid(payment["order_ref"]), made))
+            if not page["next"]:
+                return found
+            params["cursor"] = page["next"]
+
+    async def abandon(self, payment_id: str) -> None:
+        path = f"/v2/payments/{payment_id}/abandonment"
+        try:
+            response = await self._http.post(path)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"payments did not answer: {exc}") from exc
+        if response.status_code != 200:
+            raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
+
     async def _post(self, path: str, body: dict[str, object], key: str) -> httpx.Response:
         try:
             return await self._http.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.HTTPError as exc:
             raise Unavailable(f"payments did not answer: {exc}") from exc
+
+
+def _uuid(reference: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(reference)
+    except ValueError:
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -16,6 +17,7 @@ from new_services.orders.api_v2 import OrdersApiV2, WiringV2
 from new_services.orders.checkout import Checkout
 from new_services.orders.metrics import CheckoutMetrics
 from new_services.orders.openapi import OPENAPI
+from new_services.orders.orphans import OrphanPayments
 from new_services.orders.repository import SqlCarts, SqlOrderBook
 from new_services.orders.service import Orders
 from new_services.orders.settings import OrdersSettings
@@ -69,6 +71,20 @@ def create_app(
                     "cancellations under way finished",
                     settings.finish_cancels_every_s,
                     wiring.orders.finish_cancels,
+                )
+            )
+            orphans = OrphanPayments(
+                payments,
+                book,
+                metrics,
+                after=timedelta(seconds=settings.orphan_after_s),
+                look_back=timedelta(seconds=settings.orphans_look_back_s),
+            )
+            await stack.enter_async_context(
+                periodically(
+                    "payments with no order given back",
+                    settings.settle_orphans_every_s,
+                    orphans.settle,
                 )
             )
             yield

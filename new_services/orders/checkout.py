@@ -52,7 +52,9 @@ from new_services.orders.ports import (
     Customers,
     Declined,
     NotEnoughStock,
+    OrderAbandoned,
     OrderBook,
+    OrderExists,
     Payments,
     ProductGone,
     RefundRefused,
@@ -204,10 +206,21 @@ class Checkout:
 
     async def place(self, draft: Draft, charge: Charge) -> Order:
         """Commit the order with its event, which names the hold the catalog then makes
-        final; if that fails, refund and release."""
+        final; if that fails, refund and release. An earlier try of this checkout that
+        placed it wins (this try's hold goes back); one whose payment was given back since
+        (abandoned: the orders service died after the charge) cannot be placed any more."""
         order = self._order(draft, charge)
         try:
             return await self._book.place(order, OrderPlaced(order, draft.customer, draft.hold))
+        except OrderExists as placed:
+            await self._catalog.release(draft.hold)
+            return placed.order
+        except OrderAbandoned as exc:
+            await self._catalog.release(draft.hold)  # the money went back with the abandonment
+            raise CheckoutAbandoned(
+                "this checkout's payment was given back after it stopped half-way: nothing is "
+                "charged for it; check out again with a new Idempotency-Key"
+            ) from exc
         except Exception:
             log.exception("order %s could not be committed after its charge; refunding", draft.uuid)
             await self.compensate(draft, charge)

@@ -29,6 +29,12 @@ class CheckoutMetrics:
             ["outcome"],
             registry=registry,
         )
+        self._given_back = Counter(
+            "orders_orphan_payments_given_back",
+            "Payments captured for an order that was never placed (the checkout died after "
+            "the charge), voided and refunded by the settler (orphans.py)",
+            registry=registry,
+        )
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -41,3 +47,6 @@ class CheckoutMetrics:
 
     def ended(self, outcome: str) -> None:
         self._outcomes.labels(outcome).inc()
+
+    def given_back(self) -> None:
+        self._given_back.inc()

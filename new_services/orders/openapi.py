@@ -106,6 +106,13 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [IDEMPOTENCY_KEY],
                 "responses": {
                     "200": {"description": "cancelled"},
+                    "202": {
+                        "description": (
+                            "under way (status `cancelling`): the refund may have happened and "
+                            "its answer was lost; the service finishes the cancellation itself, "
+                            "and a retry with the same key answers how it ended"
+                        )
+                    },
                     "404": PROBLEM_REF,
                     "502": PROBLEM_REF,
                 },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -47,6 +48,19 @@ class Unavailable(Exception):
     """The other side did not answer; whether it acted is unknown."""
 
 
+class OrderExists(Exception):
+    """The order was placed already (by an earlier try of the same checkout)."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(str(order.uuid))
+        self.order = order
+
+
+class OrderAbandoned(Exception):
+    """The order's payment was given back (its checkout died after the charge): it must
+    never be placed."""
+
+
 class RefundRefused(Exception):
     """Payments made no refund, and keeps none pending: nothing changed."""
 
@@ -54,6 +68,13 @@ class RefundRefused(Exception):
 class RefundUnderWay(Exception):
     """A refund was asked for and may happen (the provider's answer, or payments', was
     lost): payments finishes it; a retry with the same key learns how it ended."""
+
+
+@dataclass(frozen=True)
+class CapturedPayment:
+    payment_id: str
+    order: uuid.UUID | None  # None: a reference that is no order of ours
+    created_at: datetime
 
 
 class Customers(Protocol):
@@ -109,11 +130,28 @@ class Payments(Protocol):
         each time); returns the payment's id. Raises Unavailable."""
         ...
 
+    async def captured(self, since: datetime, until: datetime) -> Sequence[CapturedPayment]:
+        """Payments captured (nothing refunded) made from `since` to `until`; raises
+        Unavailable."""
+        ...
+
+    async def abandon(self, payment_id: str) -> None:
+        """Void the payment of an order that is never placed, and refund it (once, however
+        often asked); raises Unavailable."""
+        ...
+
 
 class OrderBook(Protocol):
     async def place(self, order: Order, event: OrderPlaced) -> Order:
-        """In one transaction: the order and its lines, its event in the outbox, and the
-        cart emptied. Returns the order with its legacy integer id."""
+        """In one transaction: the order's fate (`placed`), the order and its lines, its
+        event in the outbox, and the cart emptied. Returns the order with its legacy integer
+        id. Raises OrderExists when it was placed before, OrderAbandoned when its payment
+        was given back."""
+        ...
+
+    async def abandon(self, order: uuid.UUID, at: datetime) -> bool:
+        """Decide that `order` is never placed, unless it was: True when it is abandoned
+        (now or before), False when it was placed."""
         ...
 
     async def get(self, order_id: int) -> Order | None:

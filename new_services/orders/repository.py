@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, RowMapping, delete, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
 from new_services.orders.model import (
     CartLine,
@@ -27,8 +28,15 @@ from new_services.orders.model import (
     OrderLine,
     OrderPlaced,
 )
+from new_services.orders.ports import OrderAbandoned, OrderExists
 from new_services.orders.pricing import Price
-from new_services.orders.tables import cart_items, order_items, orders, orders_with_email_flag
+from new_services.orders.tables import (
+    cart_items,
+    order_fates,
+    order_items,
+    orders,
+    orders_with_email_flag,
+)
 from new_services.platform import keyset
 from new_services.platform.database import single_statement_reads
 from new_services.platform.outbox import Event, append
@@ -75,25 +83,68 @@ class SqlOrderBook:
         table = orders
         if self._email_flag:
             table, values["email_sent"] = orders_with_email_flag, False
-        with self._engine.begin() as conn:
-            order_id = conn.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
-            conn.execute(
-                insert(order_items),
-                [
-                    {
-                        "order_id": order_id,
-                        "product_id": line.product_id,
-                        "product_name": line.name,
-                        "unit_price_cents": line.unit_price_cents,
-                        "quantity": line.quantity,
-                    }
-                    for line in order.lines
-                ],
-            )
-            placed = replace(order, id=order_id)
-            append(conn, _event(replace(event, order=placed)))
-            conn.execute(delete(cart_items).where(cart_items.c.user_id == order.user_id))
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(order_fates).values(_fate(order.uuid, PLACED)))
+                return self._write(conn, table, values, order, event)
+        except IntegrityError:
+            if self._fate_of(order.uuid) == ABANDONED:
+                raise OrderAbandoned(f"order {order.uuid} was given up on") from None
+            placed = self._any(order.uuid)
+            if placed is None:
+                raise
+            raise OrderExists(placed) from None
+
+    @staticmethod
+    def _write(
+        conn: Connection, table: Any, values: dict[str, Any], order: Order, event: OrderPlaced
+    ) -> Order:
+        order_id = conn.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
+        conn.execute(
+            insert(order_items),
+            [
+                {
+                    "order_id": order_id,
+                    "product_id": line.product_id,
+                    "product_name": line.name,
+                    "unit_price_cents": line.unit_price_cents,
+                    "quantity": line.quantity,
+                }
+                for line in order.lines
+            ],
+        )
+        placed = replace(order, id=order_id)
+        append(conn, _event(replace(event, order=placed)))
+        conn.execute(delete(cart_items).where(cart_items.c.user_id == order.user_id))
         return placed
+
+    async def abandon(self, order: uuid.UUID, at: datetime) -> bool:
+        def write() -> bool:
+            try:
+                with self._engine.begin() as conn:
+                    # an order on the books with no fate: placed before fates were written,
+                    # or by legacy (whose charges payments adopts to refund them)
+                    if conn.execute(select(orders.c.id).where(orders.c.uuid == order)).first():
+                        return False
+                    conn.execute(insert(order_fates).values(_fate(order, ABANDONED, at)))
+            except IntegrityError:  # placed meanwhile, or abandoned before
+                return self._fate_of(order) == ABANDONED
+            return True
+
+        return await _in_thread(write)
+
+    def _fate_of(self, order: uuid.UUID) -> str | None:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(order_fates.c.fate).where(order_fates.c.order_uuid == order)
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def _any(self, order: uuid.UUID) -> Order | None:
+        """The order by uuid, cancelled or not."""
+        with self._engine.connect() as conn:
+            found = _orders(conn, orders.c.uuid == order, (orders.c.id,), 1)
+        return found[0] if found else None
 
     async def get(self, order_id: int) -> Order | None:
         def read() -> Order | None:
@@ -302,3 +353,10 @@ class SqlCarts:
                 )
 
         return await _in_thread(write)
+
+
+PLACED, ABANDONED = "placed", "abandoned"
+
+
+def _fate(order: uuid.UUID, fate: str, at: datetime | None = None) -> dict[str, Any]:
+    return {"order_uuid": order, "fate": fate, "decided_at": at or datetime.now(UTC)}

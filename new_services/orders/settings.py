@@ -21,6 +21,11 @@ class OrdersSettings:
     idempotency_lease_s: float = 60.0
     idempotency_purge_every_s: float = 600.0  # how often expired keys are dropped; 0: never
     finish_cancels_every_s: float = 10.0  # how often cancellations under way are carried on
+    # a payment captured this long ago with no order is given back (orphans.py): longer than
+    # any checkout takes from its charge to its order (the charge's own timeout is 10 s)
+    orphan_after_s: float = 30.0
+    settle_orphans_every_s: float = 10.0  # 0: never
+    orphans_look_back_s: float = 3600.0  # how far back the first round looks
     pricing: Rules = field(default=SHOP_RULES)  # ORDERS_PRICING_RULES: a JSON file of them
 
     @classmethod
@@ -37,6 +42,13 @@ class OrdersSettings:
             ),
             finish_cancels_every_s=float(
                 environ.get("ORDERS_FINISH_CANCELS_EVERY_S", cls.finish_cancels_every_s)
+            ),
+            orphan_after_s=float(environ.get("ORDERS_ORPHAN_AFTER_S", cls.orphan_after_s)),
+            settle_orphans_every_s=float(
+                environ.get("ORDERS_SETTLE_ORPHANS_EVERY_S", cls.settle_orphans_every_s)
+            ),
+            orphans_look_back_s=float(
+                environ.get("ORDERS_ORPHANS_LOOK_BACK_S", cls.orphans_look_back_s)
             ),
             pricing=_pricing(environ.get("ORDERS_PRICING_RULES")),
         )

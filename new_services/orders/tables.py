@@ -64,3 +64,14 @@ cart_items = Table(
     Column("quantity", Integer, nullable=False),
     Column("added_at", DateTime, nullable=False),
 )
+
+
+# What became of each order a checkout charged for (0005e_order_fates): the order's commit
+# writes "placed", the settler of charges with no order "abandoned"; the key lets one in.
+order_fates = Table(
+    "order_fates",
+    metadata,
+    Column("order_uuid", Uuid, primary_key=True),
+    Column("fate", String(16), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)

@@ -13,6 +13,7 @@ from new_services.payments.errors import PaymentNotFound
 from new_services.payments.model import (
     AdoptCharge,
     ChargeOrder,
+    PaymentStatus,
     RefundPayment,
     RefundStatus,
     payment_id_for,
@@ -29,6 +30,7 @@ from new_services.platform.http import (
     time_position,
 )
 from new_services.platform.idempotency import IdempotencyStore, idempotent
+from new_services.platform.problems import InvalidRequest
 
 
 def _uuid_of(value: Any) -> uuid.UUID:
@@ -62,6 +64,7 @@ class PaymentsApi:
             Route("/v2/payments/{payment_id}", self.get_payment, methods=["GET"]),
             Route("/v2/payments/{payment_id}/refunds", self.refund, methods=["POST"]),
             Route("/v2/adopted-charges/{charge_id}", self.adopt, methods=["PUT"]),
+            Route("/v2/payments/{payment_id}/abandonment", self.abandon, methods=["POST"]),
         ]
 
     async def payments(self, request: Request) -> Response:
@@ -117,17 +120,32 @@ class PaymentsApi:
             headers["X-Strangler-Dry-Run"] = "true"
         return JSONResponse(payment.as_json(), headers=headers)
 
+    async def abandon(self, request: Request) -> Response:
+        """The orders service's settler: the order this captured payment was for was never
+        placed, and never will be. Voids it and refunds what is left; again, the same."""
+        if (await request.body()).strip():
+            raise InvalidRequest("an abandonment takes no body")
+        payment = await self._wiring.service.abandon(_payment_id(request))
+        return JSONResponse(payment.as_json())
+
     async def get_payment(self, request: Request) -> Response:
         payment = await self._wiring.service.get(_payment_id(request))
         return cached_json(request, payment.as_json())
 
     async def list_payments(self, request: Request) -> Response:
         """`limit` per page (at most 100), newest first or, with `sort=created_at`, oldest
-        first; `next` is the cursor of the next page."""
+        first; `next` is the cursor of the next page; `status` keeps only those in it."""
         limit = page_size(request)
         oldest = sorts_oldest_first(request)
         after = time_position(request, oldest, _uuid_of)
-        page = await self._wiring.service.page(after, limit + 1, oldest)
+        status = None
+        if "status" in request.query_params:
+            try:
+                status = PaymentStatus(request.query_params["status"])
+            except ValueError:
+                known = ", ".join(s.value for s in PaymentStatus)
+                raise InvalidRequest(f"status must be one of: {known}") from None
+        page = await self._wiring.service.page(after, limit + 1, oldest, status)
         more = len(page) > limit
         page = page[:limit]
         body: dict[str, Any] = {"payments": [p.as_json() for p in page], "next": None}

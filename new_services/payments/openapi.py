@@ -54,7 +54,25 @@ OPENAPI: dict[str, Any] = {
             },
             "get": {
                 "summary": "Payments in time order, by cursor pages",
-                "parameters": [*PAGING, TIME_SORT],
+                "parameters": [
+                    *PAGING,
+                    TIME_SORT,
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "description": "only the payments in this status",
+                        "schema": {
+                            "enum": [
+                                "pending",
+                                "captured",
+                                "partially_refunded",
+                                "refunded",
+                                "voided",
+                            ]
+                        },
+                    },
+                ],
                 "responses": {
                     "200": {"description": "a page; `next` is the cursor of the next one"},
                     "400": _PROBLEM,
@@ -101,6 +119,24 @@ OPENAPI: dict[str, Any] = {
                     "422": _PROBLEM,
                     "502": _PROBLEM,
                     "503": _PROBLEM,
+                },
+            }
+        },
+        "/v2/payments/{payment_id}/abandonment": {
+            "post": {
+                "summary": "Give up a captured payment whose order was never placed",
+                "description": (
+                    "For the orders service's settler, once it has decided the order is "
+                    "never placed (its checkout died after the charge): the payment becomes "
+                    "voided and what is left of it is refunded, once; a retry of its checkout "
+                    "then hears it was given up. Asking again answers the same."
+                ),
+                "parameters": [_ID],
+                "responses": {
+                    "200": {"description": "the payment, voided"},
+                    "400": _PROBLEM,
+                    "404": _PROBLEM,
+                    "409": _PROBLEM,
                 },
             }
         },

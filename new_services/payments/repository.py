@@ -101,9 +101,22 @@ class PaymentRepository(Protocol):
     def for_order(self, order_ref: str) -> Payment | None: ...
 
     def in_time_order(
-        self, after: Position | None, limit: int, oldest_first: bool = False
+        self,
+        after: Position | None,
+        limit: int,
+        oldest_first: bool = False,
+        status: PaymentStatus | None = None,
     ) -> list[Payment]:
-        """Newest (or oldest) first, after the (created_at, id) position."""
+        """Newest (or oldest) first, after the (created_at, id) position; only those in
+        `status` when given."""
+        ...
+
+    def abandon(
+        self, payment_id: uuid.UUID, refunded_cents: int, at: datetime, refund: Refund | None
+    ) -> bool:
+        """Give up a captured (or refunded) payment whose order was never placed, with
+        `refunded_cents` refunded so far: `voided`, with a pending refund of the rest, in one
+        transaction. False when it is pending or voided, or was refunded meanwhile."""
         ...
 
     def unsettled(self, before: datetime) -> dict[str, Unsettled]:
@@ -271,6 +284,29 @@ class SqlPaymentRepository:
     def resume(self, payment_id: uuid.UUID, at: datetime) -> Payment:
         return self._if_pending(payment_id, updated_at=at)
 
+    def abandon(
+        self, payment_id: uuid.UUID, refunded_cents: int, at: datetime, refund: Refund | None
+    ) -> bool:
+        return self._update_with_refund(
+            and_(
+                payments.c.id == payment_id,
+                payments.c.status.in_(
+                    [
+                        PaymentStatus.CAPTURED.value,
+                        PaymentStatus.PARTIALLY_REFUNDED.value,
+                        PaymentStatus.REFUNDED.value,
+                    ]
+                ),
+                payments.c.refunded_cents == refunded_cents,
+            ),
+            {
+                "status": PaymentStatus.VOIDED.value,
+                "refunded_cents": refunded_cents + (refund.amount_cents if refund else 0),
+                "updated_at": at,
+            },
+            refund,
+        )
+
     def stale(self, before: datetime, limit: int) -> list[Payment]:
         return self._untouched(before, limit, payments.c.status == "pending")
 
@@ -379,12 +415,18 @@ class SqlPaymentRepository:
         return found
 
     def in_time_order(
-        self, after: Position | None, limit: int, oldest_first: bool = False
+        self,
+        after: Position | None,
+        limit: int,
+        oldest_first: bool = False,
+        status: PaymentStatus | None = None,
     ) -> list[Payment]:
         at, row_id = payments.c.created_at, payments.c.id
         query = select(payments).order_by(*keyset.ordering(at, row_id, oldest_first))
         if after is not None:
             query = query.where(keyset.past(at, row_id, after, oldest_first))
+        if status is not None:
+            query = query.where(payments.c.status == status.value)
         with self._reads.connect() as conn:
             return [_payment(row) for row in conn.execute(query.limit(limit))]
 

@@ -314,9 +314,57 @@ class PaymentService:
         return payment
 
     async def page(
-        self, after: Position | None, limit: int, oldest_first: bool = False
+        self,
+        after: Position | None,
+        limit: int,
+        oldest_first: bool = False,
+        status: PaymentStatus | None = None,
     ) -> list[Payment]:
-        return await self._db(self._repository.in_time_order, after, limit, oldest_first)
+        return await self._db(self._repository.in_time_order, after, limit, oldest_first, status)
+
+    async def abandon(self, payment_id: uuid.UUID) -> Payment:
+        """Give up a captured payment whose order was never placed (the orders service died
+        between the charge and the order, and has since decided the order abandoned): it
+        becomes `voided`, and what is left of it is refunded, with the settler's one refund
+        id (so once). A retry of its checkout then hears it was given up. Again: the same."""
+        for _ in range(3):  # a refund that lands meanwhile changes what is left: look again
+            payment = await self.get(payment_id)
+            if payment.status is PaymentStatus.VOIDED:
+                return await self._finish_settler_refund(payment)
+            if payment.status is PaymentStatus.PENDING:
+                raise PaymentPending("the payment is not settled yet; retry later")
+            left = payment.amount_cents - payment.refunded_cents
+            refund = None
+            if left > 0:
+                refund = Refund(
+                    settler_refund_id(payment.id),
+                    payment.id,
+                    left,
+                    RefundStatus.PENDING,
+                    None,
+                    self._clock(),
+                )
+            done = await self._db(
+                self._repository.abandon, payment.id, payment.refunded_cents, self._clock(), refund
+            )
+            if done:
+                log.warning(
+                    "payment %s voided: its order %s was never placed",
+                    payment.id,
+                    payment.order_ref,
+                )
+                return await self._finish_settler_refund(await self.get(payment.id))
+        raise PaymentPending("the payment keeps changing; retry later")
+
+    async def _finish_settler_refund(self, payment: Payment) -> Payment:
+        refund = await self._db(self._repository.get_refund, settler_refund_id(payment.id))
+        if (
+            refund is not None
+            and refund.status is RefundStatus.PENDING
+            and payment.provider_charge_id
+        ):
+            await self._finish_refund(refund, payment.provider_charge_id)
+        return await self.get(payment.id)
 
     async def unsettled(self, older_than: timedelta) -> dict[str, Unsettled]:
         """Payments and refunds pending for longer than `older_than`: the provider may have

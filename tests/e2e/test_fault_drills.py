@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -53,7 +54,10 @@ def bring_back(shop: Shop) -> str:
 
 def checkout(shop: Shop, token: str) -> tuple[Json, Json]:
     """A new buyer's checkout through the gateway: the buyer and the order."""
-    buyer = shop.buyer_with(shop.product(stock=5))
+    return checkout_as(shop, shop.buyer_with(shop.product(stock=5)), token)
+
+
+def checkout_as(shop: Shop, buyer: Json, token: str) -> tuple[Json, Json]:
     placed = shop.public.post(f"/users/{buyer['id']}/checkout", json={"card_token": token})
     assert placed.status_code == 201, placed.text
     return buyer, dict(placed.json())
@@ -222,3 +226,43 @@ def test_a_cancel_whose_refund_answer_is_lost_says_under_way_and_finishes_once(
         assert stock_of(shop, product) == stock + 1
     finally:
         shop.route("orders", mode="legacy")
+
+
+def test_a_checkout_whose_orders_service_dies_after_the_charge_is_given_back(
+    services_checkout: Shop,
+) -> None:
+    """The provider takes 3 s to answer a charge, and the orders service is killed (kill -9)
+    once the provider has made it. Payments records the charge as captured; no order is
+    ever written. Brought back, the orders service's settler gives the money back within a
+    minute: one charge, refunded in full once, no order."""
+    shop = services_checkout
+    token = card_token()
+    buyer = shop.buyer_with(shop.product(stock=5))
+    shop.provider.configure(latency_ms=3000)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                shop.public.post, f"/users/{buyer['id']}/checkout", json={"card_token": token}
+            )
+            deadline = time.monotonic() + 20
+            while not shop.provider.charges(token):
+                assert time.monotonic() < deadline, "the charge never reached the provider"
+                time.sleep(0.02)
+            orders = statuses(shop)["orders"]["pid"]
+            os.killpg(orders, signal.SIGKILL)
+            assert answer.result().status_code >= 500  # the client never hears of an order
+    finally:
+        shop.provider.restore()
+    crashed = time.monotonic()
+    bring_back(shop)
+    while money_taken(shop.provider.charges(token))[0]["refunded_cents"] == 0:
+        assert time.monotonic() - crashed < 60, "the charge with no order was never given back"
+        time.sleep(0.5)
+    [charge] = money_taken(shop.provider.charges(token))
+    refunds = shop.provider.refunds(charge["id"])
+    assert [r["amount_cents"] for r in refunds] == [charge["amount_cents"]]
+    assert shop.public.get(f"/users/{buyer['id']}/orders").json() == {"orders": []}
+    # the customer checks out again: a new order, charged once more, and kept
+    _, order = checkout_as(shop, buyer, token)
+    money = [c for c in money_taken(shop.provider.charges(token)) if c["refunded_cents"] == 0]
+    assert [c["amount_cents"] for c in money] == [order["total_cents"]]

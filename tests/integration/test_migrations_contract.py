@@ -23,7 +23,7 @@ from tests.integration.migrating import (
     store_routes,
 )
 
-EXPAND = "0005d_ids_never_reused"  # the expand head
+EXPAND = "0005e_order_fates"  # the expand head
 STRANGLER = str(Path(sys.executable).with_name("strangler"))
 
 

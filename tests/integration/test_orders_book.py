@@ -19,6 +19,7 @@ from legacy_app import db
 from migrations import history
 from new_services.orders.api_v1 import order_json
 from new_services.orders.model import Charge, Customer, Order, OrderLine, OrderPlaced
+from new_services.orders.ports import OrderAbandoned, OrderExists
 from new_services.orders.pricing import price
 from new_services.orders.repository import SqlCarts, SqlOrderBook
 from new_services.orders.tables import cart_items, orders
@@ -219,3 +220,45 @@ async def test_a_cart_line_never_passes_its_cap(engine: Engine) -> None:
     assert await carts.add(user, 5, 40, cap=100)
     assert [(line.product_id, line.quantity) for line in await carts.lines(user)] == [(5, 100)]
     assert await carts.remove(user, 5) and not await carts.remove(user, 5)
+
+
+async def test_an_order_is_either_placed_or_abandoned_never_both(engine: Engine) -> None:
+    """The settler of charges with no order (orphans.py) and a late retry of the checkout
+    race for one order: whichever decides first wins, for good."""
+    user, book = a_user(engine), SqlOrderBook(engine)
+    given_up = an_order(user, datetime.now(UTC))
+    assert await book.abandon(given_up.uuid, datetime.now(UTC))
+    assert await book.abandon(given_up.uuid, datetime.now(UTC))  # asked again: still abandoned
+    with pytest.raises(OrderAbandoned):
+        await book.place(given_up, _placed())
+    assert count(engine, orders, orders.c.uuid == given_up.uuid) == 0
+
+    kept = an_order(user, datetime.now(UTC))
+    placed = await book.place(kept, _placed())
+    assert not await book.abandon(kept.uuid, datetime.now(UTC))
+    with pytest.raises(OrderExists) as again:  # a retry of the same checkout
+        await book.place(kept, _placed())
+    assert again.value.order.id == placed.id
+    assert count(engine, orders, orders.c.uuid == kept.uuid) == 1
+    assert count(engine, outbox_events) == 1
+
+
+async def test_an_order_on_the_books_without_a_fate_is_never_abandoned(engine: Engine) -> None:
+    """Orders legacy took (or the service placed before fates were written) have none."""
+    user, book = a_user(engine), SqlOrderBook(engine)
+    with engine.begin() as conn:
+        made = conn.execute(
+            insert(db.orders).values(
+                user_id=user,
+                status="placed",
+                subtotal_cents=100,
+                discount_cents=0,
+                shipping_cents=0,
+                tax_cents=0,
+                total_cents=100,
+                email_sent=True,
+                created_at=datetime.now(),
+            )
+        ).inserted_primary_key[0]
+        legacy_order = conn.execute(select(orders.c.uuid).where(orders.c.id == made)).scalar_one()
+    assert not await book.abandon(legacy_order, datetime.now(UTC))  # minted by the database

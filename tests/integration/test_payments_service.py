@@ -217,6 +217,30 @@ def test_a_refund_the_provider_says_it_did_not_make_is_not_kept_and_a_retry_star
     assert retried.json()["amount_cents"] == 800
 
 
+def test_a_payment_whose_order_never_came_is_voided_and_refunded_once(
+    services: Services,
+) -> None:
+    """The orders service's settler (orders/orphans.py) lists captured payments and gives
+    up one whose order it decided never to place: voided, refunded in full, once."""
+    card = token()
+    paid = charge(services, "key-orphan", card, amount=1200).json()
+    listed = services.payments.get("/v2/payments", params={"status": "captured"}).json()
+    assert paid["id"] in [p["id"] for p in listed["payments"]]
+    assert {p["status"] for p in listed["payments"]} == {"captured"}
+    for _ in range(2):  # asked again (a round that did not finish): the same, nothing more
+        given = services.payments.post(f"/v2/payments/{paid['id']}/abandonment")
+        assert given.status_code == 200, given.text
+        assert (given.json()["status"], given.json()["refunded_cents"]) == ("voided", 1200)
+    at_provider = services.provider.get(
+        "/v1/refunds", params={"charge_id": paid["provider_charge_id"]}
+    ).json()["refunds"]
+    assert [r["amount_cents"] for r in at_provider] == [1200]
+    listed = services.payments.get("/v2/payments", params={"status": "captured"}).json()
+    assert paid["id"] not in [p["id"] for p in listed["payments"]]
+    wrong = services.payments.get("/v2/payments", params={"status": "lost"})
+    assert wrong.status_code == 400 and "status must be one of" in wrong.json()["detail"]
+
+
 def test_two_keys_racing_for_one_order_charge_it_once(services: Services) -> None:
     services.provider.put("/_admin/config", json={"latency_ms": 300}).raise_for_status()
     card = token()

@@ -35,6 +35,8 @@ from new_services.orders.model import (
 from new_services.orders.ports import (
     Declined,
     NotEnoughStock,
+    OrderAbandoned,
+    OrderExists,
     ProductGone,
     Unavailable,
     Voided,
@@ -60,6 +62,7 @@ class FakeShop:
     gone_at_hold: set[int] = field(default_factory=set)
     payments_say: Exception | None = None
     book_fails: bool = False
+    abandoned: set[uuid.UUID] = field(default_factory=set)
 
     async def get(self, user_id: int) -> Customer | None:
         return ADA if user_id == ADA.id else None
@@ -111,6 +114,11 @@ class FakeShop:
     async def place(self, order: Order, event: OrderPlaced) -> Order:
         if self.book_fails:
             raise RuntimeError("the database went away")
+        if order.uuid in self.abandoned:
+            raise OrderAbandoned(str(order.uuid))
+        for placed_before, _ in self.placed:
+            if placed_before.uuid == order.uuid:
+                raise OrderExists(placed_before)
         self.carts.pop(order.user_id)
         placed = Order(**{**order.__dict__, "id": len(self.placed) + 1})
         self.placed.append((placed, event))
@@ -241,6 +249,28 @@ async def test_an_order_that_cannot_be_committed_after_the_charge_is_refunded_an
         await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
     assert shop.refunded == [f"pay_{order_uuid_for('k').hex[:6]}"]
     assert shop.stock == {1: 10, 2: 1} and shop.placed == []
+
+
+async def test_a_retry_of_a_placed_checkout_answers_its_order_and_holds_nothing_more(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    """The first try placed the order and its answer was lost: the retry (same key) finds
+    it, and gives back the stock it held for itself, without a refund."""
+    first = await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    shop.carts[ADA.id] = [CartLine(1, 2), CartLine(2, 1)]
+    shop.stock = {1: 10, 2: 1}
+    again = await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    assert again == first and len(shop.placed) == 1 and shop.refunded == []
+    assert shop.stock == {1: 10, 2: 1}
+
+
+async def test_a_checkout_whose_payment_was_given_back_can_never_be_placed(
+    checkout: Checkout, shop: FakeShop
+) -> None:
+    shop.abandoned.add(order_uuid_for("k"))  # the settler of charges with no order decided
+    with pytest.raises(CheckoutAbandoned):
+        await checkout(PlaceOrder(ADA.id, "tok_visa"), key="k")
+    assert shop.placed == [] and shop.stock == {1: 10, 2: 1}
 
 
 async def test_a_dry_run_checks_everything_and_keeps_nothing(
