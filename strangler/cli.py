@@ -3,6 +3,9 @@ analytics`."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -47,9 +50,21 @@ def main(
 
 
 @app.command()
-def up(ctx: typer.Context) -> None:
+def up(
+    ctx: typer.Context,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Then stay in the foreground and start again any part that dies (Ctrl-C "
+            "stops watching; the stack stays up).",
+        ),
+    ] = False,
+) -> None:
     """Bring the database to the expanded schema, then start every part on 127.0.0.1 and
-    wait until each is healthy (services that need the schema wait for an adoption)."""
+    wait until each is healthy (services that need the schema wait for an adoption).
+    Run again, it starts what is not running (a part whose process died included, after
+    stopping what that process left) and waits for the rest to be healthy."""
     stack = Stack(_settings(ctx), say=typer.echo)
     try:
         statuses = stack.up()
@@ -66,6 +81,17 @@ def up(ctx: typer.Context) -> None:
         typer.echo(f"  {status.name:<16} {status.url}{note}")
     _print_entry_points(_settings(ctx))
     typer.echo(f"logs in {_settings(ctx).log_dir}; stop with `strangler down`")
+    if watch:
+        _watch(stack)
+
+
+def _watch(stack: Stack) -> None:
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    typer.echo("watching: a part that dies is started again (Ctrl-C stops watching)")
+    with contextlib.suppress(KeyboardInterrupt):
+        stack.watch(keep_on=lambda: not stopping.is_set())
+    typer.echo("stopped watching; the stack is still up")
 
 
 def _print_entry_points(settings: Settings) -> None:

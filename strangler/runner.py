@@ -24,6 +24,8 @@ from strangler import schema
 from strangler.parts import Part, ensure_secrets, plan
 from strangler.settings import Settings
 
+RESTARTS, RESTARTS_WITHIN_S = 5, 300.0  # `watch` gives up on a part that keeps dying
+
 
 class RunnerError(RuntimeError):
     """The stack could not be started as asked; the message says which part and why."""
@@ -128,18 +130,30 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _drop_scheduler_lock(health: str) -> None:
-    """Before a worker part starts, none of its processes runs: a scheduler lock on its queue
-    is a dead scheduler's. RQ would let it stand for 61 s after its last heartbeat, and
-    with it every delayed retry (a crashed worker's jobs among them) waits."""
+def _take_over_queue(health: str) -> None:
+    """Before a worker part starts, none of its processes runs, so what they held on their
+    queue is a dead worker's, and is taken back at once rather than when RQ's timeouts say:
+
+    - the scheduler lock (RQ lets it stand 61 s after the last heartbeat, and every delayed
+      retry waits with it);
+    - the jobs they had started (RQ retries them after their lease and the next clean-up):
+      retried now, as RQ's clean-up would, retries counted;
+    - the jobs they had taken off the queue and not started yet (RQ: after a minute)."""
     url, _, fragment = health.partition("#")
     if not url.startswith("redis") or not fragment.startswith("workers:"):
         return
-    queue = fragment.removeprefix("workers:")
+    name = fragment.removeprefix("workers:")
     with contextlib.suppress(redis.RedisError, OSError):
-        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
         try:
-            client.delete(RQScheduler.get_locking_key(queue))
+            client.delete(RQScheduler.get_locking_key(name))
+            queue = Queue(name, connection=client)
+            queue.started_job_registry.cleanup(timestamp=time.time() + 365 * 24 * 3600)
+            for job_id in queue.intermediate_queue.get_job_ids():
+                queue.intermediate_queue.remove(job_id)
+                job = queue.fetch_job(job_id)
+                if job is not None:
+                    queue.enqueue_job(job, at_front=True)
         finally:
             client.close()
 
@@ -261,8 +275,13 @@ class Stack:
         if pid is not None and _alive(pid):
             return pid
         if pid is None or not _group_alive(pid):
+            if pid is not None:  # it died without being stopped: `watch` brings it back
+                self._crashed_file(name).touch()
             self._state_file(name).unlink(missing_ok=True)
         return None
+
+    def _crashed_file(self, name: str) -> Path:
+        return self.settings.run_dir / f"{name}.crashed"
 
     def _clear_leftovers(self, name: str) -> None:
         """Stop what a part whose own process died left running in its group."""
@@ -313,7 +332,8 @@ class Stack:
 
     def _start(self, part: Part) -> None:
         check_ports(part, self.settings.host)
-        _drop_scheduler_lock(part.health)
+        self._crashed_file(part.name).unlink(missing_ok=True)
+        _take_over_queue(part.health)
         log_path = self.settings.log_dir / f"{part.name}.log"
         process = spawn(part, self.settings.home, log_path)
         self._children[part.name] = process
@@ -344,16 +364,46 @@ class Stack:
     def stop(self, name: str, grace_s: float = 10.0) -> bool:
         """Stop one part, children included (`up` starts it again); False if it was not running."""
         pid = self._running_pid(name)
+        self._crashed_file(name).unlink(missing_ok=True)  # stopped on purpose: stays down
         if pid is None:
             self._clear_leftovers(name)
             return False
+        self._state_file(name).unlink(missing_ok=True)  # first, so `watch` leaves it down
         stop_group(pid, grace_s)
         child = self._children.pop(name, None)
         if child is not None:
             child.wait()  # already reaped; this just tells Popen so
-        self._state_file(name).unlink(missing_ok=True)
         self.say(f"{name}: stopped")
         return True
+
+    def watch(self, every_s: float = 1.0, keep_on: Callable[[], bool] = lambda: True) -> None:
+        """Supervise the stack until `keep_on()` is false: a part whose own process died
+        without being stopped (`down`, `stop`) is started again, as `up` would, after what
+        it left is stopped. One that dies more than RESTARTS times in RESTARTS_WITHIN_S is
+        left down, with its log named."""
+        parts = {part.name: part for part in plan(self.settings)}
+        deaths: dict[str, list[float]] = {}
+        while keep_on():
+            for name, part in parts.items():
+                pid = self._state_pid(name)
+                crashed = (pid is not None and not _alive(pid)) or self._crashed_file(name).exists()
+                if not crashed:
+                    continue
+                now = time.monotonic()
+                recent = [t for t in deaths.get(name, []) if now - t < RESTARTS_WITHIN_S]
+                deaths[name] = [*recent, now]
+                self._clear_leftovers(name)
+                self._crashed_file(name).unlink(missing_ok=True)
+                if len(recent) >= RESTARTS:
+                    log = self.settings.log_dir / f"{name}.log"
+                    self.say(f"{name}: died {len(recent) + 1} times in a row; left down ({log})")
+                    continue
+                self.say(f"{name}: its process died; starting it again")
+                try:
+                    self._start(part)
+                except RunnerError as exc:
+                    self.say(f"error: {exc}")
+            time.sleep(every_s)
 
     def pids(self) -> dict[str, int]:
         """The running parts' own process ids (each leads its part's process group)."""

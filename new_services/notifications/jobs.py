@@ -27,7 +27,8 @@ def on_order_placed(event: dict[str, Any]) -> str:
     settings = NotificationsSettings.from_env()
     with Redis.from_url(settings.redis_url) as redis:  # closed with the job, not leaked
         once = Once(redis, settings.namespace, settings.lease_s)
-        token = once.claim("order-confirmation", event["id"])
+        # a send that died mid-way holds the claim until its lease runs out: wait for it
+        token = once.claim("order-confirmation", event["id"], wait_s=settings.lease_s)
         if token is None:
             log.info("event %s: confirmation already sent", event["id"])
             return "already sent"

@@ -94,16 +94,24 @@ class Shop:
         with self.engine.connect() as conn:
             return sorted(str(state) for state in conn.execute(text(query)).scalars())
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """`strangler ARGS...` against this stack, as an operator types it."""
-        env = {
+    def cli_env(self) -> dict[str, str]:
+        """The environment `strangler` needs to act on this stack."""
+        return {
             **os.environ,
             "STRANGLER_HOME": str(self.settings.home),
             "STRANGLER_PORT_BASE": str(self.settings.port_base),
             "STRANGLER_NAMESPACE": self.settings.namespace,
         }
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`strangler ARGS...` against this stack, as an operator types it."""
         return subprocess.run(
-            [STRANGLER, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+            [STRANGLER, *args],
+            env=self.cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def count(self, table: str) -> int:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +24,7 @@ from rq import Queue
 from sqlalchemy import text
 
 from tests.contract.support import card_token, money_taken
-from tests.e2e.shop import Shop, group_members
+from tests.e2e.shop import STRANGLER, Shop, group_members
 
 pytestmark = pytest.mark.e2e
 
@@ -266,3 +268,34 @@ def test_a_checkout_whose_orders_service_dies_after_the_charge_is_given_back(
     _, order = checkout_as(shop, buyer, token)
     money = [c for c in money_taken(shop.provider.charges(token)) if c["refunded_cents"] == 0]
     assert [c["amount_cents"] for c in money] == [order["total_cents"]]
+
+
+def test_up_watch_starts_a_part_that_dies_again_and_leaves_the_stack_up_when_stopped(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """`strangler up --watch` is the laptop stack's supervisor: a part killed (kill -9) runs
+    again, healthy, a moment later, with no operator; Ctrl-C stops watching, not the stack."""
+    said = tmp_path / "watch.log"
+    with said.open("w") as out:
+        watcher = subprocess.Popen(
+            [STRANGLER, "up", "--watch"], env=shop.cli_env(), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "watching:" not in said.read_text():
+            assert watcher.poll() is None and time.monotonic() < deadline, said.read_text()
+            time.sleep(0.1)
+        pid = statuses(shop)["catalog"]["pid"]
+        os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not ((now := statuses(shop)["catalog"])["healthy"] and now["pid"] != pid):
+            assert time.monotonic() < deadline, said.read_text()
+            time.sleep(0.2)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=30)
+    output = said.read_text()
+    assert watcher.returncode == 0, output
+    assert "catalog: its process died; starting it again" in output
+    assert "stopped watching; the stack is still up" in output
+    assert all(part["healthy"] for part in statuses(shop).values())
