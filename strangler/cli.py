@@ -3,7 +3,6 @@ analytics`."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
 import time
@@ -87,10 +86,11 @@ def up(
 
 def _watch(stack: Stack) -> None:
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # both, explicitly: a process started in the background by a shell ignores SIGINT
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: stopping.set())
     typer.echo("watching: a part that dies is started again (Ctrl-C stops watching)")
-    with contextlib.suppress(KeyboardInterrupt):
-        stack.watch(keep_on=lambda: not stopping.is_set())
+    stack.watch(keep_on=lambda: not stopping.is_set())
     typer.echo("stopped watching; the stack is still up")
 
 

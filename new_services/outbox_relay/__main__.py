@@ -29,8 +29,11 @@ log = logging.getLogger("new_services.outbox_relay")
 
 
 def run(settings: RelaySettings, stop: threading.Event) -> None:
-    engine = make_engine(settings.database_url)
-    redis = Redis.from_url(settings.redis_url)
+    # Nothing it waits on may hold it for ever: a row lock gives up after 2 s, a Redis call
+    # after 5 s; the round fails, is logged, and runs again a second later. A relay that hung
+    # silently in one CI run stopped every event from reaching the workers.
+    engine = make_engine(settings.database_url, lock_timeout="2s")
+    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     relay = Relay(engine, redis, ROUTES, namespace=settings.namespace)
     queues = {name: relay.queue(name) for name in QUEUES}
     metrics, published_total = registry(Backlog(engine, queues))

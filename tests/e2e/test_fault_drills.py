@@ -79,6 +79,12 @@ def money_adds_up(shop: Shop, token: str, order: Json) -> None:
         assert charge["refunded_cents"] == charge["amount_cents"]
 
 
+def backlog(shop: Shop) -> list[str]:
+    """What the relay says is waiting (for a failed drill's message)."""
+    metrics = httpx.get(f"http://127.0.0.1:{shop.settings.port('relay-metrics')}/metrics").text
+    return [line for line in metrics.splitlines() if line.startswith("outbox_")]
+
+
 def stock_of(shop: Shop, product_id: int) -> int:
     """From the table: legacy's product cache misses the catalog's writes (global-cache)."""
     with shop.engine.connect() as conn:
@@ -188,7 +194,10 @@ def test_e_mails_in_flight_when_the_notifications_worker_dies_come_within_a_minu
             return [m["subject"] for m in listed]
 
         while not all(received(buyer) for buyer, _ in bought):
-            assert time.monotonic() - crashed < 60, [received(b) for b, _ in bought]
+            assert time.monotonic() - crashed < 60, (
+                [received(b) for b, _ in bought],
+                backlog(shop),
+            )
             time.sleep(0.2)
         time.sleep(1)  # a second copy, were one on its way
         assert [received(buyer) for buyer, _ in bought] == [
@@ -292,8 +301,12 @@ def test_up_watch_starts_a_part_that_dies_again_and_leaves_the_stack_up_when_sto
             assert time.monotonic() < deadline, said.read_text()
             time.sleep(0.2)
     finally:
-        watcher.send_signal(signal.SIGINT)
-        watcher.wait(timeout=30)
+        watcher.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            watcher.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            watcher.wait()
     output = said.read_text()
     assert watcher.returncode == 0, output
     assert "catalog: its process died; starting it again" in output

@@ -124,3 +124,11 @@ def test_every_traced_part_can_send_its_spans_to_jaeger_when_asked(
         assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
     assert services["jaeger"]["profiles"] == ["tracing"]
     assert '".[otlp]"' in (ROOT / "Dockerfile").read_text()
+
+
+def test_docker_starts_again_every_long_running_part_that_dies(compose: dict[str, Any]) -> None:
+    """Under compose, Docker is the supervisor (`strangler up --watch` is the runner's)."""
+    for name, service in compose["services"].items():
+        if name == "migrate" or service.get("profiles"):
+            continue  # a one-off step; an opt-in extra (Jaeger)
+        assert service.get("restart") == "unless-stopped", name
