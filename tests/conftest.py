@@ -58,12 +58,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     admin = create_engine(make_url(server), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
+            for stack_database in _STACK_DATABASES:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{stack_database}" WITH (FORCE)'))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
 
 
 _RUN_DATABASE = pytest.StashKey[tuple[str, str]]()
+_STACK_DATABASES: list[str] = []  # made by stack_database_url, dropped with the run's
+
+
+def stack_database_url() -> str | None:
+    """A PostgreSQL database of its own for one stack (None on SQLite: a stack's shop.db is
+    in its own home already).
+
+    Stacks must never share a database. Each stack's background parts act on every row they
+    find: the outbox relay publishes any unpublished event onto its own Redis namespace, the
+    payments settler asks its own provider about any pending payment. Two stacks on one
+    database (the contract suite's, still up, and a drill's) took each other's e-mails and
+    voided each other's payments in CI's PostgreSQL run.
+    """
+    server = os.environ.get("DATABASE_URL")
+    if not server or server.startswith("sqlite"):
+        return None
+    url = make_url(server)
+    name = f"strangler_stack_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    _STACK_DATABASES.append(name)
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 # Every gateway the tests start (through the runner or directly) mirrors whatever its route
@@ -105,9 +133,12 @@ def free_port_base(host: str = "127.0.0.1") -> int:
 
 
 def stack_settings(home: Path) -> Settings:
-    """Settings for a throw-away stack in `home` on free ports (DATABASE_URL, REDIS_URL apply)."""
+    """Settings for a throw-away stack in `home` on free ports, with a database of its own
+    (a new PostgreSQL database on DATABASE_URL's server; REDIS_URL applies)."""
+    settings = Settings.from_env()
     return replace(
-        Settings.from_env(),
+        settings,
+        database_url=stack_database_url() or settings.database_url,
         home=home,
         port_base=free_port_base(),
         port_overrides=(),

@@ -101,6 +101,7 @@ class Shop:
             "STRANGLER_HOME": str(self.settings.home),
             "STRANGLER_PORT_BASE": str(self.settings.port_base),
             "STRANGLER_NAMESPACE": self.settings.namespace,
+            "DATABASE_URL": self.settings.shop_database_url,
         }
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

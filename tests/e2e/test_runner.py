@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,8 +33,10 @@ def run_cli(
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
+def cli_env(tmp_path: Path, new_database: Callable[[], str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_")}
+    if env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = new_database()  # never a database another stack works on
     env["STRANGLER_HOME"] = str(tmp_path / "home")
     env["STRANGLER_PORT_BASE"] = str(free_port_base())
     env["STRANGLER_NAMESPACE"] = f"e2e-{uuid.uuid4().hex[:12]}"
