@@ -166,11 +166,16 @@ def create_gateway(
         shadow=Shadow(
             upstream,
             parity,
-            settings.internal_token,
+            settings.dry_run_key,
             concurrency=settings.shadow_concurrency,
             queue_size=settings.shadow_queue,
             metrics=metrics,
             busy=lambda: load.busy > max_busy,
+            secrets=(
+                settings.internal_token or "",
+                settings.dry_run_key or "",
+                *(token for _, token in settings.admin_tokens),
+            ),
         ),
         metrics=metrics,
         breakers=Breakers(time.monotonic),

@@ -8,8 +8,10 @@ matches over comparisons (match + mismatch); what could not be compared fairly i
 beside it, never in it: the candidate failed (`candidate_error`), the mirror was not made
 (`dropped`), a dry run answered only after the primary had gone (`late`), legacy's own
 answer changed while the candidate read (`moved`), or the candidate answered from a read
-model behind legacy's writes and, asked to read anew, matched (`stale`). `discounted`
-matches are those whose only differences were on noise paths (a subset of `match`).
+model behind legacy's writes and, asked to read anew, matched (`stale`), or a dry run was
+refused by a candidate that cannot prove it (`dry_run_refused`) or answered as a real write
+(`not_dry_run`, its header lost on the way). `discounted` matches are those whose only
+differences were on noise paths (a subset of `match`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ OUTCOMES = (
     "discounted",
     "noise_match",
     "noise_mismatch",
+    "dry_run_refused",
+    "not_dry_run",
 )
 WINDOW_S = 300  # the recent window the figures show by default
 KEEP_MINUTES_S = 3600  # per-minute counts are kept this long: the longest window asked for

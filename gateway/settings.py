@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_ROUTES_FILE = Path(__file__).with_name("routes.toml")
@@ -48,6 +48,9 @@ class GatewaySettings:
     max_body_bytes: int = 1024 * 1024
     stream_from_bytes: int = 1024 * 1024  # larger request bodies stream, smaller are buffered
     internal_token: str | None = None
+    # signs dry runs so the services can tell them from forgeries (STRANGLER_DRY_RUN_KEY,
+    # shared with them; new_services/platform/dry_run.py)
+    dry_run_key: str | None = field(default=None, repr=False)
     admin_tokens: tuple[
         tuple[str, str], ...
     ] = ()  # (name, token): the name goes into the audit log
@@ -83,6 +86,7 @@ class GatewaySettings:
                 max_body_bytes=int(environ.get("GATEWAY_MAX_BODY_BYTES", str(1024 * 1024))),
                 stream_from_bytes=int(environ.get("GATEWAY_STREAM_FROM_BYTES", str(1024 * 1024))),
                 internal_token=environ.get("GATEWAY_INTERNAL_TOKEN") or None,
+                dry_run_key=environ.get("STRANGLER_DRY_RUN_KEY") or None,
                 admin_tokens=_tokens(environ),
                 redis_url=environ.get("GATEWAY_REDIS_URL") or None,
                 namespace=environ.get("GATEWAY_NAMESPACE", "strangler:gateway"),

@@ -29,11 +29,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway import compare as cmp
 from gateway import headers as h
@@ -42,11 +44,13 @@ from gateway.metrics import Metrics
 from gateway.parity import ParityStore
 from gateway.routes import SAFE_METHODS, Route, RouteTable
 from gateway.upstream import Upstream, UpstreamError
+from new_services.platform import dry_run as dry_runs
 
 log = logging.getLogger("gateway.shadow")
 
 MAX_COMPARED_BYTES = 1024 * 1024
 PLACEHOLDERS = "x-strangler-placeholders"  # on a dry run's answer: paths it could not know
+DRY_RUN_ANSWER = "x-strangler-dry-run"  # "true" on a dry run's answer: nothing was kept
 FLUSH_EVERY_S = 0.5  # how often the count of dropped mirrors reaches the parity store
 
 
@@ -85,18 +89,22 @@ class Shadow:
         self,
         upstream: Upstream,
         parity: ParityStore,
-        internal_token: str | None,
+        dry_run_key: str | None,
         concurrency: int = 8,
         queue_size: int = 256,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         busy: Callable[[], bool] = lambda: False,
+        secrets: Collection[str] = (),
     ) -> None:
+        """`dry_run_key` signs dry runs (new_services/platform/dry_run.py); `secrets` (the
+        gateway's tokens) are blanked out of every sample, whatever an upstream echoes."""
         self._metrics = metrics
         self._busy = busy  # True while the gateway is short of CPU: mirrors give way
         self._upstream = upstream
         self._parity = parity
-        self._token = internal_token
+        self._dry_run_key = dry_run_key or ""
+        self._secrets = tuple(s for s in secrets if s)
         self._queue: asyncio.Queue[MirrorJob] = asyncio.Queue(maxsize=queue_size)
         self._concurrency = concurrency
         self._workers: list[asyncio.Task[None]] = []
@@ -226,19 +234,20 @@ class Shadow:
     async def fetch(
         self, job: Replay, upstream: str, dry_run: bool, fresh: bool = False
     ) -> cmp.Response:
-        """Send the request to `upstream` (as a dry run: marked, and with the internal token;
-        `fresh`: with `Cache-Control: no-cache`, so a cache in front of the data reads anew)."""
+        """Send the request to `upstream` (as a dry run: marked, with a proof signed for this
+        request only; `fresh`: with `Cache-Control: no-cache`, so a cache in front of the data
+        reads anew). The internal token never goes upstream: it is the gateway's own."""
         headers = list(job.headers)
+        url = job.table.upstreams[upstream] + job.url_tail
         if fresh:
             headers = [(n, v) for n, v in headers if n.lower() != "cache-control"]
             headers.append(("Cache-Control", "no-cache"))
         if dry_run:
-            headers.append((h.SHADOW, "dry-run"))
-            if self._token:
-                headers.append((h.TOKEN, self._token))
+            proof = dry_runs.sign(self._dry_run_key, job.method, _target(url))
+            headers.append((h.SHADOW, proof))
         response = await self._upstream.send(
             job.method,
-            job.table.upstreams[upstream] + job.url_tail,
+            url,
             headers,
             job.body,
             job.route.timeout_s,
@@ -266,13 +275,16 @@ class Shadow:
             return
         placeholders: tuple[str, ...] = ()
         if job.early is not None:
+            if candidate.headers.get(DRY_RUN_ANSWER, "").lower() != "true":
+                await self._not_dry_run(job, candidate)
+                return
             placeholders = placeholders_of(candidate, job.request_id)
             rules = replace(rules, ignore=rules.ignore + placeholders)
         noise = await self._parity.noise(route.name) if rules.discount_noise else frozenset()
         result = cmp.compare(job.primary, candidate, rules)
         outcome, asked = await self._judge(job, candidate, result, rules, noise)
         if outcome == "mismatch":  # the sample first: whoever sees the count finds it
-            sample = _sample(job, candidate, result, placeholders, asked)
+            sample = _sample(job, candidate, result, placeholders, asked, self._secrets)
             await self._parity.sample(route.name, sample)
         await self._count(job, outcome)
         discounted = _paths(result) & noise if outcome == "match" and not asked else set()
@@ -284,6 +296,29 @@ class Shadow:
             and self._rng.random() < route.noise_sample
         ):
             await self._noise(job, rules)
+
+    async def _not_dry_run(self, job: MirrorJob, candidate: cmp.Response) -> None:
+        """A dry run answered as something else: refused (403 dry-run-unproven: the
+        candidate does not share the gateway's STRANGLER_DRY_RUN_KEY), or not a dry run at
+        all (a proxy in between dropped its header, and the write may have been kept).
+        Never compared; counted and logged, so an operator sees it at once."""
+        refused = candidate.status == 403 and b"dry_run_unproven" in candidate.body.replace(
+            b"-", b"_"
+        )
+        outcome = "dry_run_refused" if refused else "not_dry_run"
+        await self._count(job, outcome)
+        log.error(
+            "%s: a dry run on route %s was %s (%s %s answered %d)",
+            outcome,
+            job.route.name,
+            "refused by the candidate: it does not share STRANGLER_DRY_RUN_KEY"
+            if refused
+            else "not answered as one: the write may have been kept",
+            job.method,
+            job.url_tail,
+            candidate.status,
+            extra={"request_id": job.request_id},
+        )
 
     async def _judge(
         self,
@@ -377,8 +412,30 @@ def _forget_early(
     return forget
 
 
+def _target(url: str) -> str:
+    """The path and query an upstream receives for `url`: what a dry run's proof signs."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def _preview(body: bytes, limit: int = 2000) -> str:
     return body[:limit].decode("utf-8", errors="replace")
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` with every secret (and every dry-run proof) blanked out, at any depth."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+        return _PROOF.sub("sig=[redacted]", value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, secrets) for v in value]
+    return value
+
+
+_PROOF = re.compile(r"sig=[0-9a-fA-F]{16,}")
 
 
 def _sample(
@@ -387,6 +444,7 @@ def _sample(
     result: cmp.Comparison,
     placeholders: tuple[str, ...],
     asked: dict[str, cmp.Response],
+    secrets: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     sample: dict[str, Any] = {
         "request_id": job.request_id,
@@ -404,4 +462,5 @@ def _sample(
     }
     for name, answer in asked.items():  # asked a second time: what came back
         sample[name] = {"status": answer.status, "body": _preview(answer.body)}
-    return sample
+    redacted: dict[str, Any] = _redacted(sample, secrets)
+    return redacted

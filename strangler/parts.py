@@ -28,6 +28,7 @@ class Part:
 SECRETS = {
     "GATEWAY_ADMIN_TOKEN": "gateway-admin.token",
     "GATEWAY_INTERNAL_TOKEN": "gateway-internal.token",
+    "STRANGLER_DRY_RUN_KEY": "dry-run.key",
 }
 
 
@@ -60,6 +61,11 @@ def admin_token(settings: Settings) -> str:
 def internal_token(settings: Settings) -> str:
     """Authorises the gateway's internal headers (target override, dry run)."""
     return _secret(settings, "GATEWAY_INTERNAL_TOKEN")
+
+
+def dry_run_key(settings: Settings) -> str:
+    """Signs the gateway's dry runs; the services that run them check it."""
+    return _secret(settings, "STRANGLER_DRY_RUN_KEY")
 
 
 def redis_server_binary() -> str:
@@ -192,13 +198,21 @@ def services(settings: Settings) -> list[Part]:
             settings,
             "payments-service",
             "new_services.payments.app:create_app",
-            {"DATABASE_URL": database, "PAYMENTS_PROVIDER_URL": settings.url("payments")},
+            {
+                "DATABASE_URL": database,
+                "PAYMENTS_PROVIDER_URL": settings.url("payments"),
+                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
+            },
         ),
         http_service(
             settings,
             "catalog",
             "new_services.catalog.app:create_app",
-            {"DATABASE_URL": database, "REDIS_URL": redis_url},
+            {
+                "DATABASE_URL": database,
+                "REDIS_URL": redis_url,
+                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
+            },
         ),
         http_service(
             settings,
@@ -209,6 +223,7 @@ def services(settings: Settings) -> list[Part]:
                 "ORDERS_USERS_URL": settings.url("legacy"),
                 "ORDERS_CATALOG_URL": settings.url("catalog"),
                 "ORDERS_PAYMENTS_URL": settings.url("payments-service"),
+                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
             },
         ),
         http_service(
@@ -356,6 +371,7 @@ def plan(settings: Settings) -> list[Part]:
                 "GATEWAY_STREAM_FROM_BYTES": str(2 * 1024 * 1024),
                 "GATEWAY_ADMIN_TOKEN": admin_token(settings),
                 "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
+                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
                 **(
                     {"GATEWAY_UPSTREAM_CLONE": settings.url("legacy-clone")}
                     if settings.legacy_clone

@@ -72,4 +72,12 @@ def create_app(settings: CatalogSettings | None = None) -> Starlette:
         *ProductsV2(wiring).routes(),
         *HoldsApi(wiring).routes(),
     ]
-    return service_app("catalog", routes, lifespan, OPENAPI, registry=registry, serves_v1=True)
+    return service_app(
+        "catalog",
+        routes,
+        lifespan,
+        OPENAPI,
+        registry=registry,
+        serves_v1=True,
+        dry_run_key=settings.dry_run_key,
+    )

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from new_services.platform import dry_run as dry_runs
 from new_services.platform.clients import answer_object
 from new_services.platform.problems import TYPE_PREFIX
 
@@ -75,8 +76,10 @@ def _lines(lines: Sequence[tuple[int, int]]) -> dict[str, Any]:
 
 
 class CatalogClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, dry_run_key: str | None = None) -> None:
+        """`dry_run_key` signs the dry-run holds of a dry-run checkout (platform/dry_run.py)."""
         self._http = http
+        self._dry_run_key = dry_run_key
 
     async def _send(
         self, method: str, url: str, ok: tuple[int, ...], **kwargs: Any
@@ -122,10 +125,13 @@ class CatalogClient:
         """Hold (product id, quantity) for every line, all or none, under the caller's
         `hold` id; again with the same id holds nothing more. Raises NotEnoughStock, or its
         subclass ProductUnavailable for a deleted or unknown product."""
-        headers = {"X-Strangler-Shadow": "dry-run"} if dry_run else {}
-        response = await self._send(
-            "PUT", f"/v2/holds/{hold}", (200, 201), json=_lines(lines), headers=headers
-        )
+        url = f"/v2/holds/{hold}"
+        headers = {}
+        if dry_run:
+            target = self._http.build_request("PUT", url).url.raw_path.decode("ascii")
+            proof = dry_runs.sign(self._dry_run_key or "", "PUT", target)
+            headers[dry_runs.HEADER] = proof
+        response = await self._send("PUT", url, (200, 201), json=_lines(lines), headers=headers)
         body = answer_object(response)
         if response.status_code == 409 and body.get("type") == TYPE_PREFIX + "out-of-stock":
             raise NotEnoughStock(int(body["product_id"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class CatalogSettings:
     # 0: never. A placed order's hold is committed by the catalog worker from the order's
     # event, in well under `hold_for_s` unless the relay or the worker is down that long.
     sweep_every_s: float = 60.0
+    # proves the gateway's dry runs (STRANGLER_DRY_RUN_KEY, platform/dry_run.py); none: the
+    # catalog refuses every dry run
+    dry_run_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> CatalogSettings:
@@ -38,4 +41,5 @@ class CatalogSettings:
             ),
             hold_for_s=float(environ.get("CATALOG_HOLD_FOR_S", cls.hold_for_s)),
             sweep_every_s=float(environ.get("CATALOG_SWEEP_EVERY_S", cls.sweep_every_s)),
+            dry_run_key=environ.get("STRANGLER_DRY_RUN_KEY") or None,
         )

@@ -54,7 +54,9 @@ def create_app(
                 return made
 
             customers = LegacyCustomers(client(settings.users_url))
-            catalog = CatalogAdapter(CatalogClient(client(settings.catalog_url)))
+            catalog = CatalogAdapter(
+                CatalogClient(client(settings.catalog_url), settings.dry_run_key)
+            )
             payments = PaymentsClient(client(settings.payments_url))
             carts, book = SqlCarts(engine), SqlOrderBook(engine)
             wiring.orders = Orders(customers, carts, catalog, payments, book)
@@ -90,4 +92,12 @@ def create_app(
             yield
 
     routes = [*OrdersApiV1(wiring).routes(), *OrdersApiV2(wiring).routes()]
-    return service_app("orders", routes, lifespan, OPENAPI, registry=registry, serves_v1=True)
+    return service_app(
+        "orders",
+        routes,
+        lifespan,
+        OPENAPI,
+        registry=registry,
+        serves_v1=True,
+        dry_run_key=settings.dry_run_key,
+    )

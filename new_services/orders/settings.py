@@ -27,6 +27,9 @@ class OrdersSettings:
     settle_orphans_every_s: float = 10.0  # 0: never
     orphans_look_back_s: float = 3600.0  # how far back the first round looks
     pricing: Rules = field(default=SHOP_RULES)  # ORDERS_PRICING_RULES: a JSON file of them
+    # proves the gateway's dry runs, and signs the dry-run stock holds the orders service
+    # asks the catalog for (STRANGLER_DRY_RUN_KEY, platform/dry_run.py); none: refused
+    dry_run_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> OrdersSettings:
@@ -51,6 +54,7 @@ class OrdersSettings:
                 environ.get("ORDERS_ORPHANS_LOOK_BACK_S", cls.orphans_look_back_s)
             ),
             pricing=_pricing(environ.get("ORDERS_PRICING_RULES")),
+            dry_run_key=environ.get("STRANGLER_DRY_RUN_KEY") or None,
         )
 
 

@@ -89,5 +89,10 @@ def create_app(
             engine.dispose()
 
     return service_app(
-        "payments", PaymentsApi(wiring).routes(), lifespan, OPENAPI, registry=registry
+        "payments",
+        PaymentsApi(wiring).routes(),
+        lifespan,
+        OPENAPI,
+        registry=registry,
+        dry_run_key=settings.dry_run_key,
     )

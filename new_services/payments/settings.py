@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class PaymentsSettings:
     # long after it was made (a charge the provider made later still is given back); 0: never
     recheck_voided_every_s: float = 3600.0
     recheck_voided_for_s: float = 86400.0
+    # proves the gateway's dry runs (STRANGLER_DRY_RUN_KEY, platform/dry_run.py); none: the
+    # payments service refuses every dry run
+    dry_run_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # A request is cut off at 80% of its key's lease (platform/idempotency.py): the
@@ -58,6 +61,7 @@ class PaymentsSettings:
             check_unsettled_every_s=float(
                 environ.get("PAYMENTS_CHECK_UNSETTLED_EVERY_S", cls.check_unsettled_every_s)
             ),
+            dry_run_key=environ.get("STRANGLER_DRY_RUN_KEY") or None,
             recheck_voided_every_s=float(
                 environ.get("PAYMENTS_RECHECK_VOIDED_EVERY_S", cls.recheck_voided_every_s)
             ),

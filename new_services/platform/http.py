@@ -151,12 +151,13 @@ def time_position(
         raise InvalidRequest("cursor is not one this service gave out") from exc
 
 
-DRY_RUN_HEADER = "x-strangler-shadow"  # "dry-run": set by the gateway on mirrored writes
+DRY_RUN_PROVEN = "strangler_dry_run"  # set in the scope's state by platform/dry_run.py
 
 
 def is_dry_run(request: Request) -> bool:
-    """The gateway mirrored this write: check and answer everything, keep nothing."""
-    return request.headers.get(DRY_RUN_HEADER, "").lower() == "dry-run"
+    """The gateway mirrored this write, and proved it (platform/dry_run.py): check and
+    answer everything, keep nothing. An unproven dry run never reaches a handler."""
+    return request.scope.get("state", {}).get(DRY_RUN_PROVEN) is True
 
 
 def wants_fresh(request: Request) -> bool:

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
-from new_services.platform import tracing, v1
+from new_services.platform import dry_run, tracing, v1
 from new_services.platform.problems import exception_handlers
 
 
@@ -65,9 +65,11 @@ def service_app(
     openapi: Mapping[str, Any],
     registry: CollectorRegistry | None = None,
     serves_v1: bool = False,
+    dry_run_key: str | None = None,
 ) -> Starlette:
-    """The ASGI app of `service`; `registry` holds the service's own metrics, if any, and
-    `serves_v1` says it answers legacy paths (whose errors then take the legacy shape)."""
+    """The ASGI app of `service`; `registry` holds the service's own metrics, if any,
+    `serves_v1` says it answers legacy paths (whose errors then take the legacy shape), and
+    `dry_run_key` proves the gateway's dry runs (none: every dry run is refused)."""
     registry = registry or CollectorRegistry()
     responses = Counter(
         f"{service}_responses_total",
@@ -98,6 +100,7 @@ def service_app(
         middleware=[
             Middleware(tracing.TraceRequests, service=service),
             Middleware(CountResponses, counter=responses),
+            Middleware(dry_run.ProveDryRuns, key=dry_run_key),
         ],
         lifespan=lifespan,
     )

@@ -20,6 +20,7 @@ from tests.integration.processes import uvicorn_part
 
 ADMIN_TOKEN = "integration-admin-token-0123456789"
 INTERNAL_TOKEN = "integration-internal-token-0123456789"
+DRY_RUN_KEY = "integration-dry-run-key-0123456789"  # the gateways' and the upstreams'
 STRANGLER = str(Path(sys.executable).with_name("strangler"))
 
 
@@ -28,7 +29,7 @@ def echo_part(name: str, port: int, shared: Path) -> Part:
         f"echo-{name}",
         "tests.support.echo:create_app",
         port,
-        {"ECHO_NAME": name, "ECHO_SHARED": str(shared)},
+        {"ECHO_NAME": name, "ECHO_SHARED": str(shared), "STRANGLER_DRY_RUN_KEY": DRY_RUN_KEY},
         health="/_echo/health",
     )
 
@@ -115,6 +116,7 @@ def gateway(
                     "GATEWAY_NAMESPACE": namespace,
                     "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
                     "GATEWAY_INTERNAL_TOKEN": INTERNAL_TOKEN,
+                    "STRANGLER_DRY_RUN_KEY": DRY_RUN_KEY,
                     **env,
                 },
             )

@@ -33,6 +33,7 @@ from new_services.payments.settings import PaymentsSettings
 from stand_ins.payments.app import create_app as provider_app
 from stand_ins.payments.settings import PaymentsSettings as ProviderSettings
 from tests.integration.migrating import engine_at
+from tests.support import dry_runs
 
 USERS, CATALOG, PAYMENTS, PROVIDER = (
     "http://users.test",
@@ -131,9 +132,11 @@ async def in_process_shop(
 
         provider = provider_app(ProviderSettings(db_path=tmp_path / "provider.db"))
         apps = {
-            CATALOG: catalog_app(CatalogSettings(database_url, redis_url, namespace)),
+            CATALOG: catalog_app(
+                CatalogSettings(database_url, redis_url, namespace, dry_run_key=dry_runs.KEY)
+            ),
             PAYMENTS: payments_app(
-                PaymentsSettings(database_url, PROVIDER),
+                PaymentsSettings(database_url, PROVIDER, dry_run_key=dry_runs.KEY),
                 provider=httpx.ASGITransport(app=provider),
             ),
         }
@@ -142,12 +145,15 @@ async def in_process_shop(
         }
         transports[USERS] = httpx.MockTransport(users)
         orders = orders_app(
-            OrdersSettings(database_url, USERS, CATALOG, PAYMENTS), transports=transports
+            OrdersSettings(database_url, USERS, CATALOG, PAYMENTS, dry_run_key=dry_runs.KEY),
+            transports=transports,
         )
         routes = tmp_path / "routes.toml"
         routes.write_text(ROUTES_FILE)
         gateway = create_gateway(
-            replace(GatewaySettings(), routes_file=routes, tracing=traced),
+            replace(
+                GatewaySettings(), routes_file=routes, tracing=traced, dry_run_key=dry_runs.KEY
+            ),
             upstream=InProcessUpstream(orders),
         )
         async with AsyncExitStack() as stack:
@@ -159,7 +165,8 @@ async def in_process_shop(
 
             def client(app: Any, base: str) -> httpx.AsyncClient:
                 transport = httpx.ASGITransport(app=app)
-                return httpx.AsyncClient(transport=transport, base_url=base)
+                auth = dry_runs.SignDryRuns()  # a test's dry runs, signed as the gateway does
+                return httpx.AsyncClient(transport=transport, base_url=base, auth=auth)
 
             async with (
                 client(gateway.public, "http://shop.test") as shop,

@@ -26,6 +26,7 @@ from new_services.catalog.settings import CatalogSettings
 from new_services.catalog.tables import legacy_now, products
 from tests.conftest import free_port_base
 from tests.integration.migrating import engine_at
+from tests.support import dry_runs
 
 pytestmark = pytest.mark.anyio
 PROBLEM = "urn:strangler-kit:problem:"
@@ -44,7 +45,9 @@ def database(fresh_database_url: str) -> str:
 @pytest.fixture
 def settings(database: str, redis_url: str) -> CatalogSettings:
     namespace = f"test-{uuid.uuid4().hex[:12]}"  # a shared Redis may hold other tests' keys
-    return CatalogSettings(database_url=database, redis_url=redis_url, namespace=namespace)
+    return CatalogSettings(
+        database_url=database, redis_url=redis_url, namespace=namespace, dry_run_key=dry_runs.KEY
+    )
 
 
 @asynccontextmanager
@@ -54,7 +57,9 @@ async def serving(settings: CatalogSettings) -> AsyncIterator[httpx.AsyncClient]
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://catalog.test") as client,
+        httpx.AsyncClient(
+            transport=transport, base_url="http://catalog.test", auth=dry_runs.SignDryRuns()
+        ) as client,
     ):
         yield client
 
@@ -557,7 +562,7 @@ async def test_the_client_prices_many_products_and_holds_releases_commits_restoc
         conn.execute(insert(products), [{**row, "updated_at": now} for row in rows])
         ids = list(conn.execute(select(products.c.id).order_by(products.c.id)).scalars())
     await catalog.delete(f"/products/{ids[0]}")
-    client = catalog_client.CatalogClient(catalog)
+    client = catalog_client.CatalogClient(catalog, dry_runs.KEY)
 
     found = await client.products([*ids, MISSING_ID, 2**64])
     assert sorted(found) == ids[1:]

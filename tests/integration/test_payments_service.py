@@ -21,6 +21,7 @@ from strangler.runner import running
 from tests.conftest import free_port_base
 from tests.integration.migrating import engine_at
 from tests.integration.processes import uvicorn_part
+from tests.support import dry_runs
 
 PROBLEM = "application/problem+json"
 
@@ -78,6 +79,7 @@ def started(
             "PAYMENTS_UNSETTLED_AFTER_S": "1",
             "PAYMENTS_CHECK_UNSETTLED_EVERY_S": "0.2",
             "PAYMENTS_SETTLE_AFTER_S": "0",  # these tests retry by hand, however late
+            "STRANGLER_DRY_RUN_KEY": dry_runs.KEY,
             **(env or {}),
         },
     )
@@ -85,7 +87,9 @@ def started(
         stack.enter_context(running(provider, tmp_path))
         stack.enter_context(running(payments, tmp_path))
         yield Services(
-            stack.enter_context(httpx.Client(base_url=payments.url, timeout=10)),
+            stack.enter_context(
+                httpx.Client(base_url=payments.url, timeout=10, auth=dry_runs.SignDryRuns())
+            ),
             stack.enter_context(httpx.Client(base_url=provider.url, timeout=10)),
         )
 

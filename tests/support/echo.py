@@ -1,4 +1,5 @@
-"""A small upstream for gateway tests: says who it is, counts writes, honours the dry-run header."""
+"""A small upstream for gateway tests: says who it is, counts writes, honours dry runs the
+gateway proves (with the services' own check, new_services/platform/dry_run.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from new_services.platform.dry_run import ProveDryRuns
+from new_services.platform.http import dry_run_headers, is_dry_run
 
 
-def create_app() -> Starlette:
+def create_app() -> ASGIApp:
     name = os.environ.get("ECHO_NAME", "echo")
     shared = Path(os.environ["ECHO_SHARED"]) if os.environ.get("ECHO_SHARED") else None
     writes: list[dict[str, object]] = []
@@ -32,7 +37,7 @@ def create_app() -> Starlette:
             return JSONResponse({"served_by": name, "error": "asked to fail"}, status_code=503)
         if request.query_params.get("sleep_ms"):
             await asyncio.sleep(int(request.query_params["sleep_ms"]) / 1000)
-        dry_run = request.headers.get("x-strangler-shadow") == "dry-run"
+        dry_run = is_dry_run(request)
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and not dry_run:
             writes.append({"path": request.url.path, "body": body.decode(errors="replace")})
             if request.url.path == "/bump" and shared is not None:  # a write both sides see
@@ -50,7 +55,8 @@ def create_app() -> Starlette:
                 "dry_run": dry_run,
                 "writes": len(writes),
                 "shared": _read(shared),  # state both upstreams read, like one database
-            }
+            },
+            headers=dry_run_headers() if dry_run else None,
         )
 
     async def health(_request: Request) -> Response:
@@ -62,7 +68,7 @@ def create_app() -> Starlette:
     async def stats(_request: Request) -> Response:
         return JSONResponse({**seen, "writes": len(writes)})
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/_echo/health", health),
             Route("/_echo/writes", written),
@@ -70,6 +76,7 @@ def create_app() -> Starlette:
             Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]
     )
+    return ProveDryRuns(app, key=os.environ.get("STRANGLER_DRY_RUN_KEY"))
 
 
 def _read(shared: Path | None) -> int:

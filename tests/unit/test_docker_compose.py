@@ -95,6 +95,14 @@ def test_the_schema_is_expanded_before_the_shop_starts_and_never_contracted_by_i
 def test_no_secret_is_written_into_the_compose_file(compose: dict[str, Any]) -> None:
     password = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert password.startswith("${POSTGRES_PASSWORD")
+    for name in (
+        "gateway",
+        "catalog",
+        "orders",
+        "payments-service",
+    ):  # they must all share one dry-run key
+        given = compose["services"][name]["environment"]["STRANGLER_DRY_RUN_KEY"]
+        assert given == "${STRANGLER_DRY_RUN_KEY:-}", name
 
 
 def test_the_image_installs_with_the_pinned_constraints() -> None:

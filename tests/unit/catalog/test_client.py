@@ -3,6 +3,7 @@ result or the error other domains branch on."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -17,14 +18,16 @@ from new_services.catalog.client import (
     NotEnoughStock,
     ProductUnavailable,
 )
+from new_services.platform import dry_run
 
 pytestmark = pytest.mark.anyio
 PROBLEM = "urn:strangler-kit:problem:"
+KEY = "dry-run-key-0123456789"
 
 
 def client(answer: Callable[[httpx.Request], httpx.Response]) -> CatalogClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://catalog")
-    return CatalogClient(http)
+    return CatalogClient(http, KEY)
 
 
 def problem(status: int, slug: str, **extensions: object) -> httpx.Response:
@@ -102,7 +105,8 @@ async def test_a_reserve_and_a_restock_send_what_the_api_needs() -> None:
     await client(answer).reserve(hold, [(1, 2)], dry_run=True)
     await client(answer).restock("cancel-1", [(1, 2)])
     assert (seen[0].method, seen[0].url.path) == ("PUT", f"/v2/holds/{hold}")
-    assert seen[0].headers["x-strangler-shadow"] == "dry-run"
+    proof = seen[0].headers["x-strangler-shadow"]  # a dry run the catalog can prove
+    assert dry_run.proven(KEY, proof, "PUT", f"/v2/holds/{hold}", time.time())
     assert seen[0].content == b'{"lines":[{"product_id":1,"quantity":2}]}'
     assert seen[1].headers["idempotency-key"] == "cancel-1"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -15,9 +16,11 @@ from gateway.parity import InMemoryParityStore
 from gateway.routes import RouteTable
 from gateway.shadow import MirrorJob, Replay, Shadow
 from gateway.upstream import UpstreamResponse
+from new_services.platform import dry_run as dry_runs
 
 pytestmark = pytest.mark.anyio
 LEGACY, ORDERS = "http://legacy.test", "http://orders.test"
+KEY, SECRET = "dry-run-key-0123456789", "internal-token-0123456789"
 
 
 def table(**compare: Any) -> RouteTable:
@@ -62,6 +65,11 @@ def ok(body: dict[str, Any], **headers: str) -> Answer:
     return 200, {"content-type": "application/json", **headers}, body
 
 
+def dry(body: dict[str, Any], **headers: str) -> Answer:
+    """A dry run's answer, as a service gives it: it says it kept nothing."""
+    return ok(body, **{"x-strangler-dry-run": "true", **headers})
+
+
 async def judge(
     primary: dict[str, Any],
     legacy: list[Answer],
@@ -74,7 +82,7 @@ async def judge(
 ) -> tuple[dict[str, Any], ScriptedUpstream, InMemoryParityStore]:
     """Mirror one request whose primary answered `primary`; the route's figures after."""
     upstream, parity = ScriptedUpstream(legacy, orders), parity or InMemoryParityStore()
-    shadow = Shadow(upstream, parity, "internal")
+    shadow = Shadow(upstream, parity, KEY, secrets=(KEY, SECRET))
     routes = routes or table()
     route = routes.routes[0]
     job_args: dict[str, Any] = dict(
@@ -158,27 +166,61 @@ async def test_a_difference_where_legacy_held_still_is_a_mismatch_even_when_some
 async def test_a_dry_run_s_placeholders_are_left_out_of_its_comparison_and_nothing_else() -> None:
     placed = {"id": 41, "charge_id": "ch_1", "total": 1_200}
     dry_run = {"id": None, "charge_id": None, "total": 1_200}
-    marked = ok(dry_run, **{"x-strangler-placeholders": "$.id, $.charge_id"})
+    marked = dry(dry_run, **{"x-strangler-placeholders": "$.id, $.charge_id"})
     figures, upstream, _ = await judge(placed, legacy=[], orders=[marked], method="POST")
     assert (figures["match"], figures["mismatch"]) == (1, 0)
-    assert upstream.sent[0][1]["x-strangler-shadow"] == "dry-run"
-    unmarked, _, parity = await judge(placed, legacy=[], orders=[ok(dry_run)], method="POST")
+    proof = upstream.sent[0][1]["x-strangler-shadow"]
+    assert dry_runs.proven(KEY, proof, "POST", "/orders/1", time.time())
+    assert "x-strangler-token" not in upstream.sent[0][1]
+    unmarked, _, parity = await judge(placed, legacy=[], orders=[dry(dry_run)], method="POST")
     assert unmarked["mismatch"] == 1  # a write is never asked again: its dry run led
     [sample] = await parity.samples("orders", 1)
     assert "$.id" in sample["diff"] and sample["placeholders"] == []
 
 
 async def test_a_placeholder_header_that_is_not_a_list_of_paths_is_ignored() -> None:
-    bad = ok({"id": None}, **{"x-strangler-placeholders": "id, charge"})
+    bad = dry({"id": None}, **{"x-strangler-placeholders": "id, charge"})
     figures, _, _ = await judge({"id": 41}, legacy=[], orders=[bad], method="POST")
     assert figures["mismatch"] == 1
 
 
 async def test_a_dry_run_that_answered_after_its_primary_left_is_late_and_not_compared() -> None:
     figures, _, _ = await judge(
-        {"total": 1}, legacy=[], orders=[ok({"total": 2})], method="POST", ordered=False
+        {"total": 1}, legacy=[], orders=[dry({"total": 2})], method="POST", ordered=False
     )
     assert (figures["late"], figures["match"], figures["mismatch"]) == (1, 0, 0)
+
+
+async def test_a_dry_run_answered_as_a_real_write_is_counted_apart_and_never_compared() -> None:
+    """A proxy between gateway and candidate dropped the dry-run header: the candidate kept the
+    write. The answer does not say it was a dry run, so it is not taken for a fair comparison."""
+    figures, _, parity = await judge(
+        {"total": 1}, legacy=[], orders=[ok({"total": 1})], method="POST"
+    )
+    assert (figures["not_dry_run"], figures["match"], figures["mismatch"]) == (1, 0, 0)
+    assert await parity.samples("orders", 1) == []
+
+
+async def test_a_dry_run_the_candidate_cannot_prove_is_counted_as_refused() -> None:
+    refused = (
+        403,
+        {"content-type": "application/problem+json"},
+        {"type": "urn:strangler-kit:problem:dry-run-unproven"},
+    )
+    figures, _, _ = await judge({"total": 1}, legacy=[], orders=[refused], method="POST")
+    assert (figures["dry_run_refused"], figures["mismatch"]) == (1, 0)
+
+
+async def test_no_secret_of_the_gateway_reaches_a_mismatch_sample_whatever_an_upstream_echoes() -> (
+    None
+):
+    echoed = {"seen": f"token {SECRET} key {KEY} proof sig={'ab' * 32}", "total": 2}
+    figures, _, parity = await judge({"total": 1}, legacy=[], orders=[dry(echoed)], method="POST")
+    assert figures["mismatch"] == 1
+    [sample] = await parity.samples("orders", 1)
+    shown = json.dumps(sample)
+    assert SECRET not in shown and KEY not in shown and "ab" * 32 not in shown
+    assert "[redacted]" in shown
 
 
 async def test_noise_is_left_out_of_parity_visibly_and_only_while_it_is_wanted() -> None:
