@@ -127,7 +127,12 @@ def admin_app(gateway: Gateway) -> Starlette:
         document = await body(request)
         why = reason(document)
         change = await changes.set_route(
-            gateway.store, request.path_params["name"], document, actor=who, reason=why
+            gateway.store,
+            request.path_params["name"],
+            document,
+            upstreams=gateway.live.upstreams,
+            actor=who,
+            reason=why,
         )
         await gateway.live.refresh()
         return JSONResponse(change.audit)
@@ -138,7 +143,10 @@ def admin_app(gateway: Gateway) -> Starlette:
         responses:
           200: {description: The audit entry.}
         """
-        change = await changes.kill(gateway.store, actor=who, reason=reason(await body(request)))
+        why = reason(await body(request))
+        change = await changes.kill(
+            gateway.store, upstreams=gateway.live.upstreams, actor=who, reason=why
+        )
         await gateway.live.refresh()
         return JSONResponse(change.audit)
 
@@ -153,7 +161,13 @@ def admin_app(gateway: Gateway) -> Starlette:
         version = document.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise changes.ChangeError("'version' must be a positive integer")
-        change = await changes.rollback(gateway.store, version, actor=who, reason=reason(document))
+        change = await changes.rollback(
+            gateway.store,
+            version,
+            upstreams=gateway.live.upstreams,
+            actor=who,
+            reason=reason(document),
+        )
         await gateway.live.refresh()
         return JSONResponse(change.audit)
 
@@ -199,7 +213,9 @@ def admin_app(gateway: Gateway) -> Starlette:
         why = reason(await body(request))
         before = (await gateway.parity.figures()).get(name, {})
         kept = {k: v for k, v in before.items() if k not in ("window", "versions")}
-        change = await changes.reset_parity(gateway.store, name, kept, actor=who, reason=why)
+        change = await changes.reset_parity(
+            gateway.store, name, kept, upstreams=gateway.live.upstreams, actor=who, reason=why
+        )
         await gateway.parity.reset(name)
         await gateway.live.refresh()
         return JSONResponse(change.audit)

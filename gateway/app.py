@@ -159,7 +159,6 @@ def create_gateway(
             store,
             table,
             interval_s=settings.poll_interval_s,
-            overrides=dict(settings.upstream_overrides),
         ),
         upstream=upstream,
         parity=parity,

@@ -1,4 +1,10 @@
-"""Operator changes to the route table: validated, versioned, audited, and reversible."""
+"""Operator changes to the route table: validated, versioned, audited, and reversible.
+
+Every table version the store holds is written together with its audit entry (one Lua
+script). A version with no audit entry was written around this module, by whoever could reach
+the store: a gateway never adopts it (`load`), and no change is built on it (only the kill
+switch and a rollback to an audited version, which replace it).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +42,8 @@ def _now() -> str:
 
 
 async def seed(store: RouteStore, table: RouteTable) -> RouteTable:
-    """Store the file's table as version 1 unless a table is already stored; return the live one."""
+    """Store the file's table as version 1 unless a table is already stored; return the live one
+    (with `table`'s upstream URLs: the gateway's own)."""
     if await store.version() == 0:
         audit = {
             "version": 1,
@@ -46,39 +53,62 @@ async def seed(store: RouteStore, table: RouteTable) -> RouteTable:
             "route": None,
             "reason": "seeded from the routes file",
             "before": None,
-            "after": table.to_dict(),
+            "after": table.to_stored(),
         }
-        await store.commit(0, {**table.to_dict(), "version": 1}, audit)
-    return await load(store)
+        await store.commit(0, {**table.to_stored(), "version": 1}, audit)
+    return await load(store, table.upstreams)
 
 
-async def load(store: RouteStore) -> RouteTable:
+async def load(store: RouteStore, upstreams: Mapping[str, str]) -> RouteTable:
+    """The stored table, on the gateway's own `upstreams`; refused (ChangeError 409) when it
+    has no audit entry, and (RouteTableError) when it names an upstream not among them."""
     document = await store.table()
     if document is None:
         raise ChangeError("no route table is stored yet", status=503)
-    return RouteTable.from_dict(document)
+    await _require_audited(store, document)
+    return RouteTable.from_dict(document, upstreams=upstreams)
+
+
+async def _require_audited(store: RouteStore, document: Document) -> None:
+    """The newest audit entry is this version's: every change writes both at once."""
+    version = document.get("version")
+    newest = await store.audit(1)
+    if not newest or newest[-1].get("version") != version:
+        raise ChangeError(
+            f"route table version {version} has no audit entry: it was written around the "
+            "admin API, and is not served (roll back to an audited version, or use the kill "
+            "switch)",
+            status=409,
+        )
 
 
 async def _apply(
     store: RouteStore,
     mutate: Callable[[Document], tuple[Document, Any, Any, str | None]],
     *,
+    upstreams: Mapping[str, str],
     actor: str,
     action: str,
     reason: str,
+    replaces: bool = False,
 ) -> Change:
+    """Commit `mutate`'s table as the next version, with its audit entry. `replaces`: the
+    change does not build on the current table (kill switch, rollback), so it may replace one
+    that has no audit entry."""
     if not reason or not reason.strip():
         raise ChangeError("a reason is required for every change")
     for _ in range(MAX_ATTEMPTS):
         current = await store.table()
         if current is None:
             raise ChangeError("no route table is stored yet", status=503)
+        if not replaces:
+            await _require_audited(store, current)
         expected = int(current["version"])  # every stored table carries its own version
         document, before, after, route = mutate(current)
         version = expected + 1
         document = {**document, "version": version}
         try:
-            table = RouteTable.from_dict(document)
+            table = RouteTable.from_dict(document, upstreams=upstreams)
         except RouteTableError as exc:
             raise ChangeError(str(exc), status=422) from exc
         audit = {
@@ -91,13 +121,19 @@ async def _apply(
             "before": before,
             "after": after,
         }
-        if await store.commit(expected, table.to_dict(), audit):
+        if await store.commit(expected, table.to_stored(), audit):
             return Change(version, audit, table)
     raise ChangeError("the table kept changing underneath; try again", status=409)
 
 
 async def set_route(
-    store: RouteStore, name: str, settings: Mapping[str, Any], *, actor: str, reason: str
+    store: RouteStore,
+    name: str,
+    settings: Mapping[str, Any],
+    *,
+    upstreams: Mapping[str, str],
+    actor: str,
+    reason: str,
 ) -> Change:
     """Change some settings of one route."""
     unknown = set(settings) - SETTABLE
@@ -122,10 +158,14 @@ async def set_route(
             name,
         )
 
-    return await _apply(store, mutate, actor=actor, action="set", reason=reason)
+    return await _apply(
+        store, mutate, upstreams=upstreams, actor=actor, action="set", reason=reason
+    )
 
 
-async def kill(store: RouteStore, *, actor: str, reason: str) -> Change:
+async def kill(
+    store: RouteStore, *, upstreams: Mapping[str, str], actor: str, reason: str
+) -> Change:
     """The kill switch: every route to legacy in one version."""
 
     def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
@@ -134,10 +174,14 @@ async def kill(store: RouteStore, *, actor: str, reason: str) -> Change:
         killed = [{**r, "mode": "legacy"} for r in routes]
         return {**document, "routes": killed}, before, {name: "legacy" for name in before}, None
 
-    return await _apply(store, mutate, actor=actor, action="kill", reason=reason)
+    return await _apply(
+        store, mutate, upstreams=upstreams, actor=actor, action="kill", reason=reason, replaces=True
+    )
 
 
-async def rollback(store: RouteStore, version: int, *, actor: str, reason: str) -> Change:
+async def rollback(
+    store: RouteStore, version: int, *, upstreams: Mapping[str, str], actor: str, reason: str
+) -> Change:
     """Make the table as it was at `version` the newest version."""
     old = await store.at(version)
     if old is None:
@@ -146,11 +190,25 @@ async def rollback(store: RouteStore, version: int, *, actor: str, reason: str) 
     def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
         return {**old}, {"version": document.get("version")}, {"restored": version}, None
 
-    return await _apply(store, mutate, actor=actor, action="rollback", reason=reason)
+    return await _apply(
+        store,
+        mutate,
+        upstreams=upstreams,
+        actor=actor,
+        action="rollback",
+        reason=reason,
+        replaces=True,
+    )
 
 
 async def reset_parity(
-    store: RouteStore, name: str, figures: Mapping[str, Any], *, actor: str, reason: str
+    store: RouteStore,
+    name: str,
+    figures: Mapping[str, Any],
+    *,
+    upstreams: Mapping[str, str],
+    actor: str,
+    reason: str,
 ) -> Change:
     """Start a route's parity afresh (a fixed candidate should not carry its old
     mismatches): a new version of an unchanged table, whose audit entry keeps the figures
@@ -161,7 +219,9 @@ async def reset_parity(
             raise ChangeError(f"no route named {name!r}", status=404)
         return document, dict(figures), None, name
 
-    return await _apply(store, mutate, actor=actor, action="reset-parity", reason=reason)
+    return await _apply(
+        store, mutate, upstreams=upstreams, actor=actor, action="reset-parity", reason=reason
+    )
 
 
 async def restore(store: RouteStore, table: RouteTable, found: int) -> Change | None:
@@ -183,6 +243,6 @@ async def restore(store: RouteStore, table: RouteTable, found: int) -> Change | 
         "before": {"version": found},
         "after": {"version": version},
     }
-    if await store.restore(table.to_dict(), audit):
+    if await store.restore(table.to_stored(), audit):
         return Change(version, audit, table)
     return None

@@ -19,25 +19,25 @@ class LiveTable:
     """Polls the store's version every `interval_s`; a new version is loaded and swapped in.
 
     Polling one small key (rather than pub/sub alone) means a missed message can never
-    leave an instance behind, and the bound on staleness is simply the interval.
+    leave an instance behind, and the bound on staleness is simply the interval. A stored
+    version is served on this instance's own upstream URLs (the routes file's, with
+    GATEWAY_UPSTREAM_<NAME> applied: `initial`'s), and refused, the previous one kept, when
+    it has no audit entry or names an upstream this instance has no URL for.
     """
 
-    def __init__(
-        self,
-        store: RouteStore,
-        initial: RouteTable,
-        interval_s: float = 0.25,
-        overrides: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, store: RouteStore, initial: RouteTable, interval_s: float = 0.25) -> None:
         self.store = store
-        # GATEWAY_UPSTREAM_<NAME>: this instance's URL for an upstream, whatever the table says
-        self.overrides = dict(overrides or {})
+        self.upstreams: Mapping[str, str] = dict(initial.upstreams)  # name -> URL, configured
         self.seed_table = initial
-        self.served = initial  # the stored table this instance last adopted (version 0: none)
-        self.current = initial  # that table with this instance's upstream URLs
+        self.current = initial  # the stored table this instance last adopted (version 0: none)
         self.interval_s = interval_s
         self.store_up = True
         self.last_error: str | None = None
+        self.refused: int | None = None  # the newest stored version this instance refused
+
+    @property
+    def served(self) -> RouteTable:
+        return self.current
 
     async def refresh(self) -> None:
         try:
@@ -52,8 +52,18 @@ class LiveTable:
                     )
             elif version == 0:  # first start: the routes file's table becomes version 1
                 self._adopt(await seed(self.store, self.seed_table))
-            elif version != self.served.version:
-                self._adopt(await load(self.store))
+            elif version != self.served.version and version != self.refused:
+                try:
+                    self._adopt(await load(self.store, self.upstreams))
+                except (ChangeError, RouteTableError) as exc:
+                    self.refused = version
+                    log.error(
+                        "route table version %s refused, still serving version %s: %s",
+                        version,
+                        self.current.version,
+                        exc,
+                    )
+                    return
                 log.info("route table version %s loaded", self.current.version)
         except (RedisError, OSError, ChangeError, RouteTableError) as exc:
             self._lost(exc)
@@ -64,8 +74,8 @@ class LiveTable:
         self.last_error = None
 
     def _adopt(self, table: RouteTable) -> None:
-        self.served = table
-        self.current = table.with_upstreams(self.overrides)
+        self.current = table
+        self.refused = None
 
     def _lost(self, exc: Exception) -> None:
         if self.store_up:

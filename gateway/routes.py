@@ -1,7 +1,15 @@
-"""The route table: ordered rules that map a method and path to a named route and its mode."""
+"""The route table: ordered rules that map a method and path to a named route and its mode.
+
+Routes name their upstreams; the URLs behind the names come from the gateway's own
+configuration (the routes file's `[upstreams]` and GATEWAY_UPSTREAM_<NAME>), never from the
+stored table: whoever can write the store can change a route's mode or weight (audited), but
+cannot point traffic at a host the gateway was not configured with (`to_stored`,
+`from_dict(..., upstreams=)`).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -268,10 +276,23 @@ def validate_upstreams(raw: Mapping[str, Any]) -> dict[str, str]:
         parts = urlsplit(str(url))
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             raise RouteTableError(f"upstream {name!r}: {url!r} is not an http(s) URL")
+        if _never_an_upstream(parts.hostname):
+            raise RouteTableError(
+                f"upstream {name!r}: {url!r} is a link-local, multicast or unspecified address "
+                "(a cloud metadata service lives there), never a shop's upstream"
+            )
         upstreams[str(name)] = str(url).rstrip("/")
     if "legacy" not in upstreams:
         raise RouteTableError("the upstream 'legacy' must be declared")
     return upstreams
+
+
+def _never_an_upstream(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: resolved by the operator's DNS, as the operator configured it
+    return address.is_link_local or address.is_multicast or address.is_unspecified
 
 
 @dataclass(frozen=True)
@@ -333,29 +354,38 @@ class RouteTable:
             return Match(self.default, {})
         return Match(best[1], best[2])
 
-    def with_upstreams(self, overrides: Mapping[str, str]) -> RouteTable:
-        """This table with some upstream URLs replaced (an instance's own view of them)."""
-        if not overrides:
-            return self
-        upstreams = validate_upstreams({**self.upstreams, **overrides})
-        return RouteTable(self.routes, upstreams, self.version)
-
     def get(self, name: str) -> Route | None:
         return next((r for r in self.routes if r.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
+        """The table as this gateway serves it, its upstreams' URLs included."""
         return {
             "version": self.version,
             "upstreams": dict(self.upstreams),
             "routes": [r.to_dict() for r in self.routes],
         }
 
+    def to_stored(self) -> dict[str, Any]:
+        """The table as the store keeps it: upstreams by name only."""
+        return {**self.to_dict(), "upstreams": sorted(self.upstreams)}
+
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], version: int | None = None) -> RouteTable:
+    def from_dict(
+        cls,
+        raw: Mapping[str, Any],
+        version: int | None = None,
+        upstreams: Mapping[str, str] | None = None,
+    ) -> RouteTable:
+        """A table from its declarative form. With `upstreams` (the gateway's configured
+        URLs, for a stored table), whatever the form says of its upstreams is ignored and
+        every route must name one of those; without, the form declares them (a routes file)."""
         upstreams_raw = raw.get("upstreams")
-        if not isinstance(upstreams_raw, Mapping):
-            raise RouteTableError("the table needs an [upstreams] section")
-        upstreams = validate_upstreams(upstreams_raw)
+        if upstreams is not None:
+            upstreams = dict(upstreams)
+        elif isinstance(upstreams_raw, Mapping):
+            upstreams = validate_upstreams(upstreams_raw)
+        else:
+            raise RouteTableError("the table needs an [upstreams] section of name = URL")
         routes_raw = raw.get("routes", [])
         if not isinstance(routes_raw, list):
             raise RouteTableError("routes must be a list of tables")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -122,9 +123,19 @@ def live_route_table(redis_url: str, namespace: str) -> RouteTable:
                 f"no route table under {namespace!r} at {redis_url}: has a gateway run "
                 "against this Redis?"
             )
-        return RouteTable.from_dict(document, version)
+        # The stored table names its upstreams (their URLs are each gateway's own): only the
+        # routes' modes are read here, so any URL stands in for them.
+        named = {name: "http://upstream.invalid" for name in _upstream_names(document)}
+        return RouteTable.from_dict(document, version, upstreams=named)
 
     return asyncio.run(read())
+
+
+def _upstream_names(document: dict[str, Any]) -> set[str]:
+    names = {"legacy"}
+    for route in document.get("routes", []):
+        names |= {str(route[role]) for role in ("legacy", "extracted") if route.get(role)}
+    return names
 
 
 def stack_route_table() -> RouteTable:

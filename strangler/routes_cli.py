@@ -214,6 +214,17 @@ def parity(
                 f"{route}: left out of parity as noise (legacy differs from itself there): {paths}"
                 f"; {f['discounted']} matches discounted"
             )
+        if f.get("dry_run_refused"):
+            typer.echo(
+                f"{route}: {f['dry_run_refused']} dry runs refused by the candidate: give it the "
+                "gateway's STRANGLER_DRY_RUN_KEY"
+            )
+        if f.get("not_dry_run"):
+            typer.echo(
+                f"{route}: {f['not_dry_run']} dry runs NOT answered as dry runs: something between "
+                "the gateway and the candidate drops X-Strangler-Shadow, and those writes may "
+                "have been kept; stop mirroring writes (--no-dry-run) and check"
+            )
 
 
 def _rate(value: float | None) -> str:
