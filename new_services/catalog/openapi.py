@@ -115,7 +115,7 @@ _V2: dict[str, Any] = {
                     "style": "form",
                     "explode": True,
                 },
-                {"name": "sku", "in": "query", "schema": {"type": "string"}},
+                {"name": "sku", "in": "query", "schema": _SKU},
                 IF_NONE_MATCH,
             ],
             "responses": {
@@ -303,7 +303,9 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "minItems": 1,
                 "maxItems": MAX_LINES,
-                "description": "one line per product",
+                "uniqueItems": True,
+                "description": "one line per product: a product in two lines is refused "
+                "(400), whatever their quantities",
                 "items": ref("Line"),
             }
         },

@@ -176,7 +176,7 @@ _V2: dict[str, Any] = {
             "responses": {
                 "200": _PAGE_OF_ORDERS,
                 "304": NOT_MODIFIED,
-                **problems("400"),
+                **problems("400", "404", "503"),
             },
         }
     },

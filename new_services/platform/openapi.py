@@ -21,6 +21,10 @@ from new_services.platform.idempotency import MAX_KEY_CHARS
 from new_services.platform.problems import TYPE_PREFIX
 from new_services.platform.v1 import MAX_ID
 
+TEXT_RULES = (
+    "Every `integer` may be written with a zero fraction (`18174.0`), as JSON Schema counts "
+    "it. No text in a body may hold a NUL (U+0000): 400."
+)
 INTERNAL_HEADERS = (
     "The gateway's internal headers (`X-Strangler-Shadow` and what proves it) are not part "
     "of this contract: the gateway strips them from clients' requests."
@@ -204,7 +208,7 @@ def document(title: str, description: str, paths: dict[str, Any], schemas: dict[
         "info": {
             "title": f"strangler kit: {title}",
             "version": "2",
-            "description": f"{description}\n\n{INTERNAL_HEADERS}",
+            "description": f"{description}\n\n{TEXT_RULES}\n\n{INTERNAL_HEADERS}",
         },
         "paths": {**paths, **SERVICE_PATHS},
         "components": {"schemas": schemas, "responses": PROBLEM_RESPONSES},
