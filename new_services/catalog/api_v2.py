@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from new_services.catalog.errors import ProductNotFound
 from new_services.catalog.model import (
+    SKU,
     NewProduct,
     Product,
     ProductChange,
@@ -108,6 +109,8 @@ class ProductsV2:
         Filters: `sku`, and `legacy_id` (repeatable, up to 100: how orders prices a cart)."""
         limit, after = page_size(request), _after(request)
         sku = request.query_params.get("sku")
+        if sku is not None and not SKU.fullmatch(sku):  # names none: 400, not a search for it
+            raise InvalidRequest("sku must be 1-64 characters of A-Z a-z 0-9 - _")
         ids = _legacy_ids(request)
         service = self._wiring.service
         found: list[Product]

@@ -98,7 +98,7 @@ def product_problem(body: dict[str, Any], partial: bool) -> str | None:
         missing = [field for field in FIELDS if field not in body]
         if missing:
             return "missing field(s): " + ", ".join(missing)
-        if not isinstance(body["sku"], str) or not SKU.match(body["sku"]):
+        if not isinstance(body["sku"], str) or not SKU.fullmatch(body["sku"]):
             return "sku must be 1-64 characters of A-Z a-z 0-9 - _"
     name = body.get("name")
     if "name" in body and (not isinstance(name, str) or not name.strip() or len(name) > 200):

@@ -32,6 +32,10 @@ from new_services.platform.problems import TYPE_PREFIX
 VOIDED = TYPE_PREFIX + "payment-voided"  # payments gave the payment up: final
 PROVIDER_REFUSED = TYPE_PREFIX + "provider-refused"  # the provider did nothing: none pending
 KEY_IN_USE = TYPE_PREFIX + "idempotency-key-in-use"  # the same request is being made
+# The legacy `users.id` column is an INTEGER: 32 bits on PostgreSQL, where the legacy app
+# fails (500) on a larger id instead of finding nothing; so do the orders' own user_id
+# columns. A larger id names no user, and is not asked about.
+MAX_USER_ID = 2**31 - 1
 
 
 class LegacyCustomers:
@@ -48,6 +52,8 @@ class LegacyCustomers:
         self._remember = remember
 
     async def get(self, user_id: int) -> Customer | None:
+        if not 1 <= user_id <= MAX_USER_ID:
+            return None
         known = self._known.get(user_id)
         if known is not None:
             self._known.move_to_end(user_id)

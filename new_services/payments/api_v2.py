@@ -95,7 +95,8 @@ class PaymentsApi:
         dry_run = is_dry_run(request)
 
         async def run(body: bytes) -> Response:
-            command = RefundPayment.parse(payment_id, json_object(body))
+            fields = json_object(body) if body.strip() else {}  # none: all that is left
+            command = RefundPayment.parse(payment_id, fields)
             refund, payment = await self._wiring.service.refund(
                 command, request.headers["idempotency-key"], dry_run=dry_run
             )

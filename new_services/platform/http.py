@@ -36,14 +36,41 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return bytes(body)
 
 
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent: an integer when its value is one (18174.0,
+    1.5e3). JSON does not tell 18174.0 from 18174, and JSON Schema counts both as an
+    `integer`, so v2 takes either wherever its documents say `integer`."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def json_object(raw: bytes) -> dict[str, Any]:
+    """The v2 body: a JSON object (else 400), integral numbers as ints (`_number`)."""
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_float=_number)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest("the body must be a JSON object") from exc
     if not isinstance(value, dict):
         raise InvalidRequest("the body must be a JSON object")
+    if _holds_nul(value):
+        raise InvalidRequest("text must not contain NUL (U+0000)")
     return value
+
+
+def _holds_nul(value: Any) -> bool:
+    """A NUL anywhere in the body's text: PostgreSQL's text columns cannot hold one (the
+    write fails), and no field of ours means one. A loop, not recursion: the parser takes
+    nesting as deep as the recursion limit."""
+    waiting = [value]
+    while waiting:
+        item = waiting.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            waiting += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            waiting += item
+    return False
 
 
 def canonical_hash(raw: bytes) -> str:
