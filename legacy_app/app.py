@@ -97,11 +97,56 @@ def is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class BadBody(Exception):
+    """A body refused before its view reads a field of it; answered as the JSON error."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
 def json_body():
-    body = request.get_json(force=True, silent=True)
+    data = request.get_data()  # over MAX_CONTENT_LENGTH: 413 before anything else
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        return None
     if not isinstance(body, dict):
         return None
+    where = lone_surrogate(body)
+    if where is not None:
+        # JSON may spell "\ud800", but no database, provider or mail server takes it
+        raise BadBody(400, "validation_error", f"{where} must be valid Unicode text (it holds a lone surrogate)")
     return body
+
+
+def lone_surrogate(value):
+    """Where (`items[0].name`) the first string or key that UTF-8 cannot encode is, else None."""
+    todo = [("", value)]  # a loop, not recursion: the body may be nested as deep as json allows
+    while todo:
+        path, item = todo.pop()
+        if isinstance(item, str):
+            if not utf8_ok(item):
+                return path or "the body"
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                name = f"{path}.{key}" if path else key
+                if not utf8_ok(key):
+                    return name.encode("utf-8", "backslashreplace").decode()
+                todo.append((name, child))
+        elif isinstance(item, list):
+            todo.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def utf8_ok(text):
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def product_json(row):
@@ -247,6 +292,10 @@ def _register(app):
             while stream.read(65536):
                 pass
         return err(exc.code, codes.get(exc.code, "http_error"), exc.description or exc.name)
+
+    @app.errorhandler(BadBody)
+    def bad_body(exc):
+        return err(exc.status, exc.code, exc.message)
 
     @app.url_value_preprocessor
     def ids_in_range(endpoint, values):

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from new_services.platform.json_text import lone_surrogate, not_unicode
 from new_services.platform.problems import InvalidRequest, PayloadTooLarge
 
 MAX_BODY_BYTES = 64 * 1024
@@ -43,6 +44,9 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("the body must be a JSON object") from exc
     if not isinstance(value, dict):
         raise InvalidRequest("the body must be a JSON object")
+    where = lone_surrogate(value)
+    if where is not None:
+        raise InvalidRequest(not_unicode(where))
     return value
 
 

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
 from new_services.platform.http import read_body
+from new_services.platform.json_text import lone_surrogate, not_unicode
 from new_services.platform.problems import PayloadTooLarge, Problem
 
 MAX_BODY_BYTES = 1024 * 1024  # as the legacy app (Flask's MAX_CONTENT_LENGTH)
@@ -74,6 +75,9 @@ async def json_body(request: Request) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise LegacyError(400, "invalid_json", "body must be a JSON object")
+    where = lone_surrogate(value)
+    if where is not None:
+        raise LegacyError(400, "validation_error", not_unicode(where))
     return value
 
 
