@@ -266,6 +266,14 @@ def validate_product_fields(body, partial):
     return None
 
 
+def unknown_card(response):
+    """The provider knows no such card: as final as a decline (not "the provider failed")."""
+    try:
+        return response.status_code == 400 and response.json()["error"]["type"] == "invalid_card_token"
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 def send_email(to, subject, body):
     message = EmailMessage()
     message["From"] = SETTINGS["mail_from"]
@@ -546,7 +554,7 @@ def _register(app):
         except httpx.HTTPError as exc:
             log.warning("payment provider unreachable: %s", exc)
             return err(502, "payment_failed", "the payment provider could not be reached")
-        if response.status_code == 402:
+        if response.status_code == 402 or unknown_card(response):
             return err(402, "card_declined", "the card was declined")
         if response.status_code != 201:
             log.warning("payment provider answered %s: %s", response.status_code, response.text[:200])

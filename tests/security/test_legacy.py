@@ -10,6 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from legacy_app import app as legacy
+
 Json = dict[str, Any]
 SURROGATE = "\ud800"  # a lone surrogate: JSON may spell it, UTF-8 cannot carry it
 
@@ -115,3 +117,20 @@ def test_json_nested_fifty_thousand_deep_is_400_invalid_json(
 
     assert_error(response, 400, "invalid_json")
     assert legacy_shop.get(f"/products/{product['id']}").get_json() == product
+
+
+def test_a_card_the_provider_does_not_know_is_a_decline_not_a_provider_failure(
+    provider_url: str, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYMENTS_URL", provider_url)
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    shop = legacy.create_app().test_client()
+    try:
+        user, product = a_user_with_a_product_in_the_cart(shop)
+
+        response = shop.post(f"/users/{user['id']}/checkout", json={"card_token": "tok_nosuch"})
+
+        assert_error(response, 402, "card_declined")  # it was 502 payment_failed
+        assert shop.get(f"/products/{product['id']}").get_json() == product
+    finally:
+        legacy.ENGINE.dispose()  # SMELL(global-state)

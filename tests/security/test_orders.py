@@ -71,3 +71,53 @@ async def test_a_v1_checkout_with_a_lone_surrogate_is_a_400_validation_error_and
         "message": "card_token must be valid Unicode text (it holds a lone surrogate)",
     }
     assert stock_and_holds(shop, product) == (1, 0)
+
+
+async def checkout_v2(shop: Shop, user: int, key: str, card_token: str) -> Any:
+    return await shop.orders.post(
+        "/v2/checkouts",
+        json={"user_id": user, "card_token": card_token},
+        headers={"Idempotency-Key": key},
+    )
+
+
+async def test_an_unknown_card_is_a_final_v2_answer_under_its_key_not_a_retryable_502(
+    shop: Shop,
+) -> None:
+    user, product = shop.buyer(stock=1)
+    await shop.fill_cart(user, product)
+    key = uuid.uuid4().hex
+
+    refused = await checkout_v2(shop, user, key, "tok_nosuchcard")
+    again = await checkout_v2(shop, user, key, "tok_nosuchcard")
+    other_card = await checkout_v2(shop, user, key, "tok_visa")
+    new_key = await checkout_v2(shop, user, uuid.uuid4().hex, "tok_visa")
+
+    assert refused.status_code == 402, refused.text
+    assert refused.json()["type"] == "urn:strangler-kit:problem:card-invalid"
+    assert (again.status_code, again.json()) == (402, refused.json())
+    assert other_card.status_code == 422, other_card.text
+    assert other_card.json()["type"] == "urn:strangler-kit:problem:idempotency-key-reused"
+    assert new_key.status_code == 201, new_key.text
+    assert stock_and_holds(shop, product)[0] == 0
+
+
+@pytest.mark.parametrize("refused_card", ["tok_declined", "tok_nosuchcard"])
+async def test_a_v1_checkout_retried_with_its_key_and_another_card_is_refused_not_a_502(
+    shop: Shop, refused_card: str
+) -> None:
+    user, product = shop.buyer(stock=1)
+    await shop.fill_cart(user, product)
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    url = f"/users/{user}/checkout"
+
+    refused = await shop.shop.post(url, json={"card_token": refused_card}, headers=key)
+    other_card = await shop.shop.post(url, json={"card_token": "tok_visa"}, headers=key)
+    new_key = await shop.shop.post(url, json={"card_token": "tok_visa"})
+
+    assert refused.status_code == 402, refused.text
+    assert refused.json()["error"] == "card_declined"
+    assert other_card.status_code == 422, other_card.text
+    assert other_card.json()["error"] == "idempotency_key_reused"
+    assert new_key.status_code == 201, new_key.text
+    assert stock_and_holds(shop, product)[0] == 0
