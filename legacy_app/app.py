@@ -18,6 +18,7 @@ from flask import Flask, jsonify, request
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from legacy_app import db
 from legacy_app.db import analytics_events, cart_items, order_items, orders, products, users
@@ -57,6 +58,7 @@ def create_app():
     app = Flask("legacy_app")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     SETTINGS = {
         "database_url": db.default_database_url(),
         "payments_url": os.environ.get("PAYMENTS_URL", "http://127.0.0.1:8002").rstrip("/"),
@@ -75,6 +77,14 @@ def create_app():
 
 
 # ---------------------------------------------------------------- little helpers
+
+
+class IdConverter(IntegerConverter):
+    """An id in a path: ASCII digits, no leading zero. Werkzeug's `\\d+` also takes `٣`
+    and `03`, which int() reads as 3: `/orders/٣/cancel` cancelled order 3, and a proxy
+    keying on the path's text saw another id than the one served."""
+
+    regex = r"(?:0|[1-9][0-9]*)"
 
 
 def now():
@@ -107,6 +117,9 @@ class BadBody(Exception):
 
 def json_body():
     data = request.get_data()  # over MAX_CONTENT_LENGTH: 413 before anything else
+    if data and not is_json_media_type(request.mimetype):
+        # a browser sends text/plain and forms across origins without asking first
+        raise BadBody(415, "unsupported_media_type", "send the body as Content-Type: application/json")
     try:
         body = json.loads(data)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
@@ -118,6 +131,11 @@ def json_body():
         # JSON may spell "\ud800", but no database, provider or mail server takes it
         raise BadBody(400, "validation_error", f"{where} must be valid Unicode text (it holds a lone surrogate)")
     return body
+
+
+def is_json_media_type(mimetype):
+    kind = mimetype.lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def lone_surrogate(value):
@@ -292,7 +310,7 @@ def send_email(to, subject, body):
 def _register(app):
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "invalid_json"}
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "invalid_json", 415: "unsupported_media_type"}
         if exc.code == 413 and (request.content_length or 0) <= 8 * MAX_BODY_BYTES:
             # read and drop the refused body, so the keep-alive connection gunicorn
             # promises is really usable for the next request

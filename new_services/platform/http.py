@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from new_services.platform.json_text import lone_surrogate, not_unicode
-from new_services.platform.problems import InvalidRequest, PayloadTooLarge
+from new_services.platform.problems import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_PAGE = 20
@@ -25,7 +25,8 @@ T = TypeVar("T")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body, refused as soon as it passes `limit` rather than held in memory."""
+    """The raw body, refused as soon as it passes `limit` rather than held in memory, and
+    refused (415) when it is not declared JSON: every body a service reads is JSON."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
@@ -34,7 +35,18 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    if body and not is_json_media_type(request.headers.get("content-type", "")):
+        # text/plain and forms cross origins without a browser's preflight: never JSON here
+        raise UnsupportedMediaType("send the body as Content-Type: application/json")
     return bytes(body)
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """`application/json` or `application/<something>+json`, with any parameters."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
 
 
 def json_object(raw: bytes) -> dict[str, Any]:

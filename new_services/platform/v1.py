@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeGuard, cast
 
+from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -79,6 +80,18 @@ async def json_body(request: Request) -> dict[str, Any]:
     if where is not None:
         raise LegacyError(400, "validation_error", not_unicode(where))
     return value
+
+
+class IdConvertor(IntegerConvertor):
+    """`{name:id}`: an id in a v1 path, ASCII digits without a leading zero (`03` and `٣`
+    name nothing, as in legacy: `/orders/03` is not order 3)."""
+
+    regex = "0|[1-9][0-9]*"
+
+
+# Starlette looks convertors up by name when a route is made; every v1 route module imports
+# this one first, so `{user_id:id}` is known before any app builds its routes.
+register_url_convertor("id", IdConvertor())
 
 
 def is_int(value: Any) -> TypeGuard[int]:

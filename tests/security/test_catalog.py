@@ -69,3 +69,43 @@ async def test_a_lone_surrogate_in_a_v1_product_is_a_400_validation_error_as_leg
     }
     listed = await catalog.get("/v2/products", params={"sku": sku})
     assert listed.json()["products"] == []
+
+
+async def test_a_product_id_with_a_leading_zero_or_other_digits_names_nothing(
+    catalog: httpx.AsyncClient,
+) -> None:
+    made = await catalog.post("/products", json=product())
+    assert made.status_code == 201, made.text
+    own = made.json()["id"]
+    arabic = str(own).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+
+    for path in (f"/products/0{own}", f"/products/{arabic}"):
+        response = await catalog.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["error"] == "not_found"
+    assert (await catalog.get(f"/products/{own}")).json() == made.json()
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_not_sent_as_json_is_415_on_v1_and_v2_and_makes_nothing(
+    catalog: httpx.AsyncClient, content_type: str | None
+) -> None:
+    sku = uuid.uuid4().hex[:12]
+    body = json.dumps(product(sku=sku)).encode()
+    headers = {} if content_type is None else {"content-type": content_type}
+
+    v1 = await catalog.post("/products", content=body, headers=headers)
+    v2 = await catalog.post(
+        "/v2/products", content=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}
+    )
+
+    assert v1.status_code == 415, v1.text
+    assert v1.json() == {
+        "error": "unsupported_media_type",
+        "message": "send the body as Content-Type: application/json",
+    }
+    assert v2.status_code == 415, v2.text
+    assert v2.headers["content-type"] == "application/problem+json"
+    assert v2.json()["type"] == "urn:strangler-kit:problem:unsupported-media-type"
+    listed = await catalog.get("/v2/products", params={"sku": sku})
+    assert listed.json()["products"] == []

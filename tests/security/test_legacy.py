@@ -134,3 +134,38 @@ def test_a_card_the_provider_does_not_know_is_a_decline_not_a_provider_failure(
         assert shop.get(f"/products/{product['id']}").get_json() == product
     finally:
         legacy.ENGINE.dispose()  # SMELL(global-state)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/orders/{digits}/cancel", "/orders/{zero}/cancel", "/orders/{zero}", "/users/{zero}"],
+)
+def test_an_id_in_a_path_is_ascii_digits_without_a_leading_zero_or_nothing_is_found(
+    legacy_shop: FlaskClient, path: str
+) -> None:
+    user, _ = a_user_with_a_product_in_the_cart(legacy_shop)
+    arabic = str(user["id"]).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    url = path.format(digits=arabic, zero=f"0{user['id']}")
+
+    response = legacy_shop.open(url, method="POST" if url.endswith("cancel") else "GET")
+
+    assert_error(response, 404, "not_found")
+    assert legacy_shop.get(f"/users/{user['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(("method", "path"), BODY_ENDPOINTS)
+def test_a_body_not_sent_as_json_is_415_and_changes_nothing(
+    legacy_shop: FlaskClient, method: str, path: str, content_type: str | None
+) -> None:
+    user, product = a_user_with_a_product_in_the_cart(legacy_shop)
+    url = path.format(user=user["id"], product=product["id"])
+    body = {"email": "e@example.com", "name": "E", "sku": "s", "price_cents": 1, "stock": 1}
+    body |= {"product_id": product["id"], "quantity": 1, "card_token": "tok_visa"}
+    headers = {} if content_type is None else {"Content-Type": content_type}
+
+    response = legacy_shop.open(url, method=method, data=as_json(body), headers=headers)
+
+    assert_error(response, 415, "unsupported_media_type")
+    assert legacy_shop.get(f"/products/{product['id']}").get_json() == product
+    assert len(legacy_shop.get(f"/users/{user['id']}/cart").get_json()["items"]) == 1

@@ -121,3 +121,37 @@ async def test_a_v1_checkout_retried_with_its_key_and_another_card_is_refused_no
     assert other_card.json()["error"] == "idempotency_key_reused"
     assert new_key.status_code == 201, new_key.text
     assert stock_and_holds(shop, product)[0] == 0
+
+
+async def test_a_v1_path_id_with_a_leading_zero_or_other_digits_names_nothing(
+    shop: Shop,
+) -> None:
+    user, product = shop.buyer(stock=1)
+    await shop.fill_cart(user, product)
+    arabic = str(user).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+
+    for path in (f"/users/0{user}/cart", f"/users/{arabic}/cart"):
+        response = await shop.orders.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["error"] == "not_found"
+    assert len((await shop.orders.get(f"/users/{user}/cart")).json()["items"]) == 1
+
+
+async def test_a_checkout_not_sent_as_json_is_415_and_holds_nothing(shop: Shop) -> None:
+    user, product = shop.buyer(stock=1)
+    await shop.fill_cart(user, product)
+    text = {"content-type": "text/plain"}
+
+    v1 = await shop.shop.post(
+        f"/users/{user}/checkout", content=with_escapes({"card_token": "tok_visa"}), headers=text
+    )
+    v2 = await shop.orders.post(
+        "/v2/checkouts",
+        content=with_escapes({"user_id": user, "card_token": "tok_visa"}),
+        headers={**text, "Idempotency-Key": uuid.uuid4().hex},
+    )
+
+    assert (v1.status_code, v1.json()["error"]) == (415, "unsupported_media_type")
+    assert v2.status_code == 415, v2.text
+    assert v2.json()["type"] == "urn:strangler-kit:problem:unsupported-media-type"
+    assert stock_and_holds(shop, product) == (1, 0)
