@@ -18,6 +18,7 @@ from flask import Flask, jsonify, request
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from legacy_app import db
 from legacy_app.db import analytics_events, cart_items, order_items, orders, products, users
@@ -57,6 +58,7 @@ def create_app():
     app = Flask("legacy_app")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     SETTINGS = {
         "database_url": db.default_database_url(),
         "payments_url": os.environ.get("PAYMENTS_URL", "http://127.0.0.1:8002").rstrip("/"),
@@ -75,6 +77,14 @@ def create_app():
 
 
 # ---------------------------------------------------------------- little helpers
+
+
+class IdConverter(IntegerConverter):
+    """An id in a path: ASCII digits, no leading zero. Werkzeug's `\\d+` also takes `٣`
+    and `03`, which int() reads as 3: `/orders/٣/cancel` cancelled order 3, and a proxy
+    keying on the path's text saw another id than the one served."""
+
+    regex = r"(?:0|[1-9][0-9]*)"
 
 
 def now():
@@ -97,11 +107,64 @@ def is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class BadBody(Exception):
+    """A body refused before its view reads a field of it; answered as the JSON error."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
 def json_body():
-    body = request.get_json(force=True, silent=True)
+    data = request.get_data()  # over MAX_CONTENT_LENGTH: 413 before anything else
+    if data and not is_json_media_type(request.mimetype):
+        # a browser sends text/plain and forms across origins without asking first
+        raise BadBody(415, "unsupported_media_type", "send the body as Content-Type: application/json")
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        return None
     if not isinstance(body, dict):
         return None
+    where = lone_surrogate(body)
+    if where is not None:
+        # JSON may spell "\ud800", but no database, provider or mail server takes it
+        raise BadBody(400, "validation_error", f"{where} must be valid Unicode text (it holds a lone surrogate)")
     return body
+
+
+def is_json_media_type(mimetype):
+    kind = mimetype.lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def lone_surrogate(value):
+    """Where (`items[0].name`) the first string or key that UTF-8 cannot encode is, else None."""
+    todo = [("", value)]  # a loop, not recursion: the body may be nested as deep as json allows
+    while todo:
+        path, item = todo.pop()
+        if isinstance(item, str):
+            if not utf8_ok(item):
+                return path or "the body"
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                name = f"{path}.{key}" if path else key
+                if not utf8_ok(key):
+                    return name.encode("utf-8", "backslashreplace").decode()
+                todo.append((name, child))
+        elif isinstance(item, list):
+            todo.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def utf8_ok(text):
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def product_json(row):
@@ -221,6 +284,14 @@ def validate_product_fields(body, partial):
     return None
 
 
+def unknown_card(response):
+    """The provider knows no such card: as final as a decline (not "the provider failed")."""
+    try:
+        return response.status_code == 400 and response.json()["error"]["type"] == "invalid_card_token"
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 def send_email(to, subject, body):
     message = EmailMessage()
     message["From"] = SETTINGS["mail_from"]
@@ -239,7 +310,7 @@ def send_email(to, subject, body):
 def _register(app):
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "invalid_json"}
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "invalid_json", 415: "unsupported_media_type"}
         if exc.code == 413 and (request.content_length or 0) <= 8 * MAX_BODY_BYTES:
             # read and drop the refused body, so the keep-alive connection gunicorn
             # promises is really usable for the next request
@@ -247,6 +318,10 @@ def _register(app):
             while stream.read(65536):
                 pass
         return err(exc.code, codes.get(exc.code, "http_error"), exc.description or exc.name)
+
+    @app.errorhandler(BadBody)
+    def bad_body(exc):
+        return err(exc.status, exc.code, exc.message)
 
     @app.url_value_preprocessor
     def ids_in_range(endpoint, values):
@@ -497,7 +572,7 @@ def _register(app):
         except httpx.HTTPError as exc:
             log.warning("payment provider unreachable: %s", exc)
             return err(502, "payment_failed", "the payment provider could not be reached")
-        if response.status_code == 402:
+        if response.status_code == 402 or unknown_card(response):
             return err(402, "card_declined", "the card was declined")
         if response.status_code != 201:
             log.warning("payment provider answered %s: %s", response.status_code, response.text[:200])

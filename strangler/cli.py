@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from strangler import analytics_cli, jobs_cli, migrate_cli, routes_cli
+from strangler import analytics_cli, jobs_cli, migrate_cli, private, routes_cli
 from strangler import demo as demo_walk
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
@@ -153,6 +153,7 @@ def seed(
 
     settings = _settings(ctx)
     settings.home.mkdir(parents=True, exist_ok=True)
+    private.private_sqlite_file(settings.shop_database_url)
     engine = make_engine(settings.shop_database_url)
     started = time.perf_counter()
     try:

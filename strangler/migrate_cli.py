@@ -23,6 +23,7 @@ from migrations.fingerprint import differences as fingerprint_differences
 from migrations.fingerprint import fingerprint as data_fingerprint
 from migrations.fingerprint import uuid_coverage
 from migrations.preconditions import PreconditionFailed, RouteSource, live_route_table
+from strangler import private
 from strangler.settings import Settings
 
 P = ParamSpec("P")
@@ -46,6 +47,7 @@ def _settings(ctx: typer.Context) -> Settings:
 def _engine(ctx: typer.Context) -> Iterator[Engine]:
     settings = _settings(ctx)
     settings.home.mkdir(parents=True, exist_ok=True)
+    private.private_sqlite_file(settings.shop_database_url)
     engine = make_engine(settings.shop_database_url)
     try:
         yield engine

@@ -6,10 +6,12 @@ import os
 import secrets
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from new_services.platform.logs import LOG_CONFIG
+from strangler.private import make_private
 from strangler.settings import Settings
 
 
@@ -32,11 +34,20 @@ SECRETS = {
 }
 
 
-def ensure_secrets(settings: Settings) -> None:
-    """Generate, once, each token the environment does not give (kept with mode 0600)."""
+def ensure_secrets(settings: Settings, say: Callable[[str], None] = print) -> None:
+    """Generate, once, each token the environment does not give (kept with mode 0600); a
+    kept one that others may read is made 0600, and `say` tells the operator to replace it."""
     for env_name, file_name in SECRETS.items():
         path = settings.home / file_name
-        if os.environ.get(env_name) or path.exists():
+        if os.environ.get(env_name):
+            continue
+        if path.exists():
+            if make_private(path):
+                say(
+                    f"warning: {path} could be read by other users; it is 0600 now. If "
+                    "anyone else may have read it, delete it and run `strangler up` again "
+                    "for a new token."
+                )
             continue
         settings.home.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -20,7 +20,7 @@ from rq import Queue, Worker
 from rq.scheduler import RQScheduler
 
 from new_services.platform.workers import WORKER_TTL_S
-from strangler import schema
+from strangler import private, schema
 from strangler.parts import Part, ensure_secrets, plan
 from strangler.settings import Settings
 
@@ -169,12 +169,17 @@ def check_ports(part: Part, host: str) -> None:
 
 
 def spawn(part: Part, cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start one part in a new session (its own process group), output to `log_path`."""
+    """Start one part in a new session (its own process group), output to `log_path`.
+
+    What the part writes (its databases, Redis's files) and its log are private: its umask
+    is `private.UMASK`, and its data folder is tightened if an older run left it readable."""
     for folder in (cwd, log_path.parent, part.data_dir):
         if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+            private.private_folder(folder)
+    if part.data_dir is not None:
+        private.private_tree(part.data_dir)
     env = {**os.environ, **part.env, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("ab") as log:
+    with os.fdopen(private.open_private_log(log_path), "ab") as log:
         return subprocess.Popen(
             part.argv,
             stdin=subprocess.DEVNULL,
@@ -183,6 +188,7 @@ def spawn(part: Part, cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
             env=env,
             cwd=cwd,
             start_new_session=True,
+            umask=private.UMASK,
         )
 
 
@@ -297,9 +303,9 @@ class Stack:
 
     def up(self) -> list[PartStatus]:
         """Start every part not already running and wait until each is healthy."""
-        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
-        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
-        ensure_secrets(self.settings)
+        for folder in (self.settings.home, self.settings.run_dir, self.settings.log_dir):
+            private.private_folder(folder)
+        ensure_secrets(self.settings, self.say)
         schema_ready = schema.prepare(self.settings, self.say)
         to_start, running_parts = [], []
         for part in plan(self.settings):

@@ -13,12 +13,14 @@ from collections.abc import Callable
 
 from migrations import history
 from migrations.database import make_engine
+from strangler import private
 from strangler.settings import Settings
 
 
 def prepare(settings: Settings, say: Callable[[str], None]) -> bool:
     """True when the database is at the expanded schema (or past it) and services may run."""
     settings.home.mkdir(parents=True, exist_ok=True)
+    private.private_sqlite_file(settings.shop_database_url)  # 0600, also if made readable
     engine = make_engine(settings.shop_database_url)
     try:
         with engine.connect() as conn:

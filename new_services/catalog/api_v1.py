@@ -42,7 +42,7 @@ class ProductsV1:
     def routes(self) -> list[Route]:
         return [
             Route("/products", self.collection, methods=["GET", "POST"]),
-            Route("/products/{product_id:int}", self.item, methods=["GET", "PATCH", "DELETE"]),
+            Route("/products/{product_id:id}", self.item, methods=["GET", "PATCH", "DELETE"]),
         ]
 
     async def collection(self, request: Request) -> Response:

@@ -18,7 +18,9 @@ from new_services.catalog import client as catalog
 from new_services.orders.model import CartLine, Charge, Customer, Product, Refund
 from new_services.orders.ports import (
     CapturedPayment,
+    CardUnknown,
     Declined,
+    KeyReused,
     NotEnoughStock,
     ProductGone,
     RefundRefused,
@@ -36,6 +38,8 @@ KEY_IN_USE = TYPE_PREFIX + "idempotency-key-in-use"  # the same request is being
 # fails (500) on a larger id instead of finding nothing; so do the orders' own user_id
 # columns. A larger id names no user, and is not asked about.
 MAX_USER_ID = 2**31 - 1
+KEY_REUSED = TYPE_PREFIX + "idempotency-key-reused"  # the key is another payment's: final
+CARD_INVALID = TYPE_PREFIX + "card-invalid"  # the provider knows no such card: final
 
 
 class LegacyCustomers:
@@ -134,10 +138,16 @@ class PaymentsClient:
             "description": description,
         }
         response = await self._post("/v2/payments", body, key)
+        # Only no answer, or a 5xx (payments or its provider did not answer), is Unavailable:
+        # checkout calls that retryable. A refusal is final under the key (replayed).
+        kind, detail = answer_object(response).get("type"), answer_object(response).get("detail")
+        said = str(detail or response.status_code)
         if response.status_code == 402:
-            raise Declined(response.json().get("detail", "declined"))
-        if response.status_code == 409 and answer_object(response).get("type") == VOIDED:
-            raise Voided(response.json().get("detail", "voided"))
+            raise CardUnknown(said) if kind == CARD_INVALID else Declined(said)
+        if response.status_code == 422 and kind == KEY_REUSED:
+            raise KeyReused(said)
+        if response.status_code == 409 and kind == VOIDED:
+            raise Voided(said)
         if response.status_code != 201:
             raise Unavailable(f"payments answered {response.status_code}: {response.text[:200]}")
         payment = response.json()

@@ -76,17 +76,17 @@ class OrdersApiV1:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/users/{user_id:int}/cart", self.get_cart, methods=["GET"]),
-            Route("/users/{user_id:int}/cart/items", self.add_to_cart, methods=["POST"]),
+            Route("/users/{user_id:id}/cart", self.get_cart, methods=["GET"]),
+            Route("/users/{user_id:id}/cart/items", self.add_to_cart, methods=["POST"]),
             Route(
-                "/users/{user_id:int}/cart/items/{product_id:int}",
+                "/users/{user_id:id}/cart/items/{product_id:id}",
                 self.remove_from_cart,
                 methods=["DELETE"],
             ),
-            Route("/users/{user_id:int}/checkout", self.checkout, methods=["POST"]),
-            Route("/users/{user_id:int}/orders", self.list_orders, methods=["GET"]),
-            Route("/orders/{order_id:int}", self.get_order, methods=["GET"]),
-            Route("/orders/{order_id:int}/cancel", self.cancel, methods=["POST"]),
+            Route("/users/{user_id:id}/checkout", self.checkout, methods=["POST"]),
+            Route("/users/{user_id:id}/orders", self.list_orders, methods=["GET"]),
+            Route("/orders/{order_id:id}", self.get_order, methods=["GET"]),
+            Route("/orders/{order_id:id}/cancel", self.cancel, methods=["POST"]),
         ]
 
     async def get_cart(self, request: Request) -> Response:

@@ -25,8 +25,10 @@ from uuid import UUID
 
 from new_services.orders import pricing
 from new_services.orders.errors import (
+    CardInvalid,
     CartEmpty,
     CheckoutAbandoned,
+    CheckoutKeyReused,
     DependencyDown,
     InvalidDiscountCode,
     OutOfStock,
@@ -47,10 +49,12 @@ from new_services.orders.model import (
     Product,
 )
 from new_services.orders.ports import (
+    CardUnknown,
     Carts,
     Catalog,
     Customers,
     Declined,
+    KeyReused,
     NotEnoughStock,
     OrderAbandoned,
     OrderBook,
@@ -188,9 +192,18 @@ class Checkout:
                 description=f"Order for {draft.customer.email}",  # as legacy words it
                 key=f"order-{draft.uuid}",
             )
+        except CardUnknown as exc:
+            await self._catalog.release(draft.hold)
+            raise CardInvalid("the card is not one the payment provider knows") from exc
         except Declined as exc:
             await self._catalog.release(draft.hold)
             raise PaymentDeclined("the card was declined") from exc
+        except KeyReused as exc:  # final, not "did not answer": a retry would get it again
+            await self._catalog.release(draft.hold)
+            raise CheckoutKeyReused(
+                "this Idempotency-Key's checkout was paid for with another card: a decline "
+                "is final for its key; check out with the new card under a new key"
+            ) from exc
         except Voided as exc:  # a retry that came after payments gave the payment up
             await self._catalog.release(draft.hold)
             raise CheckoutAbandoned(

@@ -5,6 +5,7 @@ v1 turns each into the legacy `{"error", "message"}` body with the same status.
     ├── InvalidRequest           400 invalid-request (platform; v1: validation_error)
     ├── LineFull                 400 line-full (v1: validation_error)
     ├── PaymentDeclined          402 card-declined
+    │   └── CardInvalid          402 card-invalid (v1: card_declined)
     ├── UserNotFound             404 user-not-found
     ├── ProductNotFound          404 product-not-found
     ├── ItemNotFound             404 item-not-found
@@ -13,6 +14,7 @@ v1 turns each into the legacy `{"error", "message"}` body with the same status.
     ├── CheckoutAbandoned        409 checkout-abandoned
     ├── CartEmpty                422 cart-empty
     ├── InvalidDiscountCode      422 invalid-discount-code
+    ├── CheckoutKeyReused        422 idempotency-key-reused (passing: never replayed)
     ├── ProductUnavailable       422 product-unavailable
     ├── PaymentFailed            502 payment-failed
     ├── RefundFailed             502 refund-failed
@@ -26,6 +28,20 @@ from new_services.platform.problems import Problem
 
 class PaymentDeclined(Problem):
     status, slug, title = 402, "card-declined", "The card was declined"
+
+
+class CardInvalid(PaymentDeclined):
+    status, slug, title = 402, "card-invalid", "The card is not one the provider knows"
+    v1_code = "card_declined"  # legacy has no such code; to its clients it is a decline
+
+
+class CheckoutKeyReused(Problem):
+    """The Idempotency-Key's checkout was paid for with other details (another card).
+
+    Not kept for the key: its first try, if still pending, must be able to resume."""
+
+    status, slug, title = 422, "idempotency-key-reused", "The key was used for another checkout"
+    lasting = False
 
 
 class UserNotFound(Problem):

@@ -39,6 +39,15 @@ class Declined(Exception):
     """The payment was refused for good (the card); nothing was charged."""
 
 
+class CardUnknown(Declined):
+    """The provider knows no such card: refused for good, like a decline."""
+
+
+class KeyReused(Exception):
+    """The payment's key was used with other details (another card): the first payment
+    keeps the key, and a new card needs a new key. Nothing was charged by this request."""
+
+
 class Voided(Exception):
     """Payments gave the payment up (no answer came back for it in time): it charged
     nothing, or gave the charge back. This checkout's key cannot finish any more."""
@@ -117,7 +126,7 @@ class Payments(Protocol):
     async def charge(
         self, order: uuid.UUID, amount_cents: int, card_token: str, description: str, key: str
     ) -> Charge:
-        """Raises Declined or Unavailable."""
+        """Raises Declined (CardUnknown), KeyReused, Voided or Unavailable."""
         ...
 
     async def refund(self, payment_id: str, key: str) -> Refund:

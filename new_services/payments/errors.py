@@ -3,6 +3,7 @@
 Problem
 ├── InvalidRequest           400 invalid-request (platform)
 ├── CardDeclined             402 card-declined
+│   └── CardInvalid          402 card-invalid (the provider knows no such card)
 ├── PaymentNotFound          404 payment-not-found
 ├── ChargeNotAdoptable       409 charge-not-adoptable
 ├── OrderAlreadyPaid         409 order-already-paid
@@ -20,6 +21,14 @@ from new_services.platform.problems import Problem
 
 class CardDeclined(Problem):
     status, slug, title = 402, "card-declined", "The card was declined"
+
+
+class CardInvalid(CardDeclined):
+    """The provider knows no such card: as final as a decline, and kept under the key the
+    same way (a 400 would free the key while the provider still holds its own for this
+    card, and every retry with another card would meet that and answer 502)."""
+
+    status, slug, title = 402, "card-invalid", "The card is not one the provider knows"
 
 
 class PaymentNotFound(Problem):

@@ -12,6 +12,7 @@ import httpx
 
 from new_services.payments.errors import (
     CardDeclined,
+    CardInvalid,
     ProviderBusy,
     ProviderRefused,
     ProviderUnavailable,
@@ -20,6 +21,7 @@ from new_services.platform.problems import InvalidRequest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+UNKNOWN_CARD = "invalid_card_token"  # the provider's error type for a token it does not know
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class HttpProvider:
             raise CardDeclined("the card was declined by its issuer")
         if status == 409:  # our key is still being worked on there: ask again later
             raise ProviderBusy("the provider is still processing this payment; retry")
+        if status == 400 and _error_type(response) == UNKNOWN_CARD:
+            raise CardInvalid(f"the provider refused the card: {_error(response)}")
         if status == 400:
             raise InvalidRequest(f"the provider refused the request: {_error(response)}")
         if status == 503:
@@ -164,6 +168,13 @@ def _on_record(charge: Any) -> ChargeOnRecord:
         refunded_cents=int(charge["refunded_cents"]),
         captured=charge["status"] != "declined",
     )
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json()["error"]["type"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _error(response: httpx.Response) -> str:

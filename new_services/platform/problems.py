@@ -10,6 +10,7 @@ Domain errors subclass it in their package's `errors.py`; they become HTTP only 
     ├── MethodNotAllowed          405 method-not-allowed
     ├── IdempotencyKeyInUse       409 idempotency-key-in-use
     ├── PayloadTooLarge           413 payload-too-large
+    ├── UnsupportedMediaType      415 unsupported-media-type
     ├── IdempotencyKeyReused      422 idempotency-key-reused
     └── (domain errors)
 """
@@ -76,6 +77,10 @@ class IdempotencyKeyInUse(Problem):
 
 class PayloadTooLarge(Problem):
     status, slug, title = 413, "payload-too-large", "The request body is too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, slug, title = 415, "unsupported-media-type", "The body must be JSON"
 
 
 class IdempotencyKeyReused(Problem):

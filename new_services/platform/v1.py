@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeGuard, cast
 
+from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
 from new_services.platform.http import read_body
+from new_services.platform.json_text import lone_surrogate, not_unicode
 from new_services.platform.problems import PayloadTooLarge, Problem
 
 MAX_BODY_BYTES = 1024 * 1024  # as the legacy app (Flask's MAX_CONTENT_LENGTH)
@@ -74,7 +76,22 @@ async def json_body(request: Request) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise LegacyError(400, "invalid_json", "body must be a JSON object")
+    where = lone_surrogate(value)
+    if where is not None:
+        raise LegacyError(400, "validation_error", not_unicode(where))
     return value
+
+
+class IdConvertor(IntegerConvertor):
+    """`{name:id}`: an id in a v1 path, ASCII digits without a leading zero (`03` and `٣`
+    name nothing, as in legacy: `/orders/03` is not order 3)."""
+
+    regex = "0|[1-9][0-9]*"
+
+
+# Starlette looks convertors up by name when a route is made; every v1 route module imports
+# this one first, so `{user_id:id}` is known before any app builds its routes.
+register_url_convertor("id", IdConvertor())
 
 
 def is_int(value: Any) -> TypeGuard[int]:

@@ -475,7 +475,8 @@ def test_bad_bodies_are_problems_and_a_corrected_retry_with_the_key_runs(
     services: Services, path: str, body: bytes, detail: str
 ) -> None:
     key = f"key-bad-{uuid.uuid4().hex[:6]}"
-    bad = services.payments.post(path, content=body, headers={"Idempotency-Key": key})
+    headers = {"Idempotency-Key": key, "content-type": "application/json"}
+    bad = services.payments.post(path, content=body, headers=headers)
     assert bad.status_code in (400, 413) and bad.headers["content-type"] == PROBLEM
     assert detail in bad.json()["detail"]
     fixed = charge(services, key, token())  # nothing happened, so the key is still free

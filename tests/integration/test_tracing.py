@@ -59,7 +59,7 @@ async def test_a_checkout_is_one_trace_from_the_gateway_to_the_analytics_worker(
             Queue(f"{namespace}-notifications", connection=redis).empty()
 
     spans = {span.name: span for span in exporter.get_finished_spans()}
-    checkout = spans["POST /users/{user_id:int}/checkout"]
+    checkout = spans["POST /users/{user_id:id}/checkout"]
     assert parent_of(checkout, spans) == spans["gateway POST"]
     assert parent_of(spans["PUT /v2/holds/{hold_id}"], spans) == checkout
     assert parent_of(spans["POST /v2/payments"], spans) == checkout

@@ -12,8 +12,10 @@ import pytest
 
 from new_services.orders.checkout import Checkout, order_uuid_for
 from new_services.orders.errors import (
+    CardInvalid,
     CartEmpty,
     CheckoutAbandoned,
+    CheckoutKeyReused,
     DependencyDown,
     InvalidDiscountCode,
     OutOfStock,
@@ -33,7 +35,9 @@ from new_services.orders.model import (
     Refund,
 )
 from new_services.orders.ports import (
+    CardUnknown,
     Declined,
+    KeyReused,
     NotEnoughStock,
     OrderAbandoned,
     OrderExists,
@@ -228,6 +232,8 @@ async def test_an_unknown_user_is_the_answer_even_while_the_catalog_is_down(
     ("failure", "error"),
     [
         (Declined(), PaymentDeclined),
+        (CardUnknown(), CardInvalid),
+        (KeyReused(), CheckoutKeyReused),
         (Unavailable(), PaymentFailed),
         (Voided(), CheckoutAbandoned),  # a retry that came after payments gave up
     ],

@@ -9,7 +9,9 @@ import pytest
 
 from new_services.orders.adapters import PaymentsClient
 from new_services.orders.ports import (
+    CardUnknown,
     Declined,
+    KeyReused,
     RefundRefused,
     RefundUnderWay,
     Unavailable,
@@ -39,6 +41,8 @@ def answering(status: int, slug: str | None, key: str = "order-1") -> PaymentsCl
     ("status", "slug", "error"),
     [
         (402, "card-declined", Declined),
+        (402, "card-invalid", CardUnknown),  # the provider knows no such card: final
+        (422, "idempotency-key-reused", KeyReused),  # another card under the key: final
         (409, "payment-voided", Voided),  # given up by payments' settler: final
         (409, "order-being-paid", Unavailable),  # passing: a retry may still finish it
         (502, "provider-unavailable", Unavailable),
