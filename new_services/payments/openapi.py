@@ -158,7 +158,7 @@ _SCHEMAS: dict[str, Any] = {
             "amount_cents": _AMOUNT,
             "currency": {"type": "string", "pattern": "^[a-z]{3}$", "default": "usd"},
             "card_token": {"type": "string", "minLength": 1, "maxLength": 255},
-            "description": {"type": "string", "minLength": 1, "maxLength": 300},
+            "description": {"type": ["string", "null"], "minLength": 1, "maxLength": 300},
         },
     },
     "Payment": {
