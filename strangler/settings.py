@@ -25,6 +25,9 @@ PORT_OFFSETS = {
     "relay-metrics": 12,
 }
 
+# in the home: the password of the runner's own Redis (a file name, not a password)
+REDIS_PASSWORD_FILE = "redis.password"  # noqa: S105
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value the runner cannot use."""
@@ -114,7 +117,21 @@ class Settings:
 
     @property
     def shop_redis_url(self) -> str:
-        return self.redis_url or f"redis://{self.host}:{self.port('redis')}/0"
+        """REDIS_URL, else the runner's own Redis, with the password `up` generated for it."""
+        if self.redis_url:
+            return self.redis_url
+        password = self.embedded_redis_password
+        auth = f":{password}@" if password else ""
+        return f"redis://{auth}{self.host}:{self.port('redis')}/0"
+
+    @property
+    def embedded_redis_password(self) -> str:
+        """STRANGLER_REDIS_PASSWORD, else the one `up` kept in the home (0600); "" before."""
+        given = os.environ.get("STRANGLER_REDIS_PASSWORD")
+        if given:
+            return given
+        kept = self.home / REDIS_PASSWORD_FILE
+        return kept.read_text().strip() if kept.exists() else ""
 
     @property
     def run_dir(self) -> Path:

@@ -51,10 +51,13 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
 
 
 class GatewayProcess:
-    def __init__(self, url: str, admin_url: str, port_base: int) -> None:
+    def __init__(
+        self, url: str, admin_url: str, port_base: int, store: tuple[str, str] = ("", "")
+    ) -> None:
         self.url = url
         self.admin_url = admin_url
         self.port_base = port_base
+        self.store_url, self.namespace = store  # where its route table is kept
         self.admin = httpx.Client(
             base_url=admin_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
         )
@@ -121,7 +124,12 @@ def gateway(
                 },
             )
             stack.enter_context(running(part, tmp_path))
-            process = GatewayProcess(part.url, f"http://127.0.0.1:{admin_port}", base)
+            process = GatewayProcess(
+                part.url,
+                f"http://127.0.0.1:{admin_port}",
+                base,
+                (store_url or redis_url, namespace),
+            )
             stack.callback(process.close)
             return process
 
