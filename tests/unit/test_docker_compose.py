@@ -103,6 +103,13 @@ def test_no_secret_is_written_into_the_compose_file(compose: dict[str, Any]) -> 
     ):  # they must all share one dry-run key
         given = compose["services"][name]["environment"]["STRANGLER_DRY_RUN_KEY"]
         assert given == "${STRANGLER_DRY_RUN_KEY:-}", name
+    # Redis wants a password, from the environment, and every part that uses it gives it
+    redis = compose["services"]["redis"]
+    assert "--requirepass" in redis["command"]
+    for name, service in compose["services"].items():
+        for key, value in service.get("environment", {}).items():
+            if isinstance(value, str) and value.startswith("redis://"):
+                assert value.startswith("redis://:${REDIS_PASSWORD"), (name, key)
 
 
 def test_the_image_installs_with_the_pinned_constraints() -> None:
