@@ -147,6 +147,9 @@ class Proxy:
         self._shadow = shadow
         self._metrics = metrics or Metrics()
         self._breakers = breakers
+        # compared as bytes: a header's bytes are whatever the client sent (str comparison
+        # raises on non-ASCII, which was a 500 and a traceback per request)
+        self._internal_token = (config.internal_token or "").encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,7 +173,7 @@ class Proxy:
 
         limit = self._config.max_body_bytes
         declared = headers.get("content-length")
-        if declared is not None and not declared.isdigit():
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
             await self._problem(send, x, 400, "bad-length", "Bad Content-Length", declared[:40])
             return
         if declared is not None and int(declared) > limit:
@@ -197,8 +200,8 @@ class Proxy:
         token = headers.get(h.TOKEN)
         authorised = bool(
             token
-            and self._config.internal_token
-            and hmac.compare_digest(token, self._config.internal_token)
+            and self._internal_token
+            and hmac.compare_digest(token.encode("latin-1"), self._internal_token)
         )
         body = x.body if isinstance(x.body, bytes) else None
         decision = decide(
