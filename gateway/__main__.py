@@ -32,6 +32,7 @@ async def serve(settings: GatewaySettings) -> None:
             # must not rewrite the client address from it, or the address appears twice
             proxy_headers=False,
             date_header=False,  # the upstream's own headers pass through
+            ws="none",  # no WebSocket behind the gateway: an upgrade gets a 400 problem (proxy.py)
         )
     )
     admin = uvicorn.Server(
@@ -42,6 +43,7 @@ async def serve(settings: GatewaySettings) -> None:
             access_log=False,
             lifespan="off",
             log_config=None,
+            ws="none",
         )
     )
 

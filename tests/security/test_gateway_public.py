@@ -57,3 +57,19 @@ def test_a_request_with_a_non_ascii_token_is_counted_like_any_other(gateway: Sta
     )
     assert answer.status == 200
     assert counted() == before + 1
+
+
+@pytest.mark.parametrize("path", ["/orders/7", "/", "/anything/else"])
+def test_a_websocket_upgrade_is_refused_with_a_problem_on_any_path(
+    gateway: Start, tmp_path: Path, path: str
+) -> None:
+    gw = gateway()
+    answer = exchange(
+        gw.url,
+        f"GET {path} HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode(),
+    )  # no Connection: close: the gateway closes it
+    assert answer.status == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:strangler-kit:problem:websocket-unsupported"
+    assert "Traceback" not in log_of(gw, tmp_path)
