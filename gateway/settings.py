@@ -25,13 +25,27 @@ def _tokens(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
                 raise GatewaySettingsError(
                     "GATEWAY_ADMIN_TOKENS entries are name:token with tokens of 16+ characters"
                 )
+            _refuse_weak(token, f"GATEWAY_ADMIN_TOKENS ({name}'s token)")
             tokens.append((name, token))
     single = environ.get("GATEWAY_ADMIN_TOKEN")
     if single:
         if len(single) < 16:
             raise GatewaySettingsError("GATEWAY_ADMIN_TOKEN must be at least 16 characters")
+        _refuse_weak(single, "GATEWAY_ADMIN_TOKEN")
         tokens.append(("admin", single))
     return tuple(tokens)
+
+
+def _refuse_weak(token: str, where: str) -> None:
+    """Length alone let 16 spaces through: count what is left without padding, and refuse
+    one character repeated. The message never shows the token."""
+    if len(token.strip()) < 16:
+        raise GatewaySettingsError(
+            f"{where} must hold at least 16 characters besides leading and trailing "
+            "whitespace (try: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if len(set(token)) == 1:
+        raise GatewaySettingsError(f"{where} is one character repeated: use a random token")
 
 
 UPSTREAM_CLIENTS = ("http1", "aiohttp")
@@ -97,6 +111,8 @@ class GatewaySettings:
                 shadow_max_busy=float(environ.get("GATEWAY_SHADOW_MAX_BUSY", "0.8")),
                 upstream_client=environ.get("GATEWAY_HTTP_CLIENT", "http1").strip().lower(),
             )
+        except GatewaySettingsError:
+            raise  # already says what is wrong (a token, say), not that a number is
         except ValueError as exc:
             raise GatewaySettingsError(
                 f"a GATEWAY_* port, size or limit is not a number: {exc}"
