@@ -78,6 +78,11 @@ class GatewaySettings:
     # (gateway/load.py); 1: never
     shadow_max_busy: float = 0.8
     upstream_client: str = "http1"  # the proxy's client: "http1" (gateway/http1.py) or "aiohttp"
+    # read timeouts of both listeners (gateway/listener.py): a request's headers must all
+    # arrive within header_timeout_s of the connection (or the request's first byte), its
+    # body within body_timeout_s of its headers
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -110,6 +115,8 @@ class GatewaySettings:
                 shadow_queue=int(environ.get("GATEWAY_SHADOW_QUEUE", "256")),
                 shadow_max_busy=float(environ.get("GATEWAY_SHADOW_MAX_BUSY", "0.8")),
                 upstream_client=environ.get("GATEWAY_HTTP_CLIENT", "http1").strip().lower(),
+                header_timeout_s=float(environ.get("GATEWAY_HEADER_TIMEOUT_S", "10")),
+                body_timeout_s=float(environ.get("GATEWAY_BODY_TIMEOUT_S", "30")),
             )
         except GatewaySettingsError:
             raise  # already says what is wrong (a token, say), not that a number is
@@ -133,6 +140,12 @@ class GatewaySettings:
                 "GATEWAY_SHADOW_MAX_BUSY is a share of the time, over 0 and at most 1 "
                 f"(1 never drops a mirror for load), not {self.shadow_max_busy}"
             )
+        for name, value in (
+            ("GATEWAY_HEADER_TIMEOUT_S", self.header_timeout_s),
+            ("GATEWAY_BODY_TIMEOUT_S", self.body_timeout_s),
+        ):
+            if not 0 < value < float("inf"):
+                raise GatewaySettingsError(f"{name} is a number of seconds over 0, not {value}")
         if self.upstream_client not in UPSTREAM_CLIENTS:
             raise GatewaySettingsError(
                 f"GATEWAY_HTTP_CLIENT must be one of {', '.join(UPSTREAM_CLIENTS)}, "
