@@ -74,6 +74,7 @@ def start_gateway(
     routes_file: Path | None = None,
     admin: Admin | None = None,
     client: str = "http1",
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[Child, str]:
     """`python -m gateway` with the `gateway` package found in `source` (the repo by default).
 
@@ -87,6 +88,7 @@ def start_gateway(
             "GATEWAY_ADMIN_PORT": str(admin.port if admin else free_port()),
             "GATEWAY_UPSTREAM_LEGACY": upstream,
             "GATEWAY_HTTP_CLIENT": client,
+            **(extra_env or {}),
         },
         source,
     )

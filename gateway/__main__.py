@@ -10,6 +10,7 @@ import uvicorn
 
 from gateway import logs
 from gateway.app import create_gateway
+from gateway.listener import timed_protocol
 from gateway.routes import RouteTableError
 from gateway.settings import GatewaySettings, GatewaySettingsError
 from new_services.platform import tracing
@@ -18,6 +19,13 @@ from new_services.platform import tracing
 async def serve(settings: GatewaySettings) -> None:
     tracing.configure("gateway")
     gateway = create_gateway(settings)
+    observe = gateway.metrics.observe
+    public_protocol = timed_protocol(
+        settings.header_timeout_s,
+        settings.body_timeout_s,
+        refused=lambda status: observe("none", "gateway", status, 0.0),
+    )
+    admin_protocol = timed_protocol(settings.header_timeout_s, settings.body_timeout_s)
     public = uvicorn.Server(
         uvicorn.Config(
             gateway.public,
@@ -25,6 +33,7 @@ async def serve(settings: GatewaySettings) -> None:
             port=settings.port,
             access_log=False,
             lifespan="on",
+            http=public_protocol,  # read timeouts, problem+json for unparseable requests
             log_config=None,  # gateway.logs: JSON lines
             timeout_graceful_shutdown=5,
             server_header=False,
@@ -32,6 +41,7 @@ async def serve(settings: GatewaySettings) -> None:
             # must not rewrite the client address from it, or the address appears twice
             proxy_headers=False,
             date_header=False,  # the upstream's own headers pass through
+            ws="none",  # no WebSocket behind the gateway: an upgrade gets a 400 problem (proxy.py)
         )
     )
     admin = uvicorn.Server(
@@ -41,7 +51,9 @@ async def serve(settings: GatewaySettings) -> None:
             port=settings.admin_port,
             access_log=False,
             lifespan="off",
+            http=admin_protocol,
             log_config=None,
+            ws="none",
         )
     )
 

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
@@ -33,9 +34,70 @@ schemas = SchemaGenerator(
 )
 
 
+MAX_DEPTH = 32  # admin documents are shallow; a compared request's body included
+
+
 def problem_response(status: int, slug: str, title: str, detail: str) -> Response:
     status, body = problem(status, slug, title, detail)
     return Response(body, status, media_type="application/problem+json")
+
+
+def write_refused(request: Request) -> Response | None:
+    """A state-changing call a browser made for another site, or with a body a browser's
+    form could send, is refused (CSRF: with no token configured on loopback, a hostile page
+    could otherwise POST /kill through the operator's browser)."""
+    if request.headers.get("sec-fetch-site", "none") not in ("same-origin", "none"):
+        return problem_response(
+            403, "cross-site", "Cross-site request refused", "changes come from this origin only"
+        )
+    origin = request.headers.get("origin")
+    if origin is not None and _authority(origin) != request.headers.get("host", "").lower():
+        return problem_response(
+            403,
+            "cross-site",
+            "Cross-site request refused",
+            f"Origin {origin[:100]!r} is not this listener's origin",
+        )
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        return problem_response(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as Content-Type: application/json",
+        )
+    return None
+
+
+def _authority(origin: str) -> str | None:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return None
+    return parts.netloc.lower() if parts.scheme in ("http", "https") else None
+
+
+def check_document(document: Any) -> None:
+    """Nested at most MAX_DEPTH deep, and every string (keys too) valid Unicode: a lone
+    surrogate parses but cannot be stored, logged or sent on. Walked without recursion."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise changes.ChangeError(f"the body is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise changes.ChangeError(
+                    "the body holds a lone UTF-16 surrogate (an escape such as \\ud800 that "
+                    "is not half of a pair): not text"
+                ) from exc
 
 
 def admin_app(gateway: Gateway) -> Starlette:
@@ -53,11 +115,17 @@ def admin_app(gateway: Gateway) -> Starlette:
 
     def guarded(handler: Callable[[Request, str], Awaitable[Response]]) -> Handler:
         async def endpoint(request: Request) -> Response:
+            changing = request.method not in ("GET", "HEAD", "OPTIONS")
+            refused = write_refused(request) if changing else None
+            if refused is not None and refused.status_code == 403:
+                return refused  # before the token: with or without one configured
             name = actor(request)
             if name is None:
                 return problem_response(
                     401, "unauthorised", "Unauthorised", "send Authorization: Bearer <token>"
                 )
+            if refused is not None:
+                return refused
             try:
                 return await handler(request, name)
             except changes.ChangeError as exc:
@@ -73,17 +141,17 @@ def admin_app(gateway: Gateway) -> Starlette:
     async def body(request: Request) -> dict[str, Any]:
         try:
             document = json.loads(await request.body() or b"{}")
+        except RecursionError as exc:  # thousands of [ deep: json's own limit
+            raise changes.ChangeError(f"the body is nested deeper than {MAX_DEPTH} levels") from exc
         except ValueError as exc:
             raise changes.ChangeError("the body must be a JSON object") from exc
         if not isinstance(document, dict):
             raise changes.ChangeError("the body must be a JSON object")
+        check_document(document)
         return document
 
     def reason(document: dict[str, Any]) -> str:
-        value = document.pop("reason", None)
-        if not isinstance(value, str) or not value.strip():
-            raise changes.ChangeError("a non-empty 'reason' is required for every change")
-        return value
+        return changes.valid_reason(document.pop("reason", None))
 
     async def healthz(_request: Request) -> Response:
         """Liveness, the table version, and whether the route store is reachable."""

@@ -20,6 +20,7 @@ from gateway.store import Document, RouteStore
 # route or new patterns go through the routes file and a reseed).
 SETTABLE = ROUTE_SETTINGS - {"name", "match", "legacy"}
 MAX_ATTEMPTS = 20
+MAX_REASON_CHARS = 500
 
 
 class ChangeError(ValueError):
@@ -28,6 +29,22 @@ class ChangeError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def valid_reason(value: object) -> str:
+    """A change's reason as the audit log keeps it: one printable line, at most 500
+    characters (a 2 MB reason went into the log; a line break could forge an entry in a
+    log read as lines)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ChangeError("a non-empty 'reason' is required for every change")
+    reason = value.strip()
+    if len(reason) > MAX_REASON_CHARS:
+        raise ChangeError(
+            f"'reason' is limited to {MAX_REASON_CHARS} characters, not {len(reason)}"
+        )
+    if not reason.isprintable():
+        raise ChangeError("'reason' must be one line of printable characters")
+    return reason
 
 
 @dataclass(frozen=True)
@@ -95,8 +112,7 @@ async def _apply(
     """Commit `mutate`'s table as the next version, with its audit entry. `replaces`: the
     change does not build on the current table (kill switch, rollback), so it may replace one
     that has no audit entry."""
-    if not reason or not reason.strip():
-        raise ChangeError("a reason is required for every change")
+    reason = valid_reason(reason)
     for _ in range(MAX_ATTEMPTS):
         current = await store.table()
         if current is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,35 @@ def _answer(response: cmp.Response) -> dict[str, Any]:
     return {"status": response.status, "body": body}
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # a header name (RFC 9110 5.6.2)
+_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")  # no control characters, no line breaks
+# Set by the gateway for each side, never taken from the caller: the upstream's own Host,
+# the body's length, the request id the answers are matched by, the forwarding facts.
+_GATEWAYS_OWN = frozenset({"host", "content-length", "x-request-id"})
+
+
+def _caller_headers(given: object) -> list[tuple[str, str]]:
+    """The caller's extra headers: an object of header names to string values, without
+    Host, hop-by-hop or internal (X-Strangler-*) ones."""
+    if given is None:
+        return []
+    if not isinstance(given, dict):
+        raise CompareRefused("headers must be an object of header names to string values")
+    for name, value in given.items():
+        if not _TOKEN.match(name):
+            raise CompareRefused(f"headers: {name[:60]!r} is not a header name")
+        if not isinstance(value, str) or not _VALUE.match(value):
+            raise CompareRefused(
+                f"headers: {name}'s value must be a string of one line without control characters"
+            )
+    return [
+        (name, value)
+        for name, value in h.drop_hop_by_hop(given.items())
+        if name.lower() not in _GATEWAYS_OWN
+        and not name.lower().startswith(("x-strangler-", "x-forwarded-"))
+    ]
+
+
 async def compare_request(gateway: Gateway, document: dict[str, Any]) -> dict[str, Any]:
     method = str(document.get("method", "")).upper()
     if method not in METHODS:
@@ -54,8 +84,7 @@ async def compare_request(gateway: Gateway, document: dict[str, Any]) -> dict[st
         )
     payload = document.get("body")
     body = b"" if payload is None else json.dumps(payload).encode()
-    headers = [(str(k), str(v)) for k, v in (document.get("headers") or {}).items()]
-    headers = [(k, v) for k, v in headers if k.lower() not in h.INTERNAL | h.HOP_BY_HOP]
+    headers = _caller_headers(document.get("headers"))
     if body:
         headers.append(("Content-Type", "application/json"))
     rid = uuid.uuid4().hex

@@ -34,6 +34,12 @@ def by_name(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers}
 
 
+def wants_websocket(headers: dict[str, str]) -> bool:
+    """An upgrade to WebSocket is asked for (whatever the Connection header says)."""
+    upgrade = headers.get("upgrade", "")
+    return "websocket" in (token.strip().lower() for token in upgrade.split(","))
+
+
 def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers without hop-by-hop ones, including those the Connection header names."""
     pairs = list(headers)

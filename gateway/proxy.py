@@ -147,8 +147,14 @@ class Proxy:
         self._shadow = shadow
         self._metrics = metrics or Metrics()
         self._breakers = breakers
+        # compared as bytes: a header's bytes are whatever the client sent (str comparison
+        # raises on non-ASCII, which was a 500 and a traceback per request)
+        self._internal_token = (config.internal_token or "").encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # served by a server with WebSockets on
+            await self._refuse_websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         header_pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -157,6 +163,19 @@ class Proxy:
             h.request_id(headers.get("x-request-id")), scope["method"], time.perf_counter()
         )
         x.headers = headers
+        if h.wants_websocket(headers):
+            # Nothing behind the gateway speaks WebSocket, and an upgraded connection is no
+            # longer HTTP the gateway could route or guard: refused, and the connection closed.
+            await self._problem(
+                send,
+                x,
+                400,
+                "websocket-unsupported",
+                "WebSocket unsupported",
+                _NO_WEBSOCKET,
+                close=True,
+            )
+            return
         raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
         query: bytes = scope.get("query_string", b"")
         try:
@@ -170,7 +189,7 @@ class Proxy:
 
         limit = self._config.max_body_bytes
         declared = headers.get("content-length")
-        if declared is not None and not declared.isdigit():
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
             await self._problem(send, x, 400, "bad-length", "Bad Content-Length", declared[:40])
             return
         if declared is not None and int(declared) > limit:
@@ -197,8 +216,8 @@ class Proxy:
         token = headers.get(h.TOKEN)
         authorised = bool(
             token
-            and self._config.internal_token
-            and hmac.compare_digest(token, self._config.internal_token)
+            and self._internal_token
+            and hmac.compare_digest(token.encode("latin-1"), self._internal_token)
         )
         body = x.body if isinstance(x.body, bytes) else None
         decision = decide(
@@ -442,6 +461,7 @@ class Proxy:
         slug: str,
         title: str,
         detail: str,
+        close: bool = False,
         **more: str,
     ) -> None:
         extra = {"request_id": x.rid, **more}
@@ -449,19 +469,40 @@ class Proxy:
             extra["route"] = x.route.name
         status, body = problem(status, slug, title, detail, **extra)
         self._observe(x, status)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    CONTENT_TYPE,
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", x.rid.encode()),
-                ],
-            }
-        )
+        headers = [
+            CONTENT_TYPE,
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", x.rid.encode()),
+        ]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The same 400 problem where the server lets an app answer a handshake with HTTP
+        (the ASGI websocket.http.response extension); else a refused handshake (403)."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        rid = h.request_id(None)
+        self._observe(Exchange(rid, "GET", time.perf_counter()), 400)
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        _, body = problem(
+            400, "websocket-unsupported", "WebSocket unsupported", _NO_WEBSOCKET, request_id=rid
+        )
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 400,
+                "headers": [CONTENT_TYPE, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+
+
+_NO_WEBSOCKET = "this shop serves no WebSocket: send plain HTTP requests"
 
 _OUTCOME_HINT = (
     "Read the resource back before retrying, or retry with the same Idempotency-Key where "

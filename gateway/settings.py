@@ -25,13 +25,27 @@ def _tokens(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
                 raise GatewaySettingsError(
                     "GATEWAY_ADMIN_TOKENS entries are name:token with tokens of 16+ characters"
                 )
+            _refuse_weak(token, f"GATEWAY_ADMIN_TOKENS ({name}'s token)")
             tokens.append((name, token))
     single = environ.get("GATEWAY_ADMIN_TOKEN")
     if single:
         if len(single) < 16:
             raise GatewaySettingsError("GATEWAY_ADMIN_TOKEN must be at least 16 characters")
+        _refuse_weak(single, "GATEWAY_ADMIN_TOKEN")
         tokens.append(("admin", single))
     return tuple(tokens)
+
+
+def _refuse_weak(token: str, where: str) -> None:
+    """Length alone let 16 spaces through: count what is left without padding, and refuse
+    one character repeated. The message never shows the token."""
+    if len(token.strip()) < 16:
+        raise GatewaySettingsError(
+            f"{where} must hold at least 16 characters besides leading and trailing "
+            "whitespace (try: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if len(set(token)) == 1:
+        raise GatewaySettingsError(f"{where} is one character repeated: use a random token")
 
 
 UPSTREAM_CLIENTS = ("http1", "aiohttp")
@@ -64,6 +78,11 @@ class GatewaySettings:
     # (gateway/load.py); 1: never
     shadow_max_busy: float = 0.8
     upstream_client: str = "http1"  # the proxy's client: "http1" (gateway/http1.py) or "aiohttp"
+    # read timeouts of both listeners (gateway/listener.py): a request's headers must all
+    # arrive within header_timeout_s of the connection (or the request's first byte), its
+    # body within body_timeout_s of its headers
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -96,7 +115,11 @@ class GatewaySettings:
                 shadow_queue=int(environ.get("GATEWAY_SHADOW_QUEUE", "256")),
                 shadow_max_busy=float(environ.get("GATEWAY_SHADOW_MAX_BUSY", "0.8")),
                 upstream_client=environ.get("GATEWAY_HTTP_CLIENT", "http1").strip().lower(),
+                header_timeout_s=float(environ.get("GATEWAY_HEADER_TIMEOUT_S", "10")),
+                body_timeout_s=float(environ.get("GATEWAY_BODY_TIMEOUT_S", "30")),
             )
+        except GatewaySettingsError:
+            raise  # already says what is wrong (a token, say), not that a number is
         except ValueError as exc:
             raise GatewaySettingsError(
                 f"a GATEWAY_* port, size or limit is not a number: {exc}"
@@ -117,6 +140,12 @@ class GatewaySettings:
                 "GATEWAY_SHADOW_MAX_BUSY is a share of the time, over 0 and at most 1 "
                 f"(1 never drops a mirror for load), not {self.shadow_max_busy}"
             )
+        for name, value in (
+            ("GATEWAY_HEADER_TIMEOUT_S", self.header_timeout_s),
+            ("GATEWAY_BODY_TIMEOUT_S", self.body_timeout_s),
+        ):
+            if not 0 < value < float("inf"):
+                raise GatewaySettingsError(f"{name} is a number of seconds over 0, not {value}")
         if self.upstream_client not in UPSTREAM_CLIENTS:
             raise GatewaySettingsError(
                 f"GATEWAY_HTTP_CLIENT must be one of {', '.join(UPSTREAM_CLIENTS)}, "

@@ -346,3 +346,34 @@ async def test_a_dry_run_that_fails_changes_nothing_the_client_gets(
     assert sent["x-strangler-shadow"].startswith("dry-run; t=")
     assert "x-strangler-token" not in sent  # the internal token never goes upstream
     assert not any(name.startswith("x-strangler") for name, _ in fake.calls[1].headers)
+
+
+@pytest.mark.parametrize("extension", [True, False], ids=["http-answer", "refused-handshake"])
+async def test_a_websocket_handshake_served_with_websockets_on_is_refused(
+    tmp_path: Path, extension: bool
+) -> None:
+    fake = FakeUpstream()
+    settings = GatewaySettings(routes_file=write_routes(tmp_path))
+    app = create_gateway(settings, upstream=fake).public
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/orders/7",
+        "headers": [],
+        "extensions": {"websocket.http.response": {}} if extension else {},
+    }
+    await app(scope, receive, send)
+    assert not fake.calls
+    if extension:
+        assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 400
+        problem = json.loads(sent[1]["body"])
+        assert problem["type"] == "urn:strangler-kit:problem:websocket-unsupported"
+    else:
+        assert sent == [{"type": "websocket.close", "code": 1008}]

@@ -20,6 +20,10 @@ def test_admin_on_a_non_loopback_address_without_a_token_is_refused() -> None:
     ("environ", "message"),
     [
         ({"GATEWAY_ADMIN_TOKEN": "short"}, "at least 16 characters"),
+        ({"GATEWAY_ADMIN_TOKEN": " " * 16}, "besides leading and trailing whitespace"),
+        ({"GATEWAY_ADMIN_TOKEN": " short-token-1  \t\n"}, "besides leading and trailing"),
+        ({"GATEWAY_ADMIN_TOKEN": "a" * 40}, "one character repeated"),
+        ({"GATEWAY_ADMIN_TOKENS": "alice:" + "x" * 16}, "alice's token\\) is one character"),
         ({"GATEWAY_ADMIN_TOKENS": "alice"}, "name:token"),
         ({"GATEWAY_PORT": "eighty"}, "not a number"),
         ({"GATEWAY_SHADOW_MAX_BUSY": "soon"}, "not a number"),
