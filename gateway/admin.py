@@ -162,6 +162,9 @@ def admin_app(gateway: Gateway) -> Starlette:
                 "status": "ok" if healthy else "degraded",
                 "table_version": live.current.version,
                 "route_store": "up" if healthy else f"down: {live.last_error}",
+                # a stored version this gateway will not serve (no audit entry, unknown
+                # upstream, unreadable): someone wrote the store around the admin API
+                **({"refused_version": live.refused} if live.refused is not None else {}),
             }
         )
 

@@ -82,11 +82,11 @@ async def load(store: RouteStore, upstreams: Mapping[str, str]) -> RouteTable:
     document = await store.table()
     if document is None:
         raise ChangeError("no route table is stored yet", status=503)
-    await _require_audited(store, document)
+    await require_audited(store, document)
     return RouteTable.from_dict(document, upstreams=upstreams)
 
 
-async def _require_audited(store: RouteStore, document: Document) -> None:
+async def require_audited(store: RouteStore, document: Document) -> None:
     """The newest audit entry is this version's: every change writes both at once."""
     version = document.get("version")
     newest = await store.audit(1)
@@ -114,12 +114,28 @@ async def _apply(
     that has no audit entry."""
     reason = valid_reason(reason)
     for _ in range(MAX_ATTEMPTS):
-        current = await store.table()
-        if current is None:
+        expected = await store.version()  # the store's own count, whatever a table claims
+        try:
+            current = await store.table()
+        except ValueError as exc:  # not JSON: written around this module
+            if not replaces:
+                raise ChangeError(
+                    f"the stored table is not readable ({exc}): use the kill switch or roll "
+                    "back to an audited version",
+                    status=409,
+                ) from exc
+            current = {}
+        if expected == 0 or current is None:
             raise ChangeError("no route table is stored yet", status=503)
+        if not isinstance(current, dict):
+            current = {}  # only a change that replaces it gets here (checked just below)
         if not replaces:
-            await _require_audited(store, current)
-        expected = int(current["version"])  # every stored table carries its own version
+            try:
+                await require_audited(store, current)
+            except ChangeError:
+                if await store.version() != expected:
+                    continue  # a change landed between our reads: read again
+                raise
         document, before, after, route = mutate(current)
         version = expected + 1
         document = {**document, "version": version}

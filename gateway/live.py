@@ -55,7 +55,11 @@ class LiveTable:
             elif version != self.served.version and version != self.refused:
                 try:
                     self._adopt(await load(self.store, self.upstreams))
-                except (ChangeError, RouteTableError) as exc:
+                except (RedisError, OSError):
+                    raise
+                except Exception as exc:  # any table this instance cannot serve is refused
+                    if await self.store.version() != version:
+                        return  # a change landed between our reads: the next poll loads it
                     self.refused = version
                     log.error(
                         "route table version %s refused, still serving version %s: %s",
@@ -87,5 +91,8 @@ class LiveTable:
 
     async def run(self) -> None:
         while True:
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # this loop is the only way a kill switch arrives: never end it
+                log.exception("route table refresh failed; trying again")
             await asyncio.sleep(self.interval_s)

@@ -61,14 +61,14 @@ class GatewaySettings:
     upstream_overrides: tuple[tuple[str, str], ...] = ()
     max_body_bytes: int = 1024 * 1024
     stream_from_bytes: int = 1024 * 1024  # larger request bodies stream, smaller are buffered
-    internal_token: str | None = None
+    internal_token: str | None = field(default=None, repr=False)  # secrets stay out of logs
     # signs dry runs so the services can tell them from forgeries (STRANGLER_DRY_RUN_KEY,
     # shared with them; new_services/platform/dry_run.py)
     dry_run_key: str | None = field(default=None, repr=False)
-    admin_tokens: tuple[
-        tuple[str, str], ...
-    ] = ()  # (name, token): the name goes into the audit log
-    redis_url: str | None = None  # the shared route store; without it, an in-memory one
+    # (name, token): the name goes into the audit log
+    admin_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # the shared route store (its URL may hold its password); without it, an in-memory one
+    redis_url: str | None = field(default=None, repr=False)
     namespace: str = "strangler:gateway"
     poll_interval_s: float = 0.25
     tracing: bool = False  # a span per request (OTEL_TRACES_EXPORTER names an exporter)

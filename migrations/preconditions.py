@@ -108,7 +108,9 @@ def live_route_table(redis_url: str, namespace: str) -> RouteTable:
     """The table every gateway instance serves, read from the store they share."""
     from redis.asyncio import Redis
 
+    from gateway.changes import ChangeError, require_audited
     from gateway.store import RedisRouteStore
+    from strangler.settings import shown
 
     async def read() -> RouteTable:
         redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
@@ -116,13 +118,17 @@ def live_route_table(redis_url: str, namespace: str) -> RouteTable:
             store = RedisRouteStore(redis, namespace)
             version = await store.version()
             document = await store.table()
+            if document is None:
+                raise LookupError(
+                    f"no route table under {namespace!r} at {shown(redis_url)}: has a gateway "
+                    "run against this Redis?"
+                )
+            try:  # what the gateways serve: they never serve a version with no audit entry
+                await require_audited(store, document)
+            except ChangeError as exc:
+                raise LookupError(f"the stored route table is not served: {exc}") from exc
         finally:
             await redis.aclose()
-        if document is None:
-            raise LookupError(
-                f"no route table under {namespace!r} at {redis_url}: has a gateway run "
-                "against this Redis?"
-            )
         # The stored table names its upstreams (their URLs are each gateway's own): only the
         # routes' modes are read here, so any URL stands in for them.
         named = {name: "http://upstream.invalid" for name in _upstream_names(document)}

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from new_services.platform.logs import LOG_CONFIG
 from strangler.private import make_private
-from strangler.settings import REDIS_PASSWORD_FILE, Settings
+from strangler.settings import REDIS_PASSWORD_FILE, Settings, SettingsError, shown
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ SECRETS = {
     "STRANGLER_DRY_RUN_KEY": "dry-run.key",
     "STRANGLER_REDIS_PASSWORD": REDIS_PASSWORD_FILE,
 }
+REDIS_PASSWORD = re.compile(r"[A-Za-z0-9_-]{16,}")
 REDIS_CONFIG_FILE = "redis.conf"  # in the home, 0600: the password, off the command line
 
 
@@ -56,6 +57,12 @@ def ensure_secrets(settings: Settings, say: Callable[[str], None] = print) -> No
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
+    given = os.environ.get("STRANGLER_REDIS_PASSWORD")
+    if given and not REDIS_PASSWORD.fullmatch(given):
+        raise SettingsError(
+            "STRANGLER_REDIS_PASSWORD must be 16 or more letters, digits, '-' or '_' (it goes "
+            "into Redis's configuration file and into URLs as it is)"
+        )
     if settings.redis_url is None:  # the runner's own Redis: its password in its config file
         _write_private(
             settings.home / REDIS_CONFIG_FILE,
@@ -93,16 +100,6 @@ def internal_token(settings: Settings) -> str:
 def dry_run_key(settings: Settings) -> str:
     """Signs the gateway's dry runs; the services that run them check it."""
     return _secret(settings, "STRANGLER_DRY_RUN_KEY")
-
-
-def shown(url: str) -> str:
-    """`url` as `status` may print it: without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def redis_server_binary() -> str:

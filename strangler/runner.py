@@ -22,7 +22,7 @@ from rq.scheduler import RQScheduler
 from new_services.platform.workers import WORKER_TTL_S
 from strangler import private, schema
 from strangler.parts import Part, ensure_secrets, plan
-from strangler.settings import Settings
+from strangler.settings import Settings, shown
 
 RESTARTS, RESTARTS_WITHIN_S = 5, 300.0  # `watch` gives up on a part that keeps dying
 
@@ -334,7 +334,23 @@ class Stack:
         for part in running_parts:
             while not is_healthy(part.health) and time.monotonic() < deadline:
                 time.sleep(0.2)
+            if part.name == "redis" and self.settings.embedded_redis_password:
+                self._warn_if_open(part)
         return self.status()
+
+    def _warn_if_open(self, redis_part: Part) -> None:
+        """A Redis an older runner started answers without the password this one made:
+        `up` leaves a running part alone, so it says so rather than leave it open."""
+        with contextlib.suppress(redis.RedisError, OSError):
+            client = redis.Redis.from_url(redis_part.url, socket_timeout=2)
+            try:
+                client.ping()
+            finally:
+                client.close()
+            self.say(
+                "warning: the stack's Redis answers without a password (an older `strangler "
+                "up` started it): run `strangler down` and `strangler up` to restart it with one"
+            )
 
     def _start(self, part: Part) -> None:
         check_ports(part, self.settings.host)
@@ -346,7 +362,7 @@ class Stack:
         state = {
             "pid": process.pid,
             "url": part.url,
-            "health": part.health,
+            "health": shown(part.health),  # a Redis URL's password stays in the part's env
             "argv": list(part.argv),
         }
         self._state_file(part.name).write_text(json.dumps(state))

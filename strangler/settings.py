@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 # Each part listens on port_base + its offset unless STRANGLER_<PART>_PORT says otherwise.
 # Offset 0 is kept for the gateway, which clients will talk to.
@@ -27,6 +28,21 @@ PORT_OFFSETS = {
 
 # in the home: the password of the runner's own Redis (a file name, not a password)
 REDIS_PASSWORD_FILE = "redis.password"  # noqa: S105
+
+
+def shown(url: str) -> str:
+    """`url` as it may be printed or logged: without its password (user:password@ or
+    ?password=)."""
+    parts = urlsplit(url)
+    query = "&".join(
+        pair for pair in parts.query.split("&") if pair and not pair.startswith("password=")
+    )
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class SettingsError(ValueError):

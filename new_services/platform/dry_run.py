@@ -25,13 +25,14 @@ import hmac
 import time
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from new_services.platform import v1
 from new_services.platform.http import DRY_RUN_PROVEN
 from new_services.platform.problems import Problem, problem_response
 
 HEADER = "x-strangler-shadow"
+ANSWER = b"x-strangler-dry-run"  # "true" on every answer to a proven dry run
 MAX_AGE_S = 60  # a proof older (or further ahead) than this is refused: it may be a replay
 
 
@@ -98,7 +99,16 @@ class ProveDryRuns:
             self._key, value, scope["method"], target_of(scope), self._clock()
         ):
             scope.setdefault("state", {})[DRY_RUN_PROVEN] = True
-            await self._app(scope, receive, send)
+
+            async def marked(message: Message) -> None:
+                # every answer to a proven dry run says it is one, its refusals (4xx) and
+                # failures too: the gateway compares only answers that say so
+                if message["type"] == "http.response.start":
+                    headers = [(n, v) for n, v in message.get("headers", []) if n.lower() != ANSWER]
+                    message = {**message, "headers": [*headers, (ANSWER, b"true")]}
+                await send(message)
+
+            await self._app(scope, receive, marked)
             return
         problem = DryRunUnproven(
             "this service runs a dry run only when the gateway signed it "

@@ -186,3 +186,26 @@ def test_a_mirror_carries_a_one_request_proof_and_no_secret_reaches_the_samples(
     assert "x-strangler-token" not in seen
     assert seen["x-strangler-shadow"].startswith("dry-run; t=")
     assert seen["x-strangler-shadow"].endswith("sig=[redacted]")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v2/products", {"sku": "", "name": ""}),  # 400
+        ("PATCH", f"/v2/products/{uuid.uuid4()}", {"stock": 1}),  # 404
+        ("POST", "/products", {"name": 7}),  # legacy-shaped 400
+        ("DELETE", "/products/999999999", None),  # legacy-shaped 404
+    ],
+)
+async def test_a_signed_dry_run_that_is_refused_still_says_it_was_a_dry_run(
+    database: str, redis_url: str, method: str, path: str, body: Any
+) -> None:
+    """The gateway compares only answers that say they were dry runs: a refusal that did not
+    say so would be taken for a write that may have been kept, and left out of parity."""
+    async with a_catalog(database, redis_url) as catalog:
+        answer = await catalog.request(
+            method, path, json=body, headers=keyed(sign(KEY, method, path))
+        )
+        assert 400 <= answer.status_code < 500, answer.text
+        assert answer.headers["x-strangler-dry-run"] == "true"

@@ -116,9 +116,10 @@ def test_a_table_version_with_no_audit_entry_is_never_served_nor_built_on(
 ) -> None:
     gw = gateway()
     before = served_version(gw)
-    write_unaudited(gw, extracted(stored(gw)))
+    tampered = write_unaudited(gw, extracted(stored(gw)))
     settles(gw)
     assert served_version(gw) == before
+    assert gw.admin.get("/healthz").json()["refused_version"] == tampered
     assert gw.served_by("/orders/1") == "legacy"
     refused = gw.set("orders", weight=50)
     assert refused.status_code == 409 and "no audit entry" in refused.text
@@ -156,3 +157,21 @@ def test_the_runners_redis_wants_a_password_kept_0600_and_shown_by_no_command_li
         command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         assert password.encode() not in command_line
     assert password not in part.url  # what `strangler status` prints
+
+
+def test_a_store_holding_what_is_not_a_table_never_stops_the_gateway_hearing_a_kill_switch(
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    gw = gateway()
+    assert gw.set("orders", mode="extracted").status_code == 200
+    with redis.Redis.from_url(gw.store_url) as client:
+        client.set(f"{gw.namespace}:table", "not json")
+        client.incr(f"{gw.namespace}:version")
+    settles(gw)
+    assert gw.served_by("/orders/1") == "extracted"  # still the last audited table
+    killed = gw.admin.post("/kill", json={"reason": "the store holds garbage"})
+    assert killed.status_code == 200, killed.text
+    deadline = time.monotonic() + 5
+    while gw.served_by("/orders/1") != "legacy":
+        assert time.monotonic() < deadline, "the kill switch never reached the gateway"
+        time.sleep(0.1)
