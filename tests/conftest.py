@@ -253,6 +253,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def provider_url(tmp_path: Path) -> Iterator[str]:
+    """The provider stand-in as a real process (legacy calls it over the network)."""
+    from tests.integration.processes import uvicorn_part
+
+    env = {"PAYMENTS_DB_PATH": str(tmp_path / "provider.db")}
+    part = uvicorn_part("provider", "stand_ins.payments.app:create_app", free_port_base(), env)
+    with running(part, tmp_path):
+        yield part.url
+
+
+@pytest.fixture
 def new_database(tmp_path: Path) -> Iterator[Callable[[], str]]:
     """Make empty databases on demand: SQLite files, or PostgreSQL databases created for
     the test and dropped after it."""

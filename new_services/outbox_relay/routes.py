@@ -17,6 +17,15 @@ ROUTES: dict[str, list[Destination]] = {
     "order.cancelled": [
         Destination("analytics", "new_services.analytics.jobs.on_order_cancelled"),
     ],
+    # legacy's own writes, captured by triggers (migrations 0005f_capture_legacy_orders):
+    # legacy held no stock through the catalog and sends its own e-mail, so only the read
+    # models hear of them
+    "legacy.order.placed": [
+        Destination("analytics", "new_services.analytics.jobs.on_order_placed"),
+    ],
+    "legacy.order.cancelled": [
+        Destination("analytics", "new_services.analytics.jobs.on_order_cancelled"),
+    ],
 }
 
 QUEUES = frozenset(d.queue for destinations in ROUTES.values() for d in destinations)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.contract.support import card_token, unique_email, utc_today
@@ -35,6 +36,12 @@ def shadow_everything(shop: Shop) -> None:
         assert done.returncode == 0, done.stderr
         reset = shop.admin.post(f"/parity/{route}/reset", json={"reason": "parity check"})
         assert reset.status_code == 200, reset.text
+
+
+def backlog_of(shop: Shop) -> list[str]:
+    """What the relay says is waiting (for a failed test's message)."""
+    metrics = httpx.get(f"http://127.0.0.1:{shop.settings.port('relay-metrics')}/metrics").text
+    return [line for line in metrics.splitlines() if line.startswith("outbox_")]
 
 
 def figures(shop: Shop) -> dict[str, Json]:
@@ -120,8 +127,16 @@ def test_the_shop_shadowed_on_the_shipped_table_reads_parity_1_and_the_report_ga
     flow.sent["products"] += len(products)  # each product was made through the gateway
     flow.run(buyers=80)
     today = utc_today().isoformat()
+    report_path = f"/reports/sales?from={today}&to={today}"
+    # legacy's orders reach the extracted report through capture (migrations 0005f) and the
+    # relay: once it has caught up, the two reports agree
+    deadline = time.monotonic() + 30
+    legacy_report = httpx.get(shop.settings.url("legacy") + report_path).json()
+    while httpx.get(shop.settings.url("analytics") + report_path).json() != legacy_report:
+        assert time.monotonic() < deadline, (legacy_report, backlog_of(shop))
+        time.sleep(0.2)
     for _ in range(5):  # once the flow is over: the shop's figures hold still
-        flow._call("reports", "GET", f"/reports/sales?from={today}&to={today}")
+        flow._call("reports", "GET", report_path)
     assert sum(flow.sent.values()) >= 500
     found = settled(shop, flow.sent)
 
@@ -135,12 +150,11 @@ def test_the_shop_shadowed_on_the_shipped_table_reads_parity_1_and_the_report_ga
         judged = got["match"] + got["mismatch"] + got["stale"]
         assert judged >= 0.95 * flow.sent[route], (route, got, flow.sent)
         assert route == "products" or got["stale"] == 0, (route, got)
-    # The extracted sales report reads aggregates that only the services' own orders feed:
-    # while legacy takes every order, they miss all of them. Parity says so, at the field.
+    # The extracted sales report reads aggregates fed by the services' own orders and by
+    # legacy's, captured in legacy's transactions: while legacy takes every order, they
+    # count every one of them
     report = found["reports"]
-    assert report["match"] == 0 and report["mismatch"] == 5, report
-    shown = shop.cli("routes", "mismatches", "reports", "--limit", "1")
-    assert "$.order_count" in shown.stdout, shown.stdout
+    assert report["match"] == 5 and report["mismatch"] == 0, report
     table = shop.cli("routes", "parity")
     assert table.returncode == 0 and "carts-and-checkout" in table.stdout, table.stderr
 

@@ -22,24 +22,13 @@ from new_services.payments.app import create_app as payments_app
 from new_services.payments.settings import PaymentsSettings
 from stand_ins.payments.app import create_app as provider_app
 from stand_ins.payments.settings import PaymentsSettings as ProviderSettings
-from strangler.runner import running
-from tests.conftest import free_port_base, stack_database_url
+from tests.conftest import stack_database_url
 from tests.integration.gateways import gateway, upstreams  # noqa: F401 (fixtures)
 from tests.integration.inprocess import Shop, in_process_shop
 from tests.integration.migrating import engine_at
-from tests.integration.processes import uvicorn_part
 from tests.security.services import Where, expanded_database
 
 PROVIDER = "http://provider.test"
-
-
-@pytest.fixture
-def provider_url(tmp_path: Path) -> Iterator[str]:
-    """The provider stand-in as a real process (legacy calls it over the network)."""
-    env = {"PAYMENTS_DB_PATH": str(tmp_path / "provider.db")}
-    part = uvicorn_part("provider", "stand_ins.payments.app:create_app", free_port_base(), env)
-    with running(part, tmp_path):
-        yield part.url
 
 
 @pytest.fixture
