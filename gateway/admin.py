@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,11 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from gateway import changes
+from gateway import changes, coexistence
 from gateway.comparing import CompareRefused, compare_request
 from gateway.metrics import BREAKER_STATES
 from gateway.parity import KEEP_MINUTES_S, WINDOW_S
 from gateway.problems import problem
+from new_services.outbox_relay.lag import Lag
+from new_services.outbox_relay.lag import parse as parse_lag
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -150,6 +153,13 @@ def admin_app(gateway: Gateway) -> Starlette:
         check_document(document)
         return document
 
+    async def read_model_lag() -> dict[str, Lag] | None:
+        """The relay's figures (new_services/outbox_relay/lag.py), None when there are none."""
+        if gateway.redis is None:
+            return None
+        raw = await gateway.redis.hgetall(gateway.settings.capture_lag_key)
+        return parse_lag(raw, time.time())
+
     def reason(document: dict[str, Any]) -> str:
         return changes.valid_reason(document.pop("reason", None))
 
@@ -193,17 +203,36 @@ def admin_app(gateway: Gateway) -> Starlette:
           200: {description: The audit entry of the new version.}
           400: {description: Unknown setting or missing reason.}
           404: {description: No such route.}
+          409: {description: "The route would serve a read model that misses writes legacy
+            still takes (the message names the routes that block it and what unblocks it);
+            `force: true` overrides, audited."}
           422: {description: The resulting route is invalid (bad mode, weight, URL...).}
         """
         document = await body(request)
         why = reason(document)
+        force = document.pop("force", False)
+        if not isinstance(force, bool):
+            raise changes.ChangeError("'force' must be true or false")
+        name = request.path_params["name"]
+        blocked = coexistence.check(
+            gateway.live.seed_table,
+            gateway.live.current,
+            name,
+            document,
+            await read_model_lag(),
+            gateway.settings.read_model_max_lag_s,
+        )
+        if blocked is not None and not force:
+            raise changes.ChangeError(blocked.message(gateway.settings.read_model_max_lag_s), 409)
+        noted = {"forced": blocked.state} if blocked is not None else None
         change = await changes.set_route(
             gateway.store,
-            request.path_params["name"],
+            name,
             document,
             upstreams=gateway.live.upstreams,
             actor=who,
             reason=why,
+            noted=noted,
         )
         await gateway.live.refresh()
         return JSONResponse(change.audit)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.routes import ROUTE_SETTINGS, RouteTable, RouteTableError
+from gateway.routes import DATA_SETTINGS, ROUTE_SETTINGS, RouteTable, RouteTableError
 from gateway.store import Document, RouteStore
 
 # What an operator may change on a live route (its name and patterns are fixed; a new
 # route or new patterns go through the routes file and a reseed).
-SETTABLE = ROUTE_SETTINGS - {"name", "match", "legacy"}
+SETTABLE = ROUTE_SETTINGS - {"name", "match", "legacy"} - DATA_SETTINGS
 MAX_ATTEMPTS = 20
 MAX_REASON_CHARS = 500
 
@@ -108,6 +108,7 @@ async def _apply(
     action: str,
     reason: str,
     replaces: bool = False,
+    noted: Mapping[str, Any] | None = None,
 ) -> Change:
     """Commit `mutate`'s table as the next version, with its audit entry. `replaces`: the
     change does not build on the current table (kill switch, rollback), so it may replace one
@@ -152,6 +153,7 @@ async def _apply(
             "reason": reason.strip(),
             "before": before,
             "after": after,
+            **(noted or {}),  # e.g. a move forced past the coexistence guard, and why
         }
         if await store.commit(expected, table.to_stored(), audit):
             return Change(version, audit, table)
@@ -166,8 +168,9 @@ async def set_route(
     upstreams: Mapping[str, str],
     actor: str,
     reason: str,
+    noted: Mapping[str, Any] | None = None,
 ) -> Change:
-    """Change some settings of one route."""
+    """Change some settings of one route (`noted`: more for its audit entry)."""
     unknown = set(settings) - SETTABLE
     if unknown:
         raise ChangeError(
@@ -191,7 +194,7 @@ async def set_route(
         )
 
     return await _apply(
-        store, mutate, upstreams=upstreams, actor=actor, action="set", reason=reason
+        store, mutate, upstreams=upstreams, actor=actor, action="set", reason=reason, noted=noted
     )
 
 

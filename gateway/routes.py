@@ -53,8 +53,14 @@ ROUTE_SETTINGS = frozenset(
         "compare",
         "breaker",
         "outcome_hint",
+        "reads",
+        "read_model",
+        "writes",
     }
 )
+# What a route's data is (gateway/coexistence.py): declared in the routes file, never changed
+# by an operator's call
+DATA_SETTINGS = frozenset({"reads", "read_model", "writes"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_HINT = 300
@@ -155,6 +161,11 @@ class Route:
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     # told to a client whose write's outcome is unknown (how to find out what happened)
     outcome_hint: str = ""
+    # the data its extracted side reads from a read model (`read_model`: the outbox consumer
+    # that builds it), and the data it writes, on whichever side serves it
+    reads: tuple[str, ...] = ()
+    read_model: str | None = None
+    writes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +188,9 @@ class Route:
             "compare": dict(self.compare),
             "breaker": asdict(self.breaker),
             "outcome_hint": self.outcome_hint,
+            "reads": list(self.reads),
+            "read_model": self.read_model,
+            "writes": list(self.writes),
         }
 
 
@@ -247,6 +261,12 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         raise RouteTableError(
             f"route {name!r}: outcome_hint must be printable text of at most {MAX_HINT} characters"
         )
+    reads, writes = _names(raw, name, "reads"), _names(raw, name, "writes")
+    read_model = raw.get("read_model")
+    if read_model is not None and (not isinstance(read_model, str) or not _NAME.match(read_model)):
+        raise RouteTableError(f"route {name!r}: read_model must be a name")
+    if bool(reads) != (read_model is not None):
+        raise RouteTableError(f"route {name!r}: reads and read_model go together")
     return Route(
         name=name,
         patterns=tuple(Pattern.parse(m) for m in match),
@@ -267,7 +287,17 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         compare=dict(compare),
         breaker=policy,
         outcome_hint=hint.strip(),
+        reads=reads,
+        read_model=read_model,
+        writes=writes,
     )
+
+
+def _names(raw: Mapping[str, Any], route: str, key: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and _NAME.match(v) for v in value):
+        raise RouteTableError(f"route {route!r}: {key} must be a list of data names")
+    return tuple(value)
 
 
 def validate_upstreams(raw: Mapping[str, Any]) -> dict[str, str]:

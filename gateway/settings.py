@@ -83,6 +83,10 @@ class GatewaySettings:
     # body within body_timeout_s of its headers
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
+    # where the outbox relay keeps each read model's lag (new_services/outbox_relay/lag.py),
+    # and the most a route's read model may lag for it to move (gateway/coexistence.py)
+    capture_lag_key: str = "strangler:capture:lag"
+    read_model_max_lag_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -117,6 +121,8 @@ class GatewaySettings:
                 upstream_client=environ.get("GATEWAY_HTTP_CLIENT", "http1").strip().lower(),
                 header_timeout_s=float(environ.get("GATEWAY_HEADER_TIMEOUT_S", "10")),
                 body_timeout_s=float(environ.get("GATEWAY_BODY_TIMEOUT_S", "30")),
+                capture_lag_key=environ.get("GATEWAY_CAPTURE_LAG_KEY", "strangler:capture:lag"),
+                read_model_max_lag_s=float(environ.get("GATEWAY_READ_MODEL_MAX_LAG_S", "5")),
             )
         except GatewaySettingsError:
             raise  # already says what is wrong (a token, say), not that a number is

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from redis import Redis
+from redis.exceptions import RedisError
 
+from new_services.outbox_relay import lag as consumer_lag
 from strangler import analytics_cli, jobs_cli, migrate_cli, private, routes_cli
 from strangler import demo as demo_walk
 from strangler.runner import RunnerError, Stack, status_json
@@ -109,19 +112,37 @@ def down(ctx: typer.Context) -> None:
     typer.echo("nothing was running" if not stopped else "the stack is down")
 
 
+def read_models_line(settings: Settings) -> str:
+    """How far behind each consumer of the outbox is (new_services/outbox_relay/lag.py)."""
+    try:
+        with Redis.from_url(settings.shop_redis_url, socket_timeout=2) as redis:
+            lags = consumer_lag.read(redis, settings.namespace)
+    except (RedisError, OSError):
+        return "read models: lag unknown (Redis does not answer)"
+    if lags is None:
+        return "read models: lag unknown (the outbox relay is not running)"
+    shown = ", ".join(
+        f"{name} {lag.seconds:.1f} s" + (f" ({lag.failed} parked)" if lag.failed else "")
+        for name, lag in sorted(lags.items())
+    )
+    return f"read models behind by: {shown}"
+
+
 @app.command()
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Each part's name, URL, pid and health; exit code 1 if any part is down."""
-    statuses = Stack(_settings(ctx)).status()
+    settings = _settings(ctx)
+    statuses = Stack(settings).status()
     if as_json:
         typer.echo(status_json(statuses))
     else:
         for s in statuses:
             state = "healthy" if s.healthy else ("running, unhealthy" if s.running else "stopped")
             typer.echo(f"{s.name:<9} {s.url:<28} pid {s.pid or '-':<8} {state}")
+        typer.echo(read_models_line(settings))
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 

@@ -426,6 +426,7 @@ def plan(settings: Settings) -> list[Part]:
                 "GATEWAY_ADMIN_TOKEN": admin_token(settings),
                 "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
                 "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
+                "GATEWAY_CAPTURE_LAG_KEY": f"{settings.namespace}:capture:lag",
                 **(
                     {"GATEWAY_UPSTREAM_CLONE": settings.url("legacy-clone")}
                     if settings.legacy_clone

@@ -139,6 +139,14 @@ def set_route(
             help="Leave paths where legacy differs from itself out of parity.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Move it even though its read model misses writes legacy still takes "
+            "(the refusal says which); audited.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Change a route: `strangler routes set orders --mode canary --weight 25 --reason ramp`.
@@ -170,7 +178,8 @@ def set_route(
     if not settings:
         typer.secho("error: give at least one setting to change", err=True, fg="red")
         raise typer.Exit(2)
-    _print_change(_call(ctx, "PATCH", f"/routes/{name}", {**settings, "reason": reason}), as_json)
+    body = {**settings, "reason": reason, **({"force": True} if force else {})}
+    _print_change(_call(ctx, "PATCH", f"/routes/{name}", body), as_json)
 
 
 @app.command()

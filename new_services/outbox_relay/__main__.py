@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 
 from prometheus_client import start_http_server
@@ -18,6 +19,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from new_services.outbox_relay import lag
 from new_services.outbox_relay.metrics import Backlog, registry
 from new_services.outbox_relay.routes import QUEUES, ROUTES
 from new_services.outbox_relay.settings import RelaySettings
@@ -42,11 +44,15 @@ def run(settings: RelaySettings, stop: threading.Event) -> None:
         server, _ = start_http_server(
             settings.metrics_port, settings.metrics_host, registry=metrics
         )
+    measured_at = 0.0
     try:
         while not stop.is_set():
             try:
                 published = relay.publish_pending(settings.batch)
                 redis.set(settings.heartbeat_key, "1", ex=5)
+                if time.monotonic() - measured_at >= 1.0:  # the guard and status read it
+                    lag.publish(redis, settings.namespace, lag.measure(engine, queues))
+                    measured_at = time.monotonic()
             except (SQLAlchemyError, RedisError):
                 # nothing is lost: the events stay unpublished until the next round
                 log.exception("publishing failed; retrying in a second")

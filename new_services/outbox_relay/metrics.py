@@ -21,6 +21,7 @@ from rq import Queue
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from new_services.outbox_relay.lag import measure
 from new_services.platform.outbox import outbox_events
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,21 @@ class Backlog(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._outbox()
         yield from self._jobs()
+        yield from self._lag()
+
+    def _lag(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "read_model_lag_seconds",
+            "How old a write can be that this consumer has not taken in yet (lag.py).",
+            labels=["consumer"],
+        )
+        try:
+            for name, lag in measure(self._engine, self._queues).items():
+                family.add_metric([name], lag.seconds)
+        except (SQLAlchemyError, RedisError):
+            log.warning("cannot measure the consumers' lag for metrics", exc_info=True)
+            return
+        yield family
 
     def _outbox(self) -> Iterator[GaugeMetricFamily]:
         pending = select(func.count(), func.min(outbox_events.c.created_at)).where(

@@ -13,6 +13,7 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from migrations import history
+from new_services.outbox_relay.lag import measure, publish, read
 from new_services.outbox_relay.metrics import Backlog, registry
 from new_services.outbox_relay.routes import QUEUES, ROUTES
 from new_services.platform import outbox
@@ -50,6 +51,9 @@ def test_the_metrics_show_the_relay_behind_then_caught_up_and_every_queues_jobs(
             assert value(metrics, "outbox_unpublished_events") == 3
             lag = value(metrics, "outbox_lag_seconds")
             assert lag is not None and 3590 < lag < 3700  # the oldest waits since an hour ago
+            # nothing published: every read model misses that hour
+            behind = value(metrics, "read_model_lag_seconds", consumer="analytics")
+            assert behind is not None and 3590 < behind < 3700
 
             assert relay.publish_pending() == 3
             assert value(metrics, "outbox_unpublished_events") == 0
@@ -63,6 +67,18 @@ def test_the_metrics_show_the_relay_behind_then_caught_up_and_every_queues_jobs(
             notifications.failed_job_registry.add(parked, ttl=60)
             assert value(metrics, "rq_jobs_waiting", queue="notifications") == 2
             assert value(metrics, "rq_jobs_failed", queue="notifications") == 1
+            # each read model is as far behind as the oldest job waiting on its queue
+            for queue in ("catalog", "analytics"):
+                behind = value(metrics, "read_model_lag_seconds", consumer=queue)
+                assert behind is not None and behind < 60, (queue, behind)
+            lags = measure(engine, queues)
+            assert lags["notifications"].failed == 1 and lags["analytics"].failed == 0
+            publish(redis, namespace, lags)
+            shown = read(redis, namespace)  # what status and the gateway's guard read
+            assert shown is not None and set(shown) == set(lags)
+            for name, lag in lags.items():
+                assert shown[name].failed == lag.failed
+                assert shown[name].seconds == pytest.approx(lag.seconds, abs=0.001)
         finally:
             for q in queues.values():
                 q.empty()
