@@ -302,6 +302,14 @@ def services(settings: Settings) -> list[Part]:
         ),
         worker(
             settings,
+            "payments-worker",
+            "new_services.payments.worker",
+            f"{redis_url}#workers:{namespace}-payments",
+            {"DATABASE_URL": database, "PAYMENTS_PROVIDER_URL": settings.url("payments")},
+            needs_schema=True,
+        ),
+        worker(
+            settings,
             "outbox-relay",
             "new_services.outbox_relay",
             f"{redis_url}#key:{namespace}:outbox-relay:heartbeat",

@@ -13,7 +13,9 @@ Legacy-born is told from service-born by what each side writes: the orders servi
 sets `orders.metadata`, legacy never does (a NULL there is legacy's insert); the services
 never hard-delete an order (they cancel by `deleted_at`), so every DELETE is legacy's.
 The events carry what the services' own `order.placed` / `order.cancelled` carry (order
-id, total, placement time in UTC, lines), under their own topics, so a consumer knows a
+id, total, placement time in UTC, lines), and a cancel the provider's `charge_id` (the
+one link to the payment that outlives legacy's delete: the payments worker records the
+refund legacy made by it), under their own topics, so a consumer knows a
 legacy-born event from a service-born one and the catalog and notifications never see
 them (legacy holds no stock and sends its own e-mail).
 
@@ -103,7 +105,7 @@ def _sqlite() -> list[str]:
           WHERE NOT EXISTS (SELECT 1 FROM outbox_events WHERE {pending(CANCELLED, "OLD.id")});
           UPDATE outbox_events SET payload = json_set(payload,
             '$.user_id', OLD.user_id, '$.total_cents', OLD.total_cents,
-            '$.created_at', {stamp("OLD.created_at")})
+            '$.created_at', {stamp("OLD.created_at")}, '$.charge_id', OLD.charge_id)
           WHERE {pending(CANCELLED, "OLD.id")};
         END""",
     ]
@@ -158,7 +160,7 @@ def _postgresql() -> list[str]:
           UPDATE outbox_events
           SET payload = payload || jsonb_build_object('user_id', OLD.user_id,
                 'total_cents', OLD.total_cents,
-                'created_at', {stamp.format(c="OLD.created_at")})
+                'created_at', {stamp.format(c="OLD.created_at")}, 'charge_id', OLD.charge_id)
           WHERE topic = '{CANCELLED}' AND aggregate_id = 'legacy:' || OLD.id
             AND published_at IS NULL;
           IF NOT FOUND THEN
@@ -166,7 +168,8 @@ def _postgresql() -> list[str]:
             VALUES (gen_random_uuid(), '{CANCELLED}', 'legacy:' || OLD.id, jsonb_build_object(
               'order_id', OLD.id, 'user_id', OLD.user_id, 'origin', 'legacy',
               'total_cents', OLD.total_cents,
-              'created_at', {stamp.format(c="OLD.created_at")}, 'items', '[]'::jsonb),
+              'created_at', {stamp.format(c="OLD.created_at")}, 'charge_id', OLD.charge_id,
+              'items', '[]'::jsonb),
               clock_timestamp(), 0);
           END IF;
           RETURN NULL;

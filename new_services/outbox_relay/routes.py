@@ -19,12 +19,14 @@ ROUTES: dict[str, list[Destination]] = {
     ],
     # legacy's own writes, captured by triggers (migrations 0005f_capture_legacy_orders):
     # legacy held no stock through the catalog and sends its own e-mail, so only the read
-    # models hear of them
+    # models hear of them, and payments of a cancel (legacy refunded at the provider an
+    # order the services may have charged: the ledger records that refund)
     "legacy.order.placed": [
         Destination("analytics", "new_services.analytics.jobs.on_order_placed"),
     ],
     "legacy.order.cancelled": [
         Destination("analytics", "new_services.analytics.jobs.on_order_cancelled"),
+        Destination("payments", "new_services.payments.jobs.on_legacy_order_cancelled"),
     ],
 }
 

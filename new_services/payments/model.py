@@ -214,3 +214,9 @@ def settler_refund_id(payment_id: uuid.UUID) -> uuid.UUID:
     """The one refund the settler gives a voided payment's charge back by (a name no
     client key maps to)."""
     return uuid.uuid5(_IDS, f"settler-refund:{payment_id}")
+
+
+def provider_refund_id_for(provider_refund_id: str) -> uuid.UUID:
+    """The one refund a refund made at the provider by someone else (legacy's cancel) is
+    recorded under, however often it is reported."""
+    return uuid.uuid5(_IDS, f"provider-refund:{provider_refund_id}")

@@ -70,6 +70,10 @@ class Provider(Protocol):
         """Every charge made with `reference`, declined ones included."""
         ...
 
+    async def refunds_of(self, charge_id: str) -> list[ProviderRefund]:
+        """Every refund the provider made of a charge, whoever asked for it."""
+        ...
+
 
 class HttpProvider:
     """The provider's HTTP API (stand_ins/payments, or a real one with the same shape).
@@ -117,6 +121,15 @@ class HttpProvider:
     async def find(self, reference: str) -> list[ChargeOnRecord]:
         response = await self._get("/v1/charges", {"reference": reference})
         return _read(response, lambda body: [_on_record(c) for c in body["charges"]])
+
+    async def refunds_of(self, charge_id: str) -> list[ProviderRefund]:
+        response = await self._get("/v1/refunds", {"charge_id": charge_id})
+        return _read(
+            response,
+            lambda body: [
+                ProviderRefund(str(r["id"]), int(r["amount_cents"])) for r in body["refunds"]
+            ],
+        )
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         try:

@@ -37,6 +37,11 @@ class Overrefund(Exception):
     """The refund would take back more than the payment has left."""
 
 
+class RefundUnderWay(Exception):
+    """The payment has a refund of its own pending: a refund the provider made and this
+    ledger does not know may be that one, so none is recorded until it settles."""
+
+
 class PaymentRepository(Protocol):
     def reserve(self, payment: Payment) -> None:
         """Write a pending payment; raises OrderHasPayment."""
@@ -100,6 +105,15 @@ class PaymentRepository(Protocol):
 
     def for_order(self, order_ref: str) -> Payment | None: ...
 
+    def for_charge(self, charge_id: str) -> Payment | None: ...
+
+    def record_provider_refund(self, refund: Refund) -> bool:
+        """Record a refund the provider made that nobody here asked for (`refund` carries
+        its provider id), succeeded, and count it on its captured payment, in one
+        transaction; False when it is recorded already. Raises RefundUnderWay, or
+        Overrefund when the payment has less left than it took back."""
+        ...
+
     def in_time_order(
         self,
         after: Position | None,
@@ -137,6 +151,7 @@ class PaymentRepository(Protocol):
         ...
 
 
+_REFUNDABLE = [PaymentStatus.CAPTURED.value, PaymentStatus.PARTIALLY_REFUNDED.value]
 _VOIDED_UNCHARGED = and_(
     payments.c.status == PaymentStatus.VOIDED.value, payments.c.provider_charge_id.is_(None)
 )
@@ -399,6 +414,56 @@ class SqlPaymentRepository:
     def for_order(self, order_ref: str) -> Payment | None:
         return self._one(payments.c.order_ref == order_ref)
 
+    def for_charge(self, charge_id: str) -> Payment | None:
+        return self._one(payments.c.provider_charge_id == charge_id)
+
+    def record_provider_refund(self, refund: Refund) -> bool:
+        refunded = payments.c.refunded_cents + refund.amount_cents
+        mine = payment_refunds.c.payment_id == refund.payment_id
+        try:
+            with self._engine.begin() as conn:
+                known = select(payment_refunds.c.id).where(
+                    payment_refunds.c.provider_refund_id == refund.provider_refund_id
+                )
+                if conn.execute(known).first() is not None:
+                    return False
+                # counted first: its row lock orders this against a refund being reserved
+                counted = conn.execute(
+                    update(payments)
+                    .where(
+                        payments.c.id == refund.payment_id,
+                        payments.c.status.in_(_REFUNDABLE),
+                        refunded <= payments.c.amount_cents,
+                    )
+                    .values(
+                        refunded_cents=refunded,
+                        status=_refund_status(refunded),
+                        updated_at=refund.created_at,
+                    )
+                ).rowcount
+                pending = select(payment_refunds.c.id).where(
+                    mine, payment_refunds.c.status == RefundStatus.PENDING.value
+                )
+                if conn.execute(pending).first() is not None:  # (its amount is counted)
+                    raise RefundUnderWay(str(refund.payment_id))
+                if not counted:
+                    raise Overrefund(str(refund.payment_id))
+                made = {"status": RefundStatus.SUCCEEDED.value}
+                made["provider_refund_id"] = str(refund.provider_refund_id)
+                conn.execute(insert(payment_refunds).values({**_refund_row(refund), **made}))
+        except IntegrityError:  # recorded meanwhile by another worker: rolled back, once
+            if self._recorded(refund.provider_refund_id):
+                return False
+            raise
+        return True
+
+    def _recorded(self, provider_refund_id: str | None) -> bool:
+        query = select(payment_refunds.c.id).where(
+            payment_refunds.c.provider_refund_id == provider_refund_id
+        )
+        with self._reads.connect() as conn:
+            return conn.execute(query).first() is not None
+
     def unsettled(self, before: datetime) -> dict[str, Unsettled]:
         found = {}
         with self._engine.connect() as conn:
@@ -607,6 +672,26 @@ class InMemoryPaymentRepository:
 
     def for_order(self, order_ref: str) -> Payment | None:
         return next((p for p in self.payments.values() if p.order_ref == order_ref), None)
+
+    def for_charge(self, charge_id: str) -> Payment | None:
+        found = (p for p in self.payments.values() if p.provider_charge_id == charge_id)
+        return next(found, None)
+
+    def record_provider_refund(self, refund: Refund) -> bool:
+        mine = [r for r in self.refunds.values() if r.payment_id == refund.payment_id]
+        if any(r.provider_refund_id == refund.provider_refund_id for r in self.refunds.values()):
+            return False
+        payment = self.payments[refund.payment_id]
+        if any(r.status is RefundStatus.PENDING for r in mine):
+            raise RefundUnderWay(str(refund.payment_id))
+        if (
+            payment.status.value not in _REFUNDABLE
+            or refund.amount_cents > payment.refundable_cents
+        ):
+            raise Overrefund(str(refund.payment_id))
+        self.payments[payment.id] = payment.refunded(refund.amount_cents, refund.created_at)
+        self.refunds[refund.id] = replace(refund, status=RefundStatus.SUCCEEDED)
+        return True
 
     def in_time_order(
         self, after: Position | None, limit: int, oldest_first: bool = False

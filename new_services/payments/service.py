@@ -34,6 +34,7 @@ from new_services.payments.model import (
     Refund,
     RefundPayment,
     RefundStatus,
+    provider_refund_id_for,
     refund_id_for,
     settler_refund_id,
 )
@@ -365,6 +366,38 @@ class PaymentService:
         ):
             await self._finish_refund(refund, payment.provider_charge_id)
         return await self.get(payment.id)
+
+    async def record_refunds_made_elsewhere(self, charge_id: str) -> int:
+        """Record each refund the provider made of `charge_id` that this ledger does not
+        know, as made (the provider is not asked again): legacy cancels an order the
+        services charged by refunding at the provider itself. How many were new; 0 also for
+        a charge no payment here holds (legacy's own). Raises RefundUnderWay while the
+        payment has a refund of its own pending (the unknown one may be it: ask later),
+        Overrefund when the provider gave back more than the ledger can count."""
+        payment = await self._db(self._repository.for_charge, charge_id)
+        if payment is None:
+            return 0
+        recorded = 0
+        for made in await self._provider.refunds_of(charge_id):
+            refund = Refund(
+                provider_refund_id_for(made.id),
+                payment.id,
+                made.amount_cents,
+                RefundStatus.SUCCEEDED,
+                made.id,
+                self._clock(),
+            )
+            if await self._db(self._repository.record_provider_refund, refund):
+                recorded += 1
+                log.warning(
+                    "payment %s: refund %s of %d cents was made at the provider by another "
+                    "system (order %s); recorded",
+                    payment.id,
+                    made.id,
+                    made.amount_cents,
+                    payment.order_ref,
+                )
+        return recorded
 
     async def unsettled(self, older_than: timedelta) -> dict[str, Unsettled]:
         """Payments and refunds pending for longer than `older_than`: the provider may have

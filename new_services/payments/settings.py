@@ -27,6 +27,9 @@ class PaymentsSettings:
     # proves the gateway's dry runs (STRANGLER_DRY_RUN_KEY, platform/dry_run.py); none: the
     # payments service refuses every dry run
     dry_run_key: str | None = field(default=None, repr=False)
+    # the payments worker's (worker.py): where the outbox relay leaves its jobs
+    redis_url: str = field(default="redis://127.0.0.1:8005/0", repr=False)
+    namespace: str = "strangler"  # its queue is `{namespace}-payments`
 
     def __post_init__(self) -> None:
         # A request is cut off at 80% of its key's lease (platform/idempotency.py): the
@@ -68,4 +71,10 @@ class PaymentsSettings:
             recheck_voided_for_s=float(
                 environ.get("PAYMENTS_RECHECK_VOIDED_FOR_S", cls.recheck_voided_for_s)
             ),
+            redis_url=environ.get("REDIS_URL") or cls.redis_url,
+            namespace=environ.get("STRANGLER_NAMESPACE") or cls.namespace,
         )
+
+    @property
+    def queue(self) -> str:
+        return f"{self.namespace}-payments"

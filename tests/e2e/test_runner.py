@@ -62,6 +62,7 @@ def test_up_then_a_checkout_charges_once_and_mails_once_and_down_leaves_no_proce
             "catalog-worker",
             "notifications",
             "analytics-worker",
+            "payments-worker",
             "outbox-relay",
             "legacy",
             "gateway",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, insert
 
 from gateway.app import create_gateway
@@ -88,6 +89,8 @@ class Shop:
     shop: httpx.AsyncClient  # through the gateway, checkout routed to orders
     orders: httpx.AsyncClient  # the orders service itself (v2)
     provider: httpx.AsyncClient  # the provider stand-in (what was charged)
+    payments: httpx.AsyncClient  # the payments service itself (v2)
+    legacy: FlaskClient  # the legacy app on the same database (and provider)
 
     def buyer(self, stock: int = 5, price_cents: int = 1_999) -> tuple[int, int]:
         """A new user and a new product (written as the legacy app writes them)."""
@@ -118,9 +121,16 @@ class Shop:
 
 @asynccontextmanager
 async def in_process_shop(
-    database_url: str, redis_url: str, tmp_path: Path, namespace: str, traced: bool = False
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    namespace: str,
+    traced: bool = False,
+    provider_url: str | None = None,
 ) -> AsyncIterator[Shop]:
-    """Needs DATABASE_URL set to `database_url` (the legacy app reads it at creation)."""
+    """Needs DATABASE_URL set to `database_url` (the legacy app reads it at creation).
+    `provider_url`: a provider process the payments service calls (the one legacy calls,
+    PAYMENTS_URL), instead of the stand-in's app in this process."""
     with engine_at(database_url) as engine:
         history.upgrade(engine, "expand")
         legacy_shop = legacy.create_app().test_client()
@@ -136,8 +146,8 @@ async def in_process_shop(
                 CatalogSettings(database_url, redis_url, namespace, dry_run_key=dry_runs.KEY)
             ),
             PAYMENTS: payments_app(
-                PaymentsSettings(database_url, PROVIDER, dry_run_key=dry_runs.KEY),
-                provider=httpx.ASGITransport(app=provider),
+                PaymentsSettings(database_url, provider_url or PROVIDER, dry_run_key=dry_runs.KEY),
+                provider=None if provider_url else httpx.ASGITransport(app=provider),
             ),
         }
         transports: dict[str, httpx.AsyncBaseTransport] = {
@@ -164,13 +174,14 @@ async def in_process_shop(
             stack.callback(legacy_engine.dispose)
 
             def client(app: Any, base: str) -> httpx.AsyncClient:
-                transport = httpx.ASGITransport(app=app)
+                transport = None if app is None else httpx.ASGITransport(app=app)
                 auth = dry_runs.SignDryRuns()  # a test's dry runs, signed as the gateway does
                 return httpx.AsyncClient(transport=transport, base_url=base, auth=auth)
 
             async with (
                 client(gateway.public, "http://shop.test") as shop,
                 client(orders, "http://orders.test") as direct,
-                client(provider, PROVIDER) as charges,
+                client(None if provider_url else provider, provider_url or PROVIDER) as charges,
+                client(apps[PAYMENTS], PAYMENTS) as payments,
             ):
-                yield Shop(engine, shop, direct, charges)
+                yield Shop(engine, shop, direct, charges, payments, legacy_shop)

@@ -19,6 +19,7 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "catalog-worker",
         "notifications",
         "analytics-worker",
+        "payments-worker",
         "outbox-relay",
         "legacy",
         "gateway",
@@ -28,6 +29,7 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "catalog",
         "orders",
         "catalog-worker",
+        "payments-worker",
         "outbox-relay",
     ]
     assert parts[0].url == "redis://127.0.0.1:9105/0"

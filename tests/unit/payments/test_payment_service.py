@@ -28,11 +28,13 @@ from new_services.payments.model import (
     ChargeOrder,
     Payment,
     PaymentStatus,
+    Refund,
     RefundPayment,
+    RefundStatus,
     payment_id_for,
 )
 from new_services.payments.provider import ChargeOnRecord, ProviderCharge, ProviderRefund
-from new_services.payments.repository import InMemoryPaymentRepository
+from new_services.payments.repository import InMemoryPaymentRepository, RefundUnderWay
 from new_services.payments.service import PaymentService
 from new_services.platform.problems import InvalidRequest
 
@@ -99,6 +101,13 @@ class FakeProvider:
         if self.while_found is not None:
             await self.while_found()
         return [charge for charge in found if charge is not None]
+
+    async def refunds_of(self, charge_id: str) -> list[ProviderRefund]:
+        if self.down:
+            raise ProviderUnavailable("down")
+        return [
+            ProviderRefund(f"re_{key}", cents) for c, cents, key in self.refunds if c == charge_id
+        ]
 
 
 def order(ref: str = "order-1", amount: int = 1500) -> ChargeOrder:
@@ -361,6 +370,34 @@ async def test_the_settler_refunds_a_charge_whose_answer_was_lost(
     with pytest.raises(PaymentVoided):
         await clocked.refund(RefundPayment(payment.id, None), key="r-1")
     assert len(provider.refunds) == 1
+
+
+async def test_a_refund_another_system_made_at_the_provider_is_recorded_once_and_not_made_again(
+    service: PaymentService, provider: FakeProvider
+) -> None:
+    payment = await service.charge(order(), payment_id_for("key-1"))
+    provider.refunds.append(("ch_1", 1500, "legacy"))  # legacy cancelled the order
+
+    assert await service.record_refunds_made_elsewhere("ch_1") == 1
+    assert await service.record_refunds_made_elsewhere("ch_1") == 0  # heard of twice
+    after = await service.get(payment.id)
+    assert (after.status, after.refunded_cents) == (PaymentStatus.REFUNDED, 1500)
+    assert provider.refunds == [("ch_1", 1500, "legacy")]  # nothing refunded a second time
+    assert await service.record_refunds_made_elsewhere("ch_legacy_own") == 0  # not ours
+
+
+async def test_a_refund_made_elsewhere_waits_while_one_of_the_payments_own_is_pending(
+    service: PaymentService, provider: FakeProvider, repository: InMemoryPaymentRepository
+) -> None:
+    """The provider's unknown refund may be the pending one whose answer was lost."""
+    payment = await service.charge(order(), payment_id_for("key-1"))
+    pending = Refund(uuid.uuid4(), payment.id, 500, RefundStatus.PENDING, None, payment.created_at)
+    repository.reserve_refund(pending)
+    provider.refunds.append(("ch_1", 500, "lost-answer"))
+
+    with pytest.raises(RefundUnderWay):
+        await service.record_refunds_made_elsewhere("ch_1")
+    assert (await service.get(payment.id)).refunded_cents == 500  # only the reservation
 
 
 async def test_a_refund_the_provider_could_not_take_is_finished_by_a_later_round(
