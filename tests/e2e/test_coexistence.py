@@ -57,6 +57,7 @@ class Workload:
         self.products: list[int] = []
         self.users: list[int] = []
         self.orders: list[int] = []
+        self.charges: list[str] = []
 
     def call(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> Json:
         self.requests += 1
@@ -81,10 +82,13 @@ class Workload:
         self.call("DELETE", f"/users/{user['id']}/cart/items/{chosen[0]}", (200, 204, 404))
         self.call("GET", f"/users/{user['id']}/cart", (200,))
         body = {"card_token": card_token()}
-        order = self.call("POST", f"/users/{user['id']}/checkout", (201, 400, 404, 409), json=body)
+        order = self.call(
+            "POST", f"/users/{user['id']}/checkout", (201, 400, 404, 409, 422), json=body
+        )
         if "id" not in order:
             return
         self.orders.append(order["id"])
+        self.charges.append(order["charge_id"])
         self.call("GET", f"/orders/{order['id']}", (200,))
         self.call("GET", f"/users/{user['id']}/orders", (200,))
         if n % 3 == 0:
@@ -126,6 +130,31 @@ def differences(shop: Shop, work: Workload) -> list[str]:
     return found
 
 
+def ledger_differences(shop: Shop, work: Workload) -> list[str]:
+    """Each of the workload's charges that the payments service knows has, there, exactly
+    the refunds the provider made, whichever side cancelled its order."""
+    known: dict[str, int] = {}
+    with httpx.Client(base_url=shop.settings.url("payments-service"), timeout=30) as payments:
+        cursor: str | None = None
+        while True:
+            asked = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = payments.get("/v2/payments", params=asked).json()
+            for payment in page["payments"]:
+                if payment["provider_charge_id"]:
+                    known[payment["provider_charge_id"]] = payment["refunded_cents"]
+            cursor = page["next"]
+            if cursor is None:
+                break
+    found = []
+    for charge_id in work.charges:
+        refunded = sum(r["amount_cents"] for r in shop.provider.refunds(charge_id))
+        if charge_id in known and known[charge_id] != refunded:
+            found.append(
+                f"{charge_id}: refunded {known[charge_id]} at payments, {refunded} at the provider"
+            )
+    return found
+
+
 def test_both_sides_writing_at_canary_50_agree_on_every_read_once_the_relay_has_drained(
     half_and_half: Shop,
 ) -> None:
@@ -142,6 +171,6 @@ def test_both_sides_writing_at_canary_50_agree_on_every_read_once_the_relay_has_
     assert work.requests >= 1_000, work.requests
 
     deadline = time.monotonic() + 60
-    while found := differences(shop, work):
+    while found := differences(shop, work) + ledger_differences(shop, work):
         assert time.monotonic() < deadline, "\n".join(found[:20]) + f"\n({len(found)} in all)"
         time.sleep(1)
