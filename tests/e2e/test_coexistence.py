@@ -162,11 +162,11 @@ def test_both_sides_writing_at_canary_50_agree_on_every_read_once_the_relay_has_
     work = Workload(shop, seed=17)
     work.stock(30)
     with ThreadPoolExecutor(8) as pool:
-        for done in [pool.submit(work.customer, n) for n in range(120)]:
+        for done in [pool.submit(work.customer, n) for n in range(80)]:
             done.result()
         for done in [pool.submit(work.reprice_or_delete, n) for n in range(30)]:
             done.result()
-        for done in [pool.submit(work.customer, n) for n in range(120, 150)]:
+        for done in [pool.submit(work.customer, n) for n in range(80, 110)]:
             done.result()
     assert work.requests >= 1_000, work.requests
 
