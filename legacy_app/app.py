@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 
 import httpx
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -38,6 +38,10 @@ _PRODUCT_CACHE = {}
 # that overlapped a write (it read the old row) does not store what it read.
 _EVICTIONS = {}
 _CACHE_LOCK = threading.Lock()
+# SEAM(product-generation): the database's count of product writes this cache was filled
+# under, and how often the cache was dropped because the count moved (another process, a
+# legacy clone or the catalog, changed a product).
+_GENERATION = {"seen": None, "drops": 0}
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SKU_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -70,8 +74,9 @@ def create_app():
     # SMELL(schema-at-startup): the app creates its own tables; there is no migration
     # history, so the schema can only ever grow by hand.
     db.create_tables(ENGINE)
-    db.forget_schema()  # COEXISTENCE: look at this database's columns afresh
+    db.forget_schema()  # SEAM(soft-deletes): look at this database's columns afresh
     _PRODUCT_CACHE.clear()
+    _GENERATION["seen"] = None  # SEAM(product-generation): another database, another count
     _register(app)
     return app
 
@@ -187,9 +192,10 @@ def load_user(conn, user_id):
 
 
 def cached_product(conn, product_id):
+    forget_what_others_changed(conn)
     if product_id in _PRODUCT_CACHE:
         return _PRODUCT_CACHE[product_id]
-    seen = _EVICTIONS.get(product_id, 0)
+    seen = cache_stamp(product_id)
     row = conn.execute(select(products).where(products.c.id == product_id, db.live(conn, products))).mappings().first()
     if row is None:
         return None
@@ -197,10 +203,28 @@ def cached_product(conn, product_id):
     return dict(row)
 
 
+def cache_stamp(product_id):
+    return (_GENERATION["drops"], _EVICTIONS.get(product_id, 0))
+
+
 def cache_product(product, seen):
     with _CACHE_LOCK:
-        if _EVICTIONS.get(product["id"], 0) == seen:  # no write since the read began
+        if cache_stamp(product["id"]) == seen:  # no write (nor drop) since the read began
             _PRODUCT_CACHE[product["id"]] = product
+
+
+def forget_what_others_changed(conn):
+    """SEAM(product-generation): once per request, drop every cached product if any
+    process has changed a product since this cache was filled."""
+    if g.get("product_generation_read"):
+        return
+    g.product_generation_read = True
+    generation = db.product_generation(conn)
+    with _CACHE_LOCK:
+        if generation != _GENERATION["seen"]:
+            _PRODUCT_CACHE.clear()
+            _GENERATION["drops"] += 1
+            _GENERATION["seen"] = generation
 
 
 def evict_product(product_id):
@@ -382,10 +406,11 @@ def _register(app):
     def list_products():
         # SMELL(unbounded-list): every product, every time, no page size.
         seen = dict(_EVICTIONS)
+        drops = _GENERATION["drops"]  # SEAM(product-generation): a drop meanwhile stores nothing
         with ENGINE.connect() as conn:
             rows = conn.execute(select(products).where(db.live(conn, products)).order_by(products.c.id)).mappings().all()
         for row in rows:
-            cache_product(dict(row), seen.get(row["id"], 0))
+            cache_product(dict(row), (drops, seen.get(row["id"], 0)))
         return jsonify({"products": [product_json(row) for row in rows]})
 
     @app.get("/products/<int:product_id>")

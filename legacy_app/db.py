@@ -16,6 +16,7 @@ from sqlalchemy import (
     inspect,
     literal_column,
     select,
+    text,
     true,
 )
 
@@ -124,16 +125,16 @@ def create_tables(engine):
 
 # ---------------------------------------------------------------- coexistence
 #
-# COEXISTENCE: the one change this app gets for the migration. Once the expand step
+# SEAM(soft-deletes): the first change this app got for the migration. Once the expand step
 # (0003) has given products and orders a `deleted_at`, the extracted services delete
 # softly; while a route is in canary, legacy serves some of the same users and must not
 # see what a service deleted. The schema is looked at again at most every few seconds,
 # so an expand run while the app serves is noticed without a restart. Nothing else
-# changes: legacy itself still deletes for good (SMELL(hard-delete)), and its product
-# cache still cannot see a change another process makes (SMELL(global-cache)).
+# changes: legacy itself still deletes for good (SMELL(hard-delete)). Its product cache
+# hears of another process's writes only through SEAM(product-generation) below.
 
 _SOFT_DELETES_CHECKED_EVERY_S = 5.0
-_soft_deletes = {"checked_at": None, "tables": frozenset()}
+_soft_deletes = {"checked_at": None, "tables": frozenset(), "generation": False}
 
 
 def soft_deleting(conn):
@@ -146,8 +147,20 @@ def soft_deleting(conn):
             for table in (products, orders)
             if any(column["name"] == "deleted_at" for column in found.get_columns(table.name))
         )
+        _soft_deletes["generation"] = found.has_table("product_generation")
         _soft_deletes["checked_at"] = time.monotonic()
     return _soft_deletes["tables"]
+
+
+# SEAM(product-generation): once the expand step 0005g has made it, `product_generation`
+# counts every product write a cache must not miss (price, name, sku, delete), whoever
+# made it: another legacy process, or the catalog. One primary-key read per request.
+def product_generation(conn):
+    """The count of product writes so far, or None before the expand step made it."""
+    soft_deleting(conn)
+    if not _soft_deletes["generation"]:
+        return None
+    return conn.execute(text("SELECT generation FROM product_generation WHERE id = 1")).scalar()
 
 
 def forget_schema():

@@ -14,7 +14,7 @@ Other domains (users, catalog, cart) get their own contract step once their rout
 cut over; until then their UUIDs stay nullable with a default.
 
 Revision ID: 0006_contract_orders
-Revises: 0005f_capture_legacy_orders
+Revises: 0005g_product_generation
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from migrations.ops import (
 from migrations.uuid_sql import SQLITE_UUID4
 
 revision = "0006_contract_orders"
-down_revision = "0005f_capture_legacy_orders"
+down_revision = "0005g_product_generation"
 branch_labels = None
 depends_on = None
 PHASE = "contract"  # destructive: checks its preconditions first

@@ -17,6 +17,7 @@ from new_services.catalog.api_holds import HoldsApi
 from new_services.catalog.api_v1 import ProductsV1
 from new_services.catalog.api_v2 import ProductsV2, Wiring
 from new_services.catalog.cache import CacheMetrics, ProductCache, RedisStore
+from new_services.catalog.generation import SqlProductGeneration
 from new_services.catalog.inventory import Inventory
 from new_services.catalog.openapi import OPENAPI
 from new_services.catalog.repository import SqlProductRepository
@@ -48,7 +49,13 @@ def create_app(settings: CatalogSettings | None = None) -> Starlette:
             socket_connect_timeout=settings.cache_timeout_s,
             retry=Retry(NoBackoff(), 0),  # a cache that is down is skipped, not waited for
         )
-        cache = ProductCache(RedisStore(redis), settings.namespace, settings.cache_ttl_s, metrics)
+        cache = ProductCache(
+            RedisStore(redis),
+            settings.namespace,
+            settings.cache_ttl_s,
+            metrics,
+            SqlProductGeneration(engine),
+        )
         inventory = Inventory(engine, hold_for=timedelta(seconds=settings.hold_for_s))
         wiring.service = CatalogService(SqlProductRepository(engine), inventory, cache)
         wiring.keys = IdempotencyStore(engine, lease_s=settings.idempotency_lease_s)

@@ -6,9 +6,13 @@ Staleness bound:
   product's version counter and deletes its entry, before it answers. An entry is only
   served while it carries the current version, so a read that raced the write (it read
   the old row, then stored it after the delete) stores an entry that is never served.
-- A write that bypasses the catalog (the legacy app still writing products and stock
-  while routes are in canary, a legacy checkout, a hard delete) is visible after at most
-  the TTL (`CATALOG_CACHE_TTL_S`, 30 s by default).
+- A write that bypasses the catalog and changes a product's sku, name or price, or
+  deletes it (the legacy app, while products are in canary), is visible at once too:
+  each entry is also stamped with the database's count of such writes
+  (`generation.py`, migrations 0005g), read beside Redis on every read, and is served
+  only while that count has not moved.
+- A stock move that bypasses the catalog (a legacy checkout or cancel) is visible after
+  at most the TTL (`CATALOG_CACHE_TTL_S`, 30 s by default).
 - A read sent with `Cache-Control: no-cache` (RFC 9111) reads the database and stores
   what it read (the gateway's shadow comparison asks so, to tell a stale cache from a
   wrong answer).
@@ -24,6 +28,7 @@ v2 UUID names; it never changes, and readers check the product they get carries 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -34,6 +39,7 @@ from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from new_services.catalog.generation import FixedGeneration, ProductGeneration
 from new_services.catalog.model import Product
 
 log = logging.getLogger(__name__)
@@ -96,9 +102,15 @@ class ProductCache:
     """Products by legacy id, read through Redis; `store` None (or a TTL of 0): no cache."""
 
     def __init__(
-        self, store: KeyValueStore | None, namespace: str, ttl_s: float, metrics: CacheMetrics
+        self,
+        store: KeyValueStore | None,
+        namespace: str,
+        ttl_s: float,
+        metrics: CacheMetrics,
+        generation: ProductGeneration | None = None,
     ) -> None:
         self._store = store if ttl_s > 0 else None
+        self._generation = generation or FixedGeneration()
         self._prefix = f"{namespace}:catalog:"
         self._ttl_s = ttl_s
         self._metrics = metrics
@@ -114,7 +126,10 @@ class ProductCache:
         if self._store is None or not wanted:
             return await load(wanted)
         keys = [key for i in wanted for key in (self._entry(i), self._version(i))]
-        raw = await self._call(self._store.read(keys))
+        # read before any load below, so an entry is never stamped newer than its row
+        raw, generation = await asyncio.gather(
+            self._call(self._store.read(keys)), self._generation.read()
+        )
         if raw is None:
             self._metrics.misses.inc(len(wanted))
             return await load(wanted)
@@ -122,7 +137,7 @@ class ProductCache:
         versions: dict[int, int] = {}
         for index, product_id in enumerate(wanted):
             entry, version = raw[2 * index], int(raw[2 * index + 1] or 0)
-            product = None if fresh else _served(entry, version)
+            product = None if fresh else _served(entry, version, generation)
             if product is None:
                 versions[product_id] = version
             else:
@@ -133,7 +148,9 @@ class ProductCache:
             loaded = await load(sorted(versions))
             found.update(loaded)
             entries = {
-                self._entry(i): json.dumps({"v": versions[i], "p": p.to_cache()}).encode()
+                self._entry(i): json.dumps(
+                    {"v": versions[i], "g": generation, "p": p.to_cache()}
+                ).encode()
                 for i, p in loaded.items()
             }
             if entries:
@@ -192,13 +209,14 @@ class ProductCache:
         return answer
 
 
-def _served(entry: bytes | None, version: int) -> Product | None:
-    """The entry's product, if it carries the current version (else it is stale)."""
+def _served(entry: bytes | None, version: int, generation: int | None) -> Product | None:
+    """The entry's product, if it carries the current version and generation (else it is
+    stale)."""
     if entry is None:
         return None
     try:
         stamped = json.loads(entry)
-        if stamped["v"] != version:
+        if stamped["v"] != version or stamped.get("g") != generation:
             return None
         return Product.from_cache(stamped["p"])
     except (ValueError, KeyError, TypeError):  # written by another version of the service

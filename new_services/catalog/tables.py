@@ -1,5 +1,6 @@
 """The catalog's tables: the legacy `products` (stock lives there) with the columns the
-expand steps added, and `stock_reservations` (0004_expand_service_tables)."""
+expand steps added, `stock_reservations` (0004_expand_service_tables) and
+`product_generation` (0005g_product_generation, bumped by triggers, only read here)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ stock_reservations = Table(
     Column("state", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
+product_generation = Table(
+    "product_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # one row: 1
+    Column("generation", BigInteger, nullable=False),
 )
 
 

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import StackUrls
 from tests.contract.support import CART_KEYS, LINE_KEYS, MISSING_ID, assert_error
 
 Json = dict[str, Any]
@@ -196,20 +195,10 @@ def test_a_price_change_shows_in_carts_at_once(
     make_user: Make,
     make_product: Make,
     fill_cart: FillCart,
-    stack_urls: StackUrls,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if stack_urls.mode in ("canary", "services-canary"):
-        # Two processes that cache products, and legacy's cache only ever hears of its own
-        # writes: when the product's key and the user's key land on different sides, the
-        # cart shows the old price. Not strict: whether they do depends on where ids hash.
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="SMELL(global-cache): legacy's cache misses a change made by another "
-                "process (a legacy clone, or the catalog); it passes wherever legacy is not",
-                strict=False,
-            )
-        )
+    # In the canary modes two processes cache products (legacy and a clone, or legacy and
+    # the catalog); each hears of the other's price change at once through the database's
+    # product generation (migrations 0005g, legacy's SEAM(product-generation)).
     user = make_user()
     product = make_product(price_cents=1_000)
     fill_cart(user, [(product, 3)])

@@ -23,7 +23,7 @@ from tests.integration.migrating import (
     store_routes,
 )
 
-EXPAND = "0005f_capture_legacy_orders"  # the expand head
+EXPAND = "0005g_product_generation"  # the expand head
 STRANGLER = str(Path(sys.executable).with_name("strangler"))
 
 

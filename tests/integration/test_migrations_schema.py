@@ -19,7 +19,7 @@ from migrations.fingerprint import uuid_coverage
 from migrations.history import HistoryError, schema_differences
 from tests.integration.migrating import engine_at, prints, routes_table, run_backfill, seeded
 
-EXPAND = "0005f_capture_legacy_orders"  # the expand head
+EXPAND = "0005g_product_generation"  # the expand head
 
 
 def reflected(url: str) -> MetaData:

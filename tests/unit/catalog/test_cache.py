@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from new_services.catalog.cache import CacheMetrics, ProductCache
+from new_services.catalog.generation import FixedGeneration
 from new_services.catalog.model import Product
 from tests.unit.catalog.fakes import FakeStore
 
@@ -141,3 +142,20 @@ async def test_the_uuid_of_a_product_is_looked_up_once(registry: CollectorRegist
     assert await cache.product_id(product_uuid, lookup) == 7
     assert await cache.product_id(product_uuid, lookup) == 7
     assert asked == [product_uuid]
+
+
+async def test_a_product_changed_behind_the_catalog_s_back_is_read_anew_once_the_count_moves(
+    registry: CollectorRegistry,
+) -> None:
+    """Legacy changes a price without telling the catalog; the triggers' count moves."""
+    database, store, count = Database(product(1, price_cents=100)), FakeStore(), FixedGeneration(7)
+    cache = ProductCache(store, "stack-a", 30, CacheMetrics(registry), count)
+    assert (await cache.products([1], database.load))[1].price_cents == 100
+    database.rows[1] = product(1, price_cents=250)  # legacy's PATCH: no forget() here
+    assert (await cache.products([1], database.load))[1].price_cents == 100  # nothing moved
+
+    count.generation = 8
+
+    assert (await cache.products([1], database.load))[1].price_cents == 250
+    assert (await cache.products([1], database.load))[1].price_cents == 250
+    assert len(database.loads) == 2  # read anew once, then served again
