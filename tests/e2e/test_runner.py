@@ -101,11 +101,20 @@ def test_up_then_a_checkout_charges_once_and_mails_once_and_down_leaves_no_proce
         messages = httpx.get(f"{mail}/messages", params={"to": user["email"]}).json()["messages"]
         assert [m["subject"] for m in messages] == [f"Your order #{order.json()['id']}"]
 
-        # the relay's metrics: nothing left behind (the legacy checkout wrote no event)
+        # the relay's metrics: legacy's checkout was captured (expand step 0005f) and
+        # published, and nothing is left behind
         relay = int(cli_env["STRANGLER_PORT_BASE"]) + PORT_OFFSETS["relay-metrics"]
-        metrics = httpx.get(f"http://127.0.0.1:{relay}/metrics").text
-        assert "outbox_unpublished_events 0.0" in metrics
+        deadline = time.monotonic() + 15
+        while "outbox_unpublished_events 0.0" not in (
+            metrics := httpx.get(f"http://127.0.0.1:{relay}/metrics").text
+        ):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.2)
+        assert "outbox_published_events_total 0.0" not in metrics
         assert 'rq_jobs_failed{queue="notifications"} 0.0' in metrics
+        assert 'read_model_lag_seconds{consumer="analytics"}' in metrics
+        said = run_cli("status", env=cli_env).stdout
+        assert "read models behind by: analytics" in said, said
 
         demo = run_cli("demo", env=cli_env)
         assert demo.returncode == 0, demo.stdout + demo.stderr
