@@ -38,12 +38,14 @@ def test_a_key_in_flight_is_refused_until_its_lease_runs_out_then_taken_over(
     database: str,
 ) -> None:
     with engine_at(database) as engine:
-        store = IdempotencyStore(engine, lease_s=0.3)
+        # a lease long enough that a stalled CI machine (both suites on two cores) does not
+        # let it run out between two statements of the test
+        store = IdempotencyStore(engine, lease_s=2.0)
         first = store.claim(SCOPE, "k", "h")
         assert isinstance(first, str)
         with pytest.raises(IdempotencyKeyInUse):
             store.claim(SCOPE, "k", "h")
-        time.sleep(0.4)  # the first claimant seems dead
+        time.sleep(2.1)  # the first claimant seems dead
         second = store.claim(SCOPE, "k", "h")
         assert isinstance(second, str) and second != first
         with pytest.raises(IdempotencyKeyInUse):  # and the new claim holds in turn
