@@ -72,6 +72,15 @@ def _sqlite() -> list[str]:
             f"topic = '{topic}' AND aggregate_id = 'legacy:' || {order_id} AND published_at IS NULL"
         )
 
+    def open_cancel(order_id: str) -> str:
+        """The order's pending cancel event, made empty unless a trigger made it already."""
+        return (
+            "INSERT INTO outbox_events (id, topic, aggregate_id, payload, created_at, attempts) "
+            f"SELECT {uuid}, '{CANCELLED}', 'legacy:' || {order_id}, json_object('order_id', "
+            f"{order_id}, 'origin', 'legacy', 'items', json('[]')), {now}, 0 WHERE NOT EXISTS "
+            f"(SELECT 1 FROM outbox_events WHERE {pending(CANCELLED, order_id)});"
+        )
+
     return [
         f"""CREATE TRIGGER capture_order_placed AFTER INSERT ON orders
         FOR EACH ROW WHEN NEW.metadata IS NULL BEGIN
@@ -88,21 +97,13 @@ def _sqlite() -> list[str]:
         END""",
         f"""CREATE TRIGGER capture_order_line_removed AFTER DELETE ON order_items
         FOR EACH ROW BEGIN
-          INSERT INTO outbox_events (id, topic, aggregate_id, payload, created_at, attempts)
-          SELECT {uuid}, '{CANCELLED}', 'legacy:' || OLD.order_id,
-                 json_object('order_id', OLD.order_id, 'origin', 'legacy', 'items', json('[]')),
-                 {now}, 0
-          WHERE NOT EXISTS (SELECT 1 FROM outbox_events WHERE {pending(CANCELLED, "OLD.order_id")});
+          {open_cancel("OLD.order_id")}
           UPDATE outbox_events SET payload = json_insert(payload, '$.items[#]', {line("OLD")})
           WHERE {pending(CANCELLED, "OLD.order_id")};
         END""",
         f"""CREATE TRIGGER capture_order_cancelled AFTER DELETE ON orders
         FOR EACH ROW BEGIN
-          INSERT INTO outbox_events (id, topic, aggregate_id, payload, created_at, attempts)
-          SELECT {uuid}, '{CANCELLED}', 'legacy:' || OLD.id,
-                 json_object('order_id', OLD.id, 'origin', 'legacy', 'items', json('[]')),
-                 {now}, 0
-          WHERE NOT EXISTS (SELECT 1 FROM outbox_events WHERE {pending(CANCELLED, "OLD.id")});
+          {open_cancel("OLD.id")}
           UPDATE outbox_events SET payload = json_set(payload,
             '$.user_id', OLD.user_id, '$.total_cents', OLD.total_cents,
             '$.created_at', {stamp("OLD.created_at")}, '$.charge_id', OLD.charge_id)
