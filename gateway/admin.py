@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -23,8 +22,9 @@ from gateway.comparing import CompareRefused, compare_request
 from gateway.metrics import BREAKER_STATES
 from gateway.parity import KEEP_MINUTES_S, WINDOW_S
 from gateway.problems import problem
+from gateway.rollouts import api as rollout_api
+from gateway.rollouts.operations import Operations
 from new_services.outbox_relay.lag import Lag
-from new_services.outbox_relay.lag import parse as parse_lag
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -154,11 +154,7 @@ def admin_app(gateway: Gateway) -> Starlette:
         return document
 
     async def read_model_lag() -> dict[str, Lag] | None:
-        """The relay's figures (new_services/outbox_relay/lag.py), None when there are none."""
-        if gateway.redis is None:
-            return None
-        raw = await gateway.redis.hgetall(gateway.settings.capture_lag_key)
-        return parse_lag(raw, time.time())
+        return await gateway.read_model_lag()
 
     def reason(document: dict[str, Any]) -> str:
         return changes.valid_reason(document.pop("reason", None))
@@ -398,6 +394,7 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/compare", guarded(compare_once), methods=["POST"]),
         Route("/breakers", guarded(breakers), methods=["GET"]),
         Route("/breakers/{route}/{upstream}/reset", guarded(reset_breaker), methods=["POST"]),
+        *rollout_api.routes(Operations(gateway.rollouts, gateway.tables), guarded, body),
         Route("/metrics", metrics, methods=["GET"], include_in_schema=False),
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     ]

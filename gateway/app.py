@@ -25,11 +25,15 @@ from gateway.load import LoopLoad
 from gateway.metrics import Metrics
 from gateway.parity import InMemoryParityStore, ParityStore, RedisParityStore
 from gateway.proxy import Proxy, ProxyConfig, Receive, Scope, Send
+from gateway.rollouts.moves import Tables
+from gateway.rollouts.state import InMemoryRolloutStore, RedisRolloutStore, RolloutStore
 from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
 from gateway.shadow import Shadow
 from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
 from gateway.upstream import AiohttpUpstream, Upstream
+from new_services.outbox_relay.lag import Lag
+from new_services.outbox_relay.lag import parse as parse_lag
 from new_services.platform.tracing import TraceRequests
 
 
@@ -54,6 +58,7 @@ class Gateway:
     metrics: Metrics
     breakers: Breakers
     load: LoopLoad
+    rollouts: RolloutStore
     redis: Redis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -73,6 +78,23 @@ class Gateway:
         await self.upstream.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+    async def read_model_lag(self) -> dict[str, Lag] | None:
+        """The relay's lag figures (new_services/outbox_relay/lag.py), None when there are none."""
+        if self.redis is None:
+            return None
+        raw = await self.redis.hgetall(self.settings.capture_lag_key)
+        return parse_lag(raw, time.time())
+
+    @property
+    def tables(self) -> Tables:
+        """What a rollout needs to move routes: the store, the routes file, the guard's lags."""
+        return Tables(
+            self.store,
+            self.live.seed_table,
+            self.read_model_lag,
+            self.settings.read_model_max_lag_s,
+        )
 
     @property
     def public(self) -> PublicApp:
@@ -179,5 +201,6 @@ def create_gateway(
         metrics=metrics,
         breakers=Breakers(time.monotonic),
         load=load,
+        rollouts=RedisRolloutStore(redis, settings.namespace) if redis else InMemoryRolloutStore(),
         redis=redis,
     )

@@ -15,7 +15,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from new_services.outbox_relay import lag as consumer_lag
-from strangler import analytics_cli, jobs_cli, migrate_cli, private, routes_cli
+from strangler import analytics_cli, jobs_cli, migrate_cli, private, rollout_cli, routes_cli
 from strangler import demo as demo_walk
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
@@ -230,6 +230,7 @@ def demo(ctx: typer.Context) -> None:
 
 
 app.add_typer(routes_cli.app, name="routes")
+app.add_typer(rollout_cli.app, name="rollout")
 app.add_typer(migrate_cli.app, name="migrate")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(analytics_cli.app, name="analytics")
