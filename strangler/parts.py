@@ -324,6 +324,24 @@ def services(settings: Settings) -> list[Part]:
     ]
 
 
+def gateway_env(settings: Settings) -> dict[str, str]:
+    """What the gateway and the rollout controller both read: the shared table's Redis and
+    namespace, the routes file and the upstreams' URLs, the capture lag key."""
+    return {
+        "GATEWAY_UPSTREAM_LEGACY": settings.url("legacy"),
+        **{f"GATEWAY_UPSTREAM_{name.upper()}": settings.url(name) for name in UPSTREAMS},
+        "GATEWAY_REDIS_URL": settings.shop_redis_url,
+        "GATEWAY_NAMESPACE": f"{settings.namespace}:gateway",
+        "GATEWAY_CAPTURE_LAG_KEY": f"{settings.namespace}:capture:lag",
+        **(
+            {"GATEWAY_UPSTREAM_CLONE": settings.url("legacy-clone")}
+            if settings.legacy_clone
+            else {}
+        ),
+        **({"GATEWAY_ROUTES_FILE": str(settings.routes_file)} if settings.routes_file else {}),
+    }
+
+
 def plan(settings: Settings) -> list[Part]:
     """Every part the runner starts, in start order (dependencies first)."""
     host = settings.host
@@ -411,6 +429,7 @@ def plan(settings: Settings) -> list[Part]:
             )
         )
     gateway_port, admin_port = settings.port("gateway"), settings.port("gateway-admin")
+    gateway = gateway_env(settings)
     parts.append(
         Part(
             name="gateway",
@@ -419,14 +438,11 @@ def plan(settings: Settings) -> list[Part]:
             url=settings.url("gateway"),
             health=f"http://{host}:{admin_port}/healthz",
             env={
+                **gateway,
                 "GATEWAY_HOST": host,
                 "GATEWAY_PORT": str(gateway_port),
                 "GATEWAY_ADMIN_HOST": host,
                 "GATEWAY_ADMIN_PORT": str(admin_port),
-                "GATEWAY_UPSTREAM_LEGACY": settings.url("legacy"),
-                **{f"GATEWAY_UPSTREAM_{name.upper()}": settings.url(name) for name in UPSTREAMS},
-                "GATEWAY_REDIS_URL": settings.shop_redis_url,
-                "GATEWAY_NAMESPACE": f"{settings.namespace}:gateway",
                 # Above the shop's own 1 MiB limit, so clients keep getting the shop's own
                 # 413; the gateway's limit is the backstop for what no upstream should see.
                 "GATEWAY_MAX_BODY_BYTES": str(2 * 1024 * 1024),
@@ -434,17 +450,23 @@ def plan(settings: Settings) -> list[Part]:
                 "GATEWAY_ADMIN_TOKEN": admin_token(settings),
                 "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
                 "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
-                "GATEWAY_CAPTURE_LAG_KEY": f"{settings.namespace}:capture:lag",
-                **(
-                    {"GATEWAY_UPSTREAM_CLONE": settings.url("legacy-clone")}
-                    if settings.legacy_clone
-                    else {}
-                ),
-                **(
-                    {"GATEWAY_ROUTES_FILE": str(settings.routes_file)}
-                    if settings.routes_file
-                    else {}
-                ),
+            },
+        )
+    )
+    # the rollout controller (gateway/rollouts): reads the gateways' table, signals and
+    # parity from their Redis namespace, and moves routes through the same audited changes
+    metrics_port = settings.port("rollout-metrics")
+    parts.append(
+        Part(
+            name="rollouts",
+            argv=(sys.executable, "-m", "gateway.rollouts"),
+            ports=(metrics_port,),
+            url=f"http://{host}:{metrics_port}/metrics",
+            health=f"{settings.shop_redis_url}#key:{gateway['GATEWAY_NAMESPACE']}:rollouts:heartbeat",
+            env={
+                **gateway,
+                "ROLLOUT_METRICS_HOST": host,
+                "ROLLOUT_METRICS_PORT": str(metrics_port),
             },
         )
     )

@@ -24,6 +24,7 @@ PORT_OFFSETS = {
     "orders": 10,
     "analytics": 11,
     "relay-metrics": 12,
+    "rollout-metrics": 13,
 }
 
 # in the home: the password of the runner's own Redis (a file name, not a password)

@@ -81,6 +81,7 @@ async def run(gateway: GatewaySettings, own: ControllerSettings, stop: asyncio.E
     if own.metrics_port is not None:
         start_http_server(own.metrics_port, own.metrics_host, registry=metrics.registry)
     rollouts = RedisRolloutStore(redis, gateway.namespace)
+    heartbeat = f"{gateway.namespace}:rollouts:heartbeat"  # the runner's health check
     async with httpx.AsyncClient() as http:
         controller = Controller(
             rollouts=rollouts,
@@ -100,6 +101,7 @@ async def run(gateway: GatewaySettings, own: ControllerSettings, stop: asyncio.E
             while not stop.is_set():
                 try:
                     acting = await controller.tick()
+                    await redis.set(heartbeat, owner, px=int(own.lease_s * 2000))
                     metrics.export(await rollouts.all(), acting)
                 except (RedisError, OSError, ChangeError) as exc:
                     log.warning("rollout tick failed: %s", exc)
