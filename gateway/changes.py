@@ -193,7 +193,7 @@ async def set_routes(
 ) -> Change:
     """Change several routes, each with its own settings, in one version with one audit
     entry. The entry's `route` is `route_label`, or the route when only one changes; its
-    before/after are that one route's, else per route ({route: settings})."""
+    before/after are then that route's dicts, else {route: its dict} for each route."""
     if not settings:
         raise ChangeError("give at least one route to change")
     for one in settings.values():
