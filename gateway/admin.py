@@ -159,6 +159,25 @@ def admin_app(gateway: Gateway) -> Starlette:
     def reason(document: dict[str, Any]) -> str:
         return changes.valid_reason(document.pop("reason", None))
 
+    def forced(document: dict[str, Any]) -> bool:
+        force = document.pop("force", False)
+        if not isinstance(force, bool):
+            raise changes.ChangeError("'force' must be true or false")
+        return force
+
+    async def coexisting(
+        moves: dict[str, dict[str, Any]], force: bool
+    ) -> list[coexistence.Blocked]:
+        """The routes of one change that the coexistence guard blocks (gateway/coexistence.py):
+        the whole change is refused (409) unless forced, and then they go into its entry."""
+        max_lag_s = gateway.settings.read_model_max_lag_s
+        live = gateway.live
+        lags = await read_model_lag()
+        blocked = coexistence.check_all(live.seed_table, live.current, moves, lags, max_lag_s)
+        if blocked and not force:
+            raise changes.ChangeError(" ".join(b.message(max_lag_s) for b in blocked), 409)
+        return blocked
+
     async def healthz(_request: Request) -> Response:
         """Liveness, the table version, and whether the route store is reachable."""
         live = gateway.live
@@ -206,22 +225,65 @@ def admin_app(gateway: Gateway) -> Starlette:
         """
         document = await body(request)
         why = reason(document)
-        force = document.pop("force", False)
-        if not isinstance(force, bool):
-            raise changes.ChangeError("'force' must be true or false")
+        force = forced(document)
         name = request.path_params["name"]
-        blocked = coexistence.check(
-            gateway.live.seed_table,
-            gateway.live.current,
+        blocked = await coexisting({name: document}, force)
+        noted = {"forced": blocked[0].state} if blocked else None
+        change = await changes.set_route(
+            gateway.store,
             name,
             document,
-            await read_model_lag(),
-            gateway.settings.read_model_max_lag_s,
+            upstreams=gateway.live.upstreams,
+            actor=who,
+            reason=why,
+            noted=noted,
         )
-        if blocked is not None and not force:
-            raise changes.ChangeError(blocked.message(gateway.settings.read_model_max_lag_s), 409)
-        noted = {"forced": blocked.state} if blocked is not None else None
-        change = await changes.set_route(
+        await gateway.live.refresh()
+        return JSONResponse(change.audit)
+
+    async def list_groups(_request: Request, _actor: str) -> Response:
+        """
+        summary: The route groups, each with its members' mode and weight.
+        responses:
+          200: {description: "The groups of the live table: name, routes, sticky_key, salt,
+            members."}
+        """
+        table = gateway.live.current
+        groups = [
+            {
+                **group.to_dict(),
+                "members": [
+                    {"name": route.name, "mode": route.mode.value, "weight": route.weight}
+                    for route in map(table.get, group.routes)
+                    if route is not None
+                ],
+            }
+            for group in table.groups
+        ]
+        return JSONResponse({"version": table.version, "groups": groups})
+
+    async def set_group(request: Request, who: str) -> Response:
+        """
+        summary: The same settings on every route of a group, in one version with one audit
+          entry. Body = settings + reason (+ force).
+        responses:
+          200: {description: The audit entry of the new version (before/after per route).}
+          400: {description: Unknown setting or missing reason.}
+          404: {description: No such group.}
+          409: {description: "The coexistence guard blocks a member (the message names it and
+            what unblocks it): nothing moves; `force: true` overrides, audited."}
+          422: {description: "A member would be invalid, or the setting is the group's."}
+        """
+        document = await body(request)
+        why = reason(document)
+        force = forced(document)
+        name = request.path_params["name"]
+        group = gateway.live.current.group(name)
+        if group is None:
+            raise changes.ChangeError(f"no group named {name!r}", 404)
+        blocked = await coexisting({member: document for member in group.routes}, force)
+        noted = {"forced": {b.route: b.state for b in blocked}} if blocked else None
+        change = await changes.set_group(
             gateway.store,
             name,
             document,
@@ -307,6 +369,8 @@ def admin_app(gateway: Gateway) -> Starlette:
         """
         name = request.path_params["route"]
         why = reason(await body(request))
+        if gateway.live.current.get(name) is None:
+            raise changes.ChangeError(f"no route named {name!r}", 404)
         before = (await gateway.parity.figures()).get(name, {})
         kept = {k: v for k, v in before.items() if k not in ("window", "versions")}
         change = await changes.reset_parity(
@@ -385,6 +449,8 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/routes", guarded(list_routes), methods=["GET"]),
         Route("/routes/{name}", guarded(show_route), methods=["GET"]),
         Route("/routes/{name}", guarded(set_route), methods=["PATCH"]),
+        Route("/groups", guarded(list_groups), methods=["GET"]),
+        Route("/groups/{name}", guarded(set_group), methods=["PATCH"]),
         Route("/kill", guarded(kill), methods=["POST"]),
         Route("/rollback", guarded(rollback), methods=["POST"]),
         Route("/audit", guarded(audit), methods=["GET"]),

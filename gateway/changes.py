@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.routes import DATA_SETTINGS, ROUTE_SETTINGS, RouteTable, RouteTableError
+from gateway.routes import DATA_SETTINGS, ROUTE_SETTINGS, Route, RouteTable, RouteTableError
 from gateway.store import Document, RouteStore
 
 # What an operator may change on a live route (its name and patterns are fixed; a new
@@ -160,6 +160,56 @@ async def _apply(
     raise ChangeError("the table kept changing underneath; try again", status=409)
 
 
+SettingsByRoute = Mapping[str, Mapping[str, Any]]
+
+
+def _settable(settings: Mapping[str, Any]) -> None:
+    unknown = set(settings) - SETTABLE
+    if unknown:
+        raise ChangeError(
+            f"cannot set {', '.join(sorted(unknown))}; settable: {', '.join(sorted(SETTABLE))}"
+        )
+    if not settings:
+        raise ChangeError("give at least one setting to change")
+
+
+def _current(document: Document, upstreams: Mapping[str, str]) -> RouteTable:
+    try:
+        return RouteTable.from_dict(document, upstreams=upstreams)
+    except RouteTableError as exc:
+        raise ChangeError(str(exc), status=422) from exc
+
+
+async def set_routes(
+    store: RouteStore,
+    settings: SettingsByRoute,
+    *,
+    upstreams: Mapping[str, str],
+    actor: str,
+    reason: str,
+    action: str = "set",
+    route_label: str | None = None,
+    noted: Mapping[str, Any] | None = None,
+) -> Change:
+    """Change several routes, each with its own settings, in one version with one audit
+    entry. The entry's `route` is `route_label`, or the route when only one changes; its
+    before/after are then that route's dicts, else {route: its dict} for each route."""
+    if not settings:
+        raise ChangeError("give at least one route to change")
+    for one in settings.values():
+        _settable(one)
+    return await _set_routes(
+        store,
+        lambda _table: settings,
+        upstreams=upstreams,
+        actor=actor,
+        reason=reason,
+        action=action,
+        route_label=route_label,
+        noted=noted,
+    )
+
+
 async def set_route(
     store: RouteStore,
     name: str,
@@ -171,31 +221,102 @@ async def set_route(
     noted: Mapping[str, Any] | None = None,
 ) -> Change:
     """Change some settings of one route (`noted`: more for its audit entry)."""
-    unknown = set(settings) - SETTABLE
-    if unknown:
-        raise ChangeError(
-            f"cannot set {', '.join(sorted(unknown))}; settable: {', '.join(sorted(SETTABLE))}"
-        )
-    if not settings:
-        raise ChangeError("give at least one setting to change")
+    return await set_routes(
+        store, {name: settings}, upstreams=upstreams, actor=actor, reason=reason, noted=noted
+    )
+
+
+async def set_group(
+    store: RouteStore,
+    group: str,
+    settings: Mapping[str, Any],
+    *,
+    upstreams: Mapping[str, str],
+    actor: str,
+    reason: str,
+    noted: Mapping[str, Any] | None = None,
+) -> Change:
+    """The same settings on every member of a route group, in one version with one audit
+    entry (action "set-group", route = the group, before/after per member). The members are
+    the group's in the table the change builds on."""
+    _settable(settings)
+
+    def members(table: RouteTable) -> SettingsByRoute:
+        found = table.group(group)
+        if found is None:
+            raise ChangeError(f"no group named {group!r}", status=404)
+        return {member: settings for member in found.routes}
+
+    return await _set_routes(
+        store,
+        members,
+        upstreams=upstreams,
+        actor=actor,
+        reason=reason,
+        action="set-group",
+        route_label=group,
+        noted=noted,
+    )
+
+
+async def _set_routes(
+    store: RouteStore,
+    resolve: Callable[[RouteTable], SettingsByRoute],
+    *,
+    upstreams: Mapping[str, str],
+    actor: str,
+    reason: str,
+    action: str,
+    route_label: str | None,
+    noted: Mapping[str, Any] | None,
+) -> Change:
+    """`resolve`: which routes get which settings, from the table the change builds on (read
+    anew on every attempt)."""
 
     def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
-        routes = document.get("routes", [])
-        index = next((i for i, r in enumerate(routes) if r.get("name") == name), None)
-        if index is None:
-            raise ChangeError(f"no route named {name!r}", status=404)
-        before = routes[index]
-        after = {**before, **settings}
-        return (
-            {**document, "routes": [*routes[:index], after, *routes[index + 1 :]]},
-            before,
-            after,
-            name,
-        )
+        table = _current(document, upstreams)
+        changing = resolve(table)
+        routes = list(document.get("routes", []))
+        index = {r.get("name"): i for i, r in enumerate(routes)}
+        before, after = {}, {}
+        for name, settings in changing.items():
+            route = table.get(name)
+            if route is None:
+                raise ChangeError(f"no route named {name!r}", status=404)
+            _not_the_groups(route, settings)
+            before[name] = routes[index[name]]
+            after[name] = routes[index[name]] = {**before[name], **settings}
+        if route_label is None and len(changing) == 1:
+            [name] = changing
+            return {**document, "routes": routes}, before[name], after[name], name
+        return {**document, "routes": routes}, before, after, route_label
 
     return await _apply(
-        store, mutate, upstreams=upstreams, actor=actor, action="set", reason=reason, noted=noted
+        store,
+        mutate,
+        upstreams=upstreams,
+        actor=actor,
+        action=action,
+        reason=reason,
+        noted=noted,
     )
+
+
+def _not_the_groups(route: Route, settings: Mapping[str, Any]) -> None:
+    """A member buckets by its group's salt, and its key when the group declares one: its
+    own would change nothing while it is a member, so setting it is refused."""
+    group = route.group
+    if group is None:
+        return
+    decided = {"salt"} | ({"sticky_key"} if group.sticky_key is not None else set())
+    refused = decided & set(settings)
+    if refused:
+        raise ChangeError(
+            f"route {route.name!r} buckets by the {', '.join(sorted(refused))} of its group "
+            f"{group.name!r} (declared in the routes file's [[groups]]): its own would change "
+            "nothing",
+            status=422,
+        )
 
 
 async def kill(
@@ -236,6 +357,31 @@ async def rollback(
     )
 
 
+async def note(
+    store: RouteStore,
+    *,
+    action: str,
+    route: str | None,
+    reason: str,
+    actor: str,
+    upstreams: Mapping[str, str],
+    noted: Mapping[str, Any] | None = None,
+) -> Change:
+    """An audited new version of the unchanged table: a moment the audit log keeps (a parity
+    reset, a rollout started or paused). `route` names a route or a group of the table, or
+    is None (the whole table); `noted` goes into the entry."""
+
+    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        table = _current(document, upstreams)
+        if route is not None and table.get(route) is None and table.group(route) is None:
+            raise ChangeError(f"no route or group named {route!r}", status=404)
+        return document, None, None, route
+
+    return await _apply(
+        store, mutate, upstreams=upstreams, actor=actor, action=action, reason=reason, noted=noted
+    )
+
+
 async def reset_parity(
     store: RouteStore,
     name: str,
@@ -247,15 +393,16 @@ async def reset_parity(
 ) -> Change:
     """Start a route's parity afresh (a fixed candidate should not carry its old
     mismatches): a new version of an unchanged table, whose audit entry keeps the figures
-    that were set aside. The caller clears the counts once this is committed."""
-
-    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
-        if not any(r.get("name") == name for r in document.get("routes", [])):
-            raise ChangeError(f"no route named {name!r}", status=404)
-        return document, dict(figures), None, name
-
-    return await _apply(
-        store, mutate, upstreams=upstreams, actor=actor, action="reset-parity", reason=reason
+    that were set aside (as its `before`). The caller clears the counts once this is
+    committed."""
+    return await note(
+        store,
+        action="reset-parity",
+        route=name,
+        reason=reason,
+        actor=actor,
+        upstreams=upstreams,
+        noted={"before": dict(figures)},
     )
 
 

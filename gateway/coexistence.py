@@ -66,19 +66,24 @@ def check(
     settings: Mapping[str, Any],
     lags: Mapping[str, Lag] | None,
     max_lag_s: float,
+    moving: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Blocked | None:
-    """None when `settings` may be applied to route `name`; else why not."""
+    """None when `settings` may be applied to route `name`; else why not. `moving`: the
+    other routes' settings in the same change (a writer moved to extracted with it is no
+    longer a writer on legacy)."""
     route, now = declared.get(name), live.get(name)
     if route is None or now is None or not route.reads or route.read_model is None:
         return None
     if exposure(now, settings) <= exposure(now, {}):
         return None  # it sends no more requests to its extracted side than it does now
+    moving = moving or {}
     writers = tuple(
         other.name
         for other in declared.routes
         if other.name != name
         and set(other.writes) & set(route.reads)
-        and (live.get(other.name) or other).mode is not Mode.EXTRACTED
+        and _mode_after(live.get(other.name) or other, moving.get(other.name, {}))
+        != Mode.EXTRACTED.value
     )
     if not writers:
         return None
@@ -94,3 +99,20 @@ def check(
     else:
         return None
     return Blocked(name, route.read_model, route.reads, writers, state)
+
+
+def check_all(
+    declared: RouteTable,
+    live: RouteTable,
+    moves: Mapping[str, Mapping[str, Any]],
+    lags: Mapping[str, Lag] | None,
+    max_lag_s: float,
+) -> list[Blocked]:
+    """Every route of one change (`moves`: route -> settings, a group's move) that may not
+    move now; the change goes through whole or not at all."""
+    found = (check(declared, live, n, s, lags, max_lag_s, moves) for n, s in moves.items())
+    return [blocked for blocked in found if blocked is not None]
+
+
+def _mode_after(route: Route, settings: Mapping[str, Any]) -> Any:
+    return settings.get("mode", route.mode.value)

@@ -66,7 +66,7 @@ class Decision:
 def sticky_key(
     route: Route, match: Match, headers: dict[str, str], query: bytes, body: bytes | None
 ) -> str | None:
-    key = route.sticky_key
+    key = route.effective_sticky_key  # a group member reads its group's key
     if key is None:
         return None
     if key.source == "header":
@@ -105,7 +105,7 @@ def decide(route: Route, key: str | None, override: str | None) -> Decision:
     if route.mode is Mode.CANARY:
         if key is None:
             return Decision("legacy", "no-key")
-        if to_extracted(route.salt, key, route.weight):
+        if to_extracted(route.effective_salt, key, route.weight):
             return Decision("extracted", "canary")
         return Decision("legacy", "canary")
     return Decision("legacy", "mode")
@@ -201,7 +201,10 @@ class Proxy:
             declared is None
             or int(declared) <= self._config.stream_from_bytes
             or route.mode is not Mode.LEGACY
-            or (route.sticky_key is not None and route.sticky_key.source == "json")
+            or (
+                route.effective_sticky_key is not None
+                and route.effective_sticky_key.source == "json"
+            )
         ):
             try:
                 x.body = await _read_body(receive, limit)

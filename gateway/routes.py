@@ -1,4 +1,5 @@
-"""The route table: ordered rules that map a method and path to a named route and its mode.
+"""The route table: ordered rules that map a method and path to a named route and its mode,
+and the route groups that move several routes as one.
 
 Routes name their upstreams; the URLs behind the names come from the gateway's own
 configuration (the routes file's `[upstreams]` and GATEWAY_UPSTREAM_<NAME>), never from the
@@ -12,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +62,7 @@ ROUTE_SETTINGS = frozenset(
 # What a route's data is (gateway/coexistence.py): declared in the routes file, never changed
 # by an operator's call
 DATA_SETTINGS = frozenset({"reads", "read_model", "writes"})
+GROUP_SETTINGS = frozenset({"name", "routes", "sticky_key", "salt"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_HINT = 300
@@ -149,6 +151,8 @@ class Route:
     weight: float = 0.0
     sticky_key: StickyKey | None = None
     salt: str = ""
+    # set by the table for a member of a route group, never declared on the route itself
+    group: Group | None = None
     fallback: bool = True
     timeout_s: float = 10.0
     connect_timeout_s: float = 2.0
@@ -178,6 +182,7 @@ class Route:
             "weight": self.weight,
             "sticky_key": str(self.sticky_key) if self.sticky_key else None,
             "salt": self.salt,
+            "group": self._bucketing(),
             "fallback": self.fallback,
             "timeout_s": self.timeout_s,
             "connect_timeout_s": self.connect_timeout_s,
@@ -192,6 +197,76 @@ class Route:
             "read_model": self.read_model,
             "writes": list(self.writes),
         }
+
+    @property
+    def effective_sticky_key(self) -> StickyKey | None:
+        """The key this route buckets by: its group's when the group declares one, else its own."""
+        if self.group is not None and self.group.sticky_key is not None:
+            return self.group.sticky_key
+        return self.sticky_key
+
+    @property
+    def effective_salt(self) -> str:
+        """Its group's salt for a member (one key, one bucket, on every member), else its own."""
+        return self.group.salt if self.group is not None else self.salt
+
+    def _bucketing(self) -> dict[str, Any] | None:
+        """A member's group and what it buckets by (its own sticky_key and salt stay beside)."""
+        if self.group is None:
+            return None
+        key = self.effective_sticky_key
+        return {
+            "name": self.group.name,
+            "sticky_key": str(key) if key else None,
+            "salt": self.effective_salt,
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """Routes that move as one (one table version, one audit entry: `changes.set_group`) and
+    bucket as one: every member hashes keys with the group's salt, and reads the group's
+    sticky key when it declares one, so a key value is on the same side on every member."""
+
+    name: str
+    routes: tuple[str, ...]
+    sticky_key: StickyKey | None = None
+    salt: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "routes": list(self.routes),
+            "sticky_key": str(self.sticky_key) if self.sticky_key else None,
+            "salt": self.salt,
+        }
+
+
+def parse_group(raw: Mapping[str, Any]) -> Group:
+    """One group from its declarative form (its members are checked by the table)."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RouteTableError(f"group name {name!r} must match {_NAME.pattern}")
+    unknown = set(raw) - GROUP_SETTINGS
+    if unknown:
+        raise RouteTableError(f"group {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
+    members = raw.get("routes")
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise RouteTableError(f"group {name!r}: routes must be a list of route names")
+    if len(set(members)) < 2 or len(set(members)) != len(members):
+        raise RouteTableError(f"group {name!r}: routes must name at least 2 routes, each once")
+    sticky = raw.get("sticky_key")
+    if sticky is not None and not isinstance(sticky, str):
+        raise RouteTableError(f"group {name!r}: sticky_key must be text such as header:x-user-id")
+    salt = raw.get("salt", name)
+    if not isinstance(salt, str) or not salt:
+        raise RouteTableError(f"group {name!r}: salt must be non-empty text")
+    return Group(
+        name=name,
+        routes=tuple(members),
+        sticky_key=StickyKey.parse(sticky) if sticky else None,
+        salt=salt,
+    )
 
 
 def _number(raw: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
@@ -215,9 +290,12 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise RouteTableError(f"route name {name!r} must match {_NAME.pattern}")
-    unknown = set(raw) - ROUTE_SETTINGS
+    unknown = set(raw) - ROUTE_SETTINGS - {"group"}
     if unknown:
         raise RouteTableError(f"route {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
+    if not isinstance(raw.get("group"), Mapping | None):
+        # the table's dict shows a member's group there; membership is declared by the group
+        raise RouteTableError(f"route {name!r}: a route joins a group in [[groups]], not itself")
     match = raw.get("match")
     if isinstance(match, str):
         match = [match]
@@ -332,14 +410,26 @@ class Match:
 
 
 class RouteTable:
-    """Ordered routes plus the catch-all default; matching is indexed by first path segment."""
+    """Ordered routes plus the catch-all default; matching is indexed by first path segment.
+    Members of `groups` are served with their group (`Route.group`)."""
 
-    def __init__(self, routes: Sequence[Route], upstreams: Mapping[str, str], version: int = 0):
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        upstreams: Mapping[str, str],
+        version: int = 0,
+        groups: Sequence[Group] = (),
+    ):
         names = [r.name for r in routes]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise RouteTableError(f"duplicate route name(s): {', '.join(sorted(duplicates))}")
-        self.routes = tuple(routes)
+        membership = _membership(routes, groups)
+        self.groups = tuple(groups)
+        self.routes = tuple(
+            r if r.group == membership.get(r.name) else replace(r, group=membership.get(r.name))
+            for r in routes
+        )
         self.upstreams = dict(upstreams)
         self.version = version
         self.default = Route(
@@ -387,12 +477,16 @@ class RouteTable:
     def get(self, name: str) -> Route | None:
         return next((r for r in self.routes if r.name == name), None)
 
+    def group(self, name: str) -> Group | None:
+        return next((g for g in self.groups if g.name == name), None)
+
     def to_dict(self) -> dict[str, Any]:
         """The table as this gateway serves it, its upstreams' URLs included."""
         return {
             "version": self.version,
             "upstreams": dict(self.upstreams),
             "routes": [r.to_dict() for r in self.routes],
+            "groups": [g.to_dict() for g in self.groups],
         }
 
     def to_stored(self) -> dict[str, Any]:
@@ -420,4 +514,44 @@ class RouteTable:
         if not isinstance(routes_raw, list):
             raise RouteTableError("routes must be a list of tables")
         routes = [parse_route(r, upstreams) for r in routes_raw]
-        return cls(routes, upstreams, int(raw.get("version", 0)) if version is None else version)
+        groups_raw = raw.get("groups", [])  # a table stored before groups existed has none
+        if not isinstance(groups_raw, list) or not all(isinstance(g, Mapping) for g in groups_raw):
+            raise RouteTableError("groups must be a list of tables")
+        groups = [parse_group(g) for g in groups_raw]
+        number = int(raw.get("version", 0)) if version is None else version
+        return cls(routes, upstreams, number, groups)
+
+
+def _membership(routes: Sequence[Route], groups: Sequence[Group]) -> dict[str, Group]:
+    """Each member route's group; refused when a group is not a set of this table's routes
+    that no other group shares, or when its `path:` key is missing from a member's pattern
+    (every request there would be keyless, so legacy)."""
+    by_name = {r.name: r for r in routes}
+    membership: dict[str, Group] = {}
+    seen: set[str] = set()
+    for group in groups:
+        if group.name in seen:
+            raise RouteTableError(f"duplicate group name {group.name!r}")
+        if group.name in by_name:
+            # the audit log names a route or a group in one field: one name, one meaning
+            raise RouteTableError(f"group {group.name!r}: a route has that name already")
+        seen.add(group.name)
+        for member in group.routes:
+            route = by_name.get(member)
+            if route is None:
+                raise RouteTableError(f"group {group.name!r}: no route named {member!r}")
+            if member in membership:
+                raise RouteTableError(
+                    f"route {member!r} is in groups {membership[member].name!r} and "
+                    f"{group.name!r}: a route is in one group at most"
+                )
+            key = group.sticky_key
+            if key is not None and key.source == "path":
+                for pattern in route.patterns:
+                    if f"{{{key.name}}}" not in pattern.segments:
+                        raise RouteTableError(
+                            f"group {group.name!r}: sticky_key {key} is no parameter of "
+                            f"route {member!r}'s pattern {pattern.text}"
+                        )
+            membership[member] = group
+    return membership

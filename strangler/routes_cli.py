@@ -153,6 +153,7 @@ def set_route(
 
     Compare rules (`--ignore`, `--unordered`, `--tolerance`, `--discount-noise`) change
     only what is given; the rest of the route's rules stay."""
+    group = ctx.command.name == "set-group"  # the same options, registered twice (below)
     given = {
         "mode": mode,
         "weight": weight,
@@ -172,6 +173,14 @@ def set_route(
         "discount_noise": discount_noise,
     }
     changed = {k: v for k, v in rules.items() if v is not None}
+    if changed and group:
+        # each member keeps rules of its own: one set of rules on all would replace them
+        typer.secho(
+            "error: compare rules are per route: `strangler routes set ROUTE --ignore ...`",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(2)
     if changed:
         current = _call(ctx, "GET", f"/routes/{name}")
         settings["compare"] = {**current.get("compare", {}), **changed}
@@ -179,7 +188,33 @@ def set_route(
         typer.secho("error: give at least one setting to change", err=True, fg="red")
         raise typer.Exit(2)
     body = {**settings, "reason": reason, **({"force": True} if force else {})}
-    _print_change(_call(ctx, "PATCH", f"/routes/{name}", body), as_json)
+    path = f"/groups/{name}" if group else f"/routes/{name}"
+    _print_change(_call(ctx, "PATCH", path, body), as_json)
+
+
+app.command(
+    "set-group",
+    help="Change every route of a group alike, in one table version and one audit entry: "
+    "`strangler routes set-group checkout --mode canary --weight 25 --reason ramp`. "
+    "Compare rules stay per route (`routes set`).",
+)(set_route)
+
+
+@app.command()
+def groups(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The route groups (declared in the routes file) and their routes' mode and weight."""
+    answer = _call(ctx, "GET", "/groups")
+    if as_json:
+        typer.echo(json.dumps(answer, indent=2))
+        return
+    typer.echo(f"table version {answer['version']}")
+    if not answer["groups"]:
+        typer.echo("no route groups: the routes file declares them ([[groups]])")
+    for group in answer["groups"]:
+        key = group["sticky_key"] or "each route's own"
+        typer.echo(f"{group['name']}  (sticky key: {key}; salt: {group['salt']})")
+        for member in group["members"]:
+            typer.echo(f"  {member['name']:<20} {member['mode']:<10} {member['weight']:>6g}")
 
 
 @app.command()

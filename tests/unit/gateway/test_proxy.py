@@ -377,3 +377,62 @@ async def test_a_websocket_handshake_served_with_websockets_on_is_refused(
         assert problem["type"] == "urn:strangler-kit:problem:websocket-unsupported"
     else:
         assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+GROUPED_ROUTES = f"""
+[upstreams]
+legacy = "{LEGACY}"
+orders = "{ORDERS}"
+
+[[routes]]
+name = "carts"
+match = ["/users/{{user_id}}/cart"]
+extracted = "orders"
+sticky_key = "path:user_id"
+
+[[routes]]
+name = "orders"
+match = ["/orders/{{order_id}}"]
+extracted = "orders"
+sticky_key = "path:order_id"
+
+[[groups]]
+name = "checkout"
+routes = ["carts", "orders"]
+sticky_key = "header:x-user-id"
+"""
+
+
+async def test_a_user_is_served_by_one_side_on_every_route_of_a_group_at_every_weight(
+    tmp_path: Path,
+) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(GROUPED_ROUTES)
+    gateway = create_gateway(GatewaySettings(routes_file=routes), upstream=FakeUpstream())
+    await gateway.live.refresh()  # the routes file's table becomes version 1
+    admin = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gateway.admin), base_url="http://127.0.0.1"
+    )
+    shop = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gateway.public), base_url="http://shop.test"
+    )
+    extracted_before: set[int] = set()
+    async with admin, shop:
+        for weight in (10, 25, 50, 90):
+            moved = await admin.patch(
+                "/groups/checkout",
+                json={"mode": "canary", "weight": weight, "reason": f"ramp to {weight}"},
+            )
+            assert moved.status_code == 200, moved.text
+            extracted = set()
+            for user in range(60):
+                key = {"X-User-Id": f"user-{user}"}
+                cart = await shop.get(f"/users/{user}/cart", headers=key)
+                order = await shop.get(f"/orders/{5000 + user}", headers=key)
+                side = cart.json()["served_by"]
+                assert order.json()["served_by"] == side, (weight, user)
+                if side == ORDERS:
+                    extracted.add(user)
+            assert extracted_before <= extracted, weight  # raising it moved nobody back
+            assert 0 < len(extracted) < 60, weight
+            extracted_before = extracted
