@@ -109,13 +109,17 @@ async def _apply(
     reason: str,
     replaces: bool = False,
     noted: Mapping[str, Any] | None = None,
+    on_version: int | None = None,
 ) -> Change:
     """Commit `mutate`'s table as the next version, with its audit entry. `replaces`: the
     change does not build on the current table (kill switch, rollback), so it may replace one
-    that has no audit entry."""
+    that has no audit entry. `on_version`: only on top of that version, never retried (a
+    decision made on that table, such as a rollout's next step, is not made on another)."""
     reason = valid_reason(reason)
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(1 if on_version is not None else MAX_ATTEMPTS):
         expected = await store.version()  # the store's own count, whatever a table claims
+        if on_version is not None and expected != on_version:
+            break
         try:
             current = await store.table()
         except ValueError as exc:  # not JSON: written around this module
@@ -157,6 +161,11 @@ async def _apply(
         }
         if await store.commit(expected, table.to_stored(), audit):
             return Change(version, audit, table)
+    if on_version is not None:
+        raise ChangeError(
+            f"the table moved past version {on_version} that this change was decided on",
+            status=409,
+        )
     raise ChangeError("the table kept changing underneath; try again", status=409)
 
 
@@ -190,10 +199,12 @@ async def set_routes(
     action: str = "set",
     route_label: str | None = None,
     noted: Mapping[str, Any] | None = None,
+    on_version: int | None = None,
 ) -> Change:
     """Change several routes, each with its own settings, in one version with one audit
     entry. The entry's `route` is `route_label`, or the route when only one changes; its
-    before/after are then that route's dicts, else {route: its dict} for each route."""
+    before/after are then that route's dicts, else {route: its dict} for each route.
+    `on_version`: only on top of that table version (ChangeError 409 otherwise)."""
     if not settings:
         raise ChangeError("give at least one route to change")
     for one in settings.values():
@@ -207,6 +218,7 @@ async def set_routes(
         action=action,
         route_label=route_label,
         noted=noted,
+        on_version=on_version,
     )
 
 
@@ -269,6 +281,7 @@ async def _set_routes(
     action: str,
     route_label: str | None,
     noted: Mapping[str, Any] | None,
+    on_version: int | None = None,
 ) -> Change:
     """`resolve`: which routes get which settings, from the table the change builds on (read
     anew on every attempt)."""
@@ -299,6 +312,7 @@ async def _set_routes(
         action=action,
         reason=reason,
         noted=noted,
+        on_version=on_version,
     )
 
 

@@ -260,7 +260,7 @@ class Proxy:
         route = x.route
         shadowing = (
             self._shadow is not None
-            and route.mode is Mode.SHADOW
+            and (route.mode is Mode.SHADOW or (route.mode is Mode.CANARY and route.canary_mirror))
             and route.extracted is not None
             and isinstance(x.body, bytes)
             and mirrorable(route, x.method)

@@ -48,6 +48,7 @@ ROUTE_SETTINGS = frozenset(
         "timeout_s",
         "connect_timeout_s",
         "shadow_sample",
+        "canary_mirror",
         "noise_sample",
         "dry_run",
         "dry_run_wait_s",
@@ -157,6 +158,9 @@ class Route:
     timeout_s: float = 10.0
     connect_timeout_s: float = 2.0
     shadow_sample: float = 1.0  # share of requests mirrored in shadow mode
+    # in canary mode, the legacy share is mirrored and compared as in shadow mode (a rollout
+    # with a parity gate sets it: gateway/rollouts)
+    canary_mirror: bool = False
     noise_sample: float = 0.0  # share of mirrored safe requests also replayed on legacy (noise)
     dry_run: bool = False  # the extracted target honours X-Strangler-Shadow: dry-run
     # how long a mirrored write waits for its dry run to answer before it goes to legacy
@@ -187,6 +191,7 @@ class Route:
             "timeout_s": self.timeout_s,
             "connect_timeout_s": self.connect_timeout_s,
             "shadow_sample": self.shadow_sample,
+            "canary_mirror": self.canary_mirror,
             "noise_sample": self.noise_sample,
             "dry_run": self.dry_run,
             "dry_run_wait_s": self.dry_run_wait_s,
@@ -359,6 +364,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         timeout_s=_number(raw, "timeout_s", 10, 0.01, 600),
         connect_timeout_s=_number(raw, "connect_timeout_s", 2, 0.01, 60),
         shadow_sample=_number(raw, "shadow_sample", 1, 0, 1),
+        canary_mirror=_flag(raw, "canary_mirror", False),
         noise_sample=_number(raw, "noise_sample", 0, 0, 1),
         dry_run=_flag(raw, "dry_run", False),
         dry_run_wait_s=_number(raw, "dry_run_wait_s", 1.0, 0, 10),

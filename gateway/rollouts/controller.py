@@ -160,7 +160,7 @@ class Controller:
                     f"{len(rollout.spec.steps)}, {label}"
                 ),
                 noted={"step": rollout.step, "weight": rollout.weight},
-                expected_version=version,
+                on_version=version,
             )
             version = change.version
         await self._save(
@@ -199,7 +199,7 @@ class Controller:
             action="rollout-complete",
             reason=f"rollout {rollout.name}: every step passed ({passed})",
             noted={"verdicts": [v.to_dict() for v in verdicts]},
-            expected_version=version,
+            on_version=version,
         )
         await self._save(
             replace(rollout, status=SUCCEEDED, note="every step passed: promoted").noted(
@@ -237,7 +237,7 @@ class Controller:
                 "weight": rollout.weight,
                 "verdicts": [v.to_dict() for v in failed],
             },
-            expected_version=version,  # a change since this check was read: judged again
+            on_version=version,  # a change since this check was read: judged again
         )
         await self._save(
             replace(rollout, status=ABORTED, note=f"rolled back: {details}").noted(

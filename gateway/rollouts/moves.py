@@ -89,7 +89,7 @@ async def move(
     action: str,
     reason: str,
     noted: Mapping[str, Any] | None = None,
-    expected_version: int | None = None,
+    on_version: int | None = None,
     force: bool = False,
 ) -> changes.Change:
     """Every route of `rollout` to `settings` in one version. A move that sends more requests
@@ -108,5 +108,5 @@ async def move(
         action=action,
         route_label=rollout.name,
         noted=extra,
-        expected_version=expected_version,
+        on_version=on_version,
     )

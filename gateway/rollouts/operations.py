@@ -33,7 +33,7 @@ from gateway.routes import RouteTable
 def members(table: RouteTable, spec: RolloutSpec) -> tuple[str, ...]:
     """The routes a rollout moves: its route, or its group's routes (ChangeError 404/422)."""
     if spec.group:
-        group = table.groups.get(spec.name)
+        group = table.group(spec.name)
         if group is None:
             raise changes.ChangeError(f"no route group named {spec.name!r}", 404)
         names = tuple(group.routes)
