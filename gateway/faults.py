@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,8 @@ Random = Callable[[], float]  # uniform in [0, 1), like random.random
 
 MAX_DELAY_MS = 60_000
 MAX_FOR_S = 86_400  # a fault set through the admin API lasts a day at most
+# the shape of RFC 3339's date-time; the offset is left out here to be refused as not UTC
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)?$")
 KEYS = frozenset({"percent", "delay_ms", "abort_status", "until"})
 
 
@@ -104,12 +107,12 @@ def ending(now: datetime, for_s: object) -> str:
 def parse_time(value: object) -> datetime:
     """An RFC 3339 time in UTC (`2026-12-06T12:04:05Z`); an offset other than zero is refused
     rather than converted, so the stored table says what the operator meant."""
-    if not isinstance(value, str) or "T" not in value.upper():
+    if not isinstance(value, str) or not _RFC3339.match(value):
         raise FaultError(
             f"fault until must be an RFC 3339 UTC time such as 2026-12-06T12:04:05Z, not {value!r}"
         )
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value.upper())
     except ValueError as exc:
         raise FaultError(f"fault until {value!r} is not an RFC 3339 time") from exc
     if moment.utcoffset() != timedelta(0):
