@@ -176,6 +176,23 @@ def test_the_admin_api_explains_every_refused_fault(gateway: Callable[..., Gatew
             409,
             "route 'orders' has no fault to clear",
         ),
+        "cross-site": (
+            gw.admin.put(
+                "/routes/orders/fault", json=ABORT, headers={"Sec-Fetch-Site": "cross-site"}
+            ),
+            403,
+            "changes come from this origin only",
+        ),
+        "not json": (
+            gw.admin.request(
+                "DELETE",
+                "/routes/orders/fault",
+                content=b'{"reason": "x"}',
+                headers={"Content-Type": "text/plain"},
+            ),
+            415,
+            "Content-Type: application/json",
+        ),
         "patched until": (
             gw.set("orders", fault={"percent": 5, "abort_status": 503, "until": "tomorrow"}),
             422,
