@@ -19,6 +19,7 @@ from starlette.schemas import SchemaGenerator
 
 from gateway import changes, coexistence
 from gateway.comparing import CompareRefused, compare_request
+from gateway.faults import FaultError, ending, utc_now
 from gateway.metrics import BREAKER_STATES
 from gateway.parity import KEEP_MINUTES_S, WINDOW_S
 from gateway.problems import problem
@@ -295,6 +296,60 @@ def admin_app(gateway: Gateway) -> Starlette:
         await gateway.live.refresh()
         return JSONResponse(change.audit)
 
+    async def set_fault(request: Request, who: str) -> Response:
+        """
+        summary: Inject a fault into a share of a route's extracted requests, for a while.
+          Body = {percent, delay_ms?, abort_status?, for_s, reason}; audited as a change of
+          the route's `fault` setting.
+        responses:
+          200: {description: The audit entry of the new version.}
+          400: {description: Unknown field, missing reason, or for_s not from 1 to 86400.}
+          404: {description: No such route.}
+          422: {description: The fault is invalid (percent, delay_ms or abort_status).}
+        """
+        document = await body(request)
+        why = reason(document)
+        unknown = set(document) - {"percent", "delay_ms", "abort_status", "for_s"}
+        if unknown:
+            raise changes.ChangeError(
+                f"unknown field(s) {', '.join(sorted(unknown))}; a fault takes percent, "
+                "delay_ms, abort_status, for_s and reason"
+            )
+        try:
+            until = ending(utc_now(), document.pop("for_s", None))
+        except FaultError as exc:
+            raise changes.ChangeError(str(exc)) from exc
+        return await change_fault(
+            request.path_params["name"], {**document, "until": until}, who, why
+        )
+
+    async def clear_fault(request: Request, who: str) -> Response:
+        """
+        summary: End a route's fault now. Body = {reason}; audited.
+        responses:
+          200: {description: The audit entry of the new version.}
+          404: {description: No such route.}
+          409: {description: The route has no fault.}
+        """
+        why = reason(await body(request))
+        name = request.path_params["name"]
+        route = gateway.live.current.get(name)
+        if route is not None and route.fault is None:
+            raise changes.ChangeError(f"route {name!r} has no fault to clear", 409)
+        return await change_fault(name, None, who, why)
+
+    async def change_fault(name: str, fault: dict[str, Any] | None, who: str, why: str) -> Response:
+        change = await changes.set_route(
+            gateway.store,
+            name,
+            {"fault": fault},
+            upstreams=gateway.live.upstreams,
+            actor=who,
+            reason=why,
+        )
+        await gateway.live.refresh()
+        return JSONResponse(change.audit)
+
     async def kill(request: Request, who: str) -> Response:
         """
         summary: Kill switch. Every route to legacy in one change. Body = {reason}.
@@ -451,6 +506,8 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/routes/{name}", guarded(set_route), methods=["PATCH"]),
         Route("/groups", guarded(list_groups), methods=["GET"]),
         Route("/groups/{name}", guarded(set_group), methods=["PATCH"]),
+        Route("/routes/{name}/fault", guarded(set_fault), methods=["PUT"]),
+        Route("/routes/{name}/fault", guarded(clear_fault), methods=["DELETE"]),
         Route("/kill", guarded(kill), methods=["POST"]),
         Route("/rollback", guarded(rollback), methods=["POST"]),
         Route("/audit", guarded(audit), methods=["GET"]),

@@ -34,6 +34,12 @@ class Metrics:
             ["route", "reason"],
             registry=r,
         )
+        self.faults = Counter(
+            "gateway_faults_injected",
+            "Faults injected into extracted requests, by route and kind (delay, abort).",
+            ["route", "kind"],
+            registry=r,
+        )
         self.breaker = Gauge(
             "gateway_breaker_state",
             "Circuit breaker state: 0 closed, 1 half-open, 2 open.",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from gateway import headers as h
 from gateway.breaker import Breaker, Breakers, Permit
 from gateway.canary import to_extracted
 from gateway.compare import Response
+from gateway.faults import Clock, Random, utc_now
 from gateway.metrics import Metrics
 from gateway.paths import AmbiguousPathError, normalise
 from gateway.problems import CONTENT_TYPE, problem
@@ -127,6 +130,7 @@ class Exchange:
     body: bytes | AsyncIterator[bytes] = b""
     breaker: Breaker | None = None  # guards the extracted upstream for this request
     permit: Permit | None = None
+    fault: str = ""  # the injected fault's kinds ("delay, abort"), told to the client
 
 
 class Proxy:
@@ -140,6 +144,8 @@ class Proxy:
         shadow: Shadow | None = None,
         metrics: Metrics | None = None,
         breakers: Breakers | None = None,
+        clock: Clock = utc_now,
+        draw: Random = random.random,
     ) -> None:
         self._table = table
         self._upstream = upstream
@@ -147,6 +153,8 @@ class Proxy:
         self._shadow = shadow
         self._metrics = metrics or Metrics()
         self._breakers = breakers
+        self._clock = clock  # when a route's fault expires
+        self._draw = draw  # which requests draw it
         # compared as bytes: a header's bytes are whatever the client sent (str comparison
         # raises on non-ASCII, which was a 500 and a traceback per request)
         self._internal_token = (config.internal_token or "").encode()
@@ -248,7 +256,9 @@ class Proxy:
 
         try:
             if decision.target == "extracted":
-                await self._extracted_first(send, x)
+                # a developer's override reaches the side as it is, faults aside, as it
+                # passes the breaker: the one way to tell a drill from a real outage
+                await self._extracted_first(send, x, faults=decision.reason != "override")
             else:
                 await self._legacy(send, x)
         except ClientGone:  # while its body streamed: the upstream saw it cut, not whole
@@ -307,12 +317,15 @@ class Proxy:
             body=x.body if isinstance(x.body, bytes) else b"",
         )
 
-    async def _extracted_first(self, send: Send, x: Exchange) -> None:
+    async def _extracted_first(self, send: Send, x: Exchange, faults: bool = True) -> None:
         route = x.route
         assert route is not None and route.extracted is not None
         x.target = "extracted"
         try:
-            response = await self._send(x, route.extracted)
+            if faults and route.fault is not None:
+                response = await self._send_faulted(x)
+            else:
+                response = await self._send(x, route.extracted)
         except UpstreamError as exc:
             self._outcome(x, success=False)
             if self._may_fall_back(x, exc):
@@ -347,16 +360,46 @@ class Proxy:
         self._metrics.fallbacks.labels(x.route.name, reason).inc()
         await self._legacy(send, x)
 
-    async def _send(self, x: Exchange, upstream_name: str) -> UpstreamResponse:
+    async def _send(
+        self, x: Exchange, upstream_name: str, timeout_s: float | None = None
+    ) -> UpstreamResponse:
         assert x.route is not None and x.table is not None
         return await self._upstream.send(
             x.method,
             x.table.upstreams[upstream_name] + x.url_tail,
             x.out_headers,
             x.body,
-            x.route.timeout_s,
+            x.route.timeout_s if timeout_s is None else timeout_s,
             x.route.connect_timeout_s,
         )
+
+    async def _send_faulted(self, x: Exchange) -> UpstreamResponse:
+        """The extracted side's answer through the route's fault, when it is active and this
+        request draws it: a delay before sending (within the route's timeout: a longer one
+        is a timeout), an abort in place of the upstream's answer. Whatever comes out takes
+        the path a real one would: breaker, fallback rules, metrics, logs."""
+        route = x.route
+        assert route is not None and route.extracted is not None and route.fault is not None
+        fault = route.fault
+        if not fault.active(self._clock()) or not fault.draws(self._draw):
+            return await self._send(x, route.extracted)
+        x.fault = ", ".join(fault.kinds)
+        for kind in fault.kinds:
+            self._metrics.faults.labels(route.name, kind).inc()
+        log.info("fault injected (%s)", x.fault, extra={"route": route.name, "request_id": x.rid})
+        timeout_s = route.timeout_s
+        if fault.delay_ms:
+            delay_s = fault.delay_ms / 1000
+            if delay_s >= timeout_s:
+                await asyncio.sleep(timeout_s)
+                raise UpstreamTimeout(
+                    f"an injected {fault.delay_ms} ms delay, past the route's {timeout_s:g} s"
+                )
+            await asyncio.sleep(delay_s)
+            timeout_s -= delay_s
+        if fault.abort_status is not None:
+            return _aborted(x, fault.abort_status)
+        return await self._send(x, route.extracted, timeout_s)
 
     @staticmethod
     def _may_fall_back(x: Exchange, error: UpstreamError | None) -> bool:
@@ -374,13 +417,10 @@ class Proxy:
     ) -> bytes | None:
         """Stream the answer to the client; with `capture`, also keep a copy (up to a bound)."""
         self._observe(x, response.status)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": h.client_headers(response.headers, x.rid),
-            }
-        )
+        headers = h.client_headers(response.headers, x.rid)
+        if x.fault:
+            headers.append((b"x-strangler-fault", x.fault.encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         kept: list[bytes] | None = [] if capture else None
         size = 0
         # Each chunk is sent when the next one arrives, so the last goes out together with
@@ -479,6 +519,8 @@ class Proxy:
         ]
         if close:
             headers.append((b"connection", b"close"))
+        if x.fault:
+            headers.append((b"x-strangler-fault", x.fault.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -511,6 +553,29 @@ _OUTCOME_HINT = (
     "Read the resource back before retrying, or retry with the same Idempotency-Key where "
     "the API honours one."
 )
+
+
+def _aborted(x: Exchange, status: int) -> UpstreamResponse:
+    """What an injected abort answers in place of the extracted upstream."""
+    assert x.route is not None
+    _, body = problem(
+        status,
+        "fault-injected",
+        "Fault injected",
+        f"route {x.route.name}: an operator's fault answered {status} in place of the "
+        "extracted upstream, which was not contacted",
+        route=x.route.name,
+        request_id=x.rid,
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+
+    return UpstreamResponse(
+        status,
+        [("content-type", CONTENT_TYPE[1].decode()), ("content-length", str(len(body)))],
+        chunks(),
+    )
 
 
 def _limit(limit: int) -> str:

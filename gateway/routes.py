@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from gateway.breaker import BreakerPolicy
 from gateway.compare import parse_rules
+from gateway.faults import Fault
 
 
 class Mode(StrEnum):
@@ -58,6 +59,7 @@ ROUTE_SETTINGS = frozenset(
         "reads",
         "read_model",
         "writes",
+        "fault",
     }
 )
 # What a route's data is (gateway/coexistence.py): declared in the routes file, never changed
@@ -174,6 +176,8 @@ class Route:
     reads: tuple[str, ...] = ()
     read_model: str | None = None
     writes: tuple[str, ...] = ()
+    # injected into the extracted side's requests, to prove fallback and rollback (faults.py)
+    fault: Fault | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +205,7 @@ class Route:
             "reads": list(self.reads),
             "read_model": self.read_model,
             "writes": list(self.writes),
+            "fault": self.fault.to_dict() if self.fault else None,
         }
 
     @property
@@ -350,6 +355,10 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         raise RouteTableError(f"route {name!r}: read_model must be a name")
     if bool(reads) != (read_model is not None):
         raise RouteTableError(f"route {name!r}: reads and read_model go together")
+    try:
+        fault = None if raw.get("fault") is None else Fault.parse(raw["fault"])
+    except ValueError as exc:
+        raise RouteTableError(f"route {name!r}: {exc}") from exc
     return Route(
         name=name,
         patterns=tuple(Pattern.parse(m) for m in match),
@@ -374,6 +383,7 @@ def parse_route(raw: Mapping[str, Any], upstreams: Mapping[str, str]) -> Route:
         reads=reads,
         read_model=read_model,
         writes=writes,
+        fault=fault,
     )
 
 

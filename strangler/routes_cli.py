@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -77,7 +79,89 @@ def list_routes(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             f"{route['name']:<16} {route['mode']:<10} {route['weight']:>6g}  "
             f"{' '.join(route['match'])}"
         )
+        if route.get("fault"):
+            typer.echo(f"{'':<16} {_fault_line(route['fault'], datetime.now(UTC))}")
     typer.echo(f"{'default':<16} {'legacy':<10} {'':>6}  everything else")
+
+
+def _fault_line(fault: dict[str, Any], now: datetime) -> str:
+    """`fault: delay 200ms, abort 503 50% until 12:04:05Z`, or that it has expired."""
+    until = datetime.fromisoformat(fault["until"])
+    when = until.strftime("%H:%M:%SZ" if until.date() == now.date() else "%Y-%m-%d %H:%M:%SZ")
+    if until <= now:
+        return f"fault: expired at {when} (inert)"
+    kinds = []
+    if fault.get("delay_ms") is not None:
+        kinds.append(f"delay {fault['delay_ms']}ms")
+    if fault.get("abort_status") is not None:
+        kinds.append(f"abort {fault['abort_status']}")
+    return f"fault: {', '.join(kinds)} {fault['percent']:g}% until {when}"
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def _seconds(option: str, text: str, unit: str) -> float:
+    """`200ms`, `1.5s`, `2m`, `1h`; a bare number is in `unit`."""
+    found = _DURATION.match(text.strip())
+    if found is None:
+        typer.secho(
+            f"error: {option} takes a duration such as 200ms, 1.5s, 2m or 1h, not {text!r}",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(2)
+    return float(found.group(1)) * _UNIT_S[found.group(2) or unit]
+
+
+@app.command()
+def fault(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The route.")],
+    reason: Reason,
+    abort: Annotated[
+        int | None,
+        typer.Option(help="Answer this status (400..599) in place of the extracted upstream."),
+    ] = None,
+    delay: Annotated[
+        str | None, typer.Option(help="Wait this long before sending: 200ms, 1.5s.")
+    ] = None,
+    percent: Annotated[
+        float, typer.Option(help="Share of the route's extracted requests, above 0 to 100.")
+    ] = 100,
+    for_: Annotated[
+        str | None, typer.Option("--for", help="How long it lasts: 90s, 2m, 1h (a day at most).")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="End the route's fault now.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Inject a fault into the extracted side of a route, to prove fallback and rollback:
+    `strangler routes fault orders --abort 503 --percent 50 --for 2m --reason drill`.
+
+    Only requests the route sends to its extracted side draw it (never legacy, shadow
+    mirrors or a developer's override); it ends by itself after --for."""
+    if clear:
+        if abort is not None or delay is not None or for_ is not None:
+            typer.secho("error: --clear takes only --reason", err=True, fg="red")
+            raise typer.Exit(2)
+        _print_change(_call(ctx, "DELETE", f"/routes/{name}/fault", {"reason": reason}), as_json)
+        return
+    if for_ is None or (abort is None and delay is None):
+        typer.secho(
+            "error: give --for and --abort, --delay or both (or --clear)", err=True, fg="red"
+        )
+        raise typer.Exit(2)
+    body: dict[str, Any] = {
+        "percent": percent,
+        "for_s": _seconds("--for", for_, "s"),
+        "reason": reason,
+    }
+    if abort is not None:
+        body["abort_status"] = abort
+    if delay is not None:
+        body["delay_ms"] = round(_seconds("--delay", delay, "ms") * 1000)
+    _print_change(_call(ctx, "PUT", f"/routes/{name}/fault", body), as_json)
 
 
 @app.command()
