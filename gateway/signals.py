@@ -336,10 +336,12 @@ class SignalRecorder:
         self._task = None
 
     async def _run(self, interval_s: float, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
+        while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), interval_s)
             await self.flush()
+            if stopping.is_set():  # checked after the flush: stopped early, it still flushes
+                return
 
 
 def _fields(cell: list[int]) -> dict[str, int]:
