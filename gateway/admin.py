@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from gateway.parity import KEEP_MINUTES_S, WINDOW_S
 from gateway.problems import problem
 from gateway.rollouts import api as rollout_api
 from gateway.rollouts.operations import Operations
+from gateway.signals import KEEP_S as SIGNALS_KEEP_S
 from new_services.outbox_relay.lag import Lag
 
 if TYPE_CHECKING:
@@ -414,6 +416,32 @@ def admin_app(gateway: Gateway) -> Starlette:
             figures = {route: figures[route]} if route in figures else {}
         return JSONResponse({"table_version": gateway.live.current.version, "routes": figures})
 
+    async def signals(request: Request, _actor: str) -> Response:
+        """
+        summary: A route's signals over the last `window` seconds (default 60, at most
+          3600), summed over every instance - per side (legacy, extracted) requests, by
+          status class, errors (5xx, an extracted failure that fell back to legacy
+          included), error rate, p50 and p99 in ms - and shadow parity.
+        responses:
+          200: {description: "{route, window_s, sides: {legacy, extracted}, parity}"}
+          400: {description: No route named, or a window that is not 1 to 3600 seconds.}
+          404: {description: No such route.}
+        """
+        route = request.query_params.get("route")
+        if not route:
+            raise changes.ChangeError("name a route: /signals?route=NAME")
+        raw = request.query_params.get("window", "60")
+        if not raw.isdigit() or not 1 <= int(raw) <= SIGNALS_KEEP_S:
+            raise changes.ChangeError(
+                f"window must be a whole number of seconds from 1 to {SIGNALS_KEEP_S}, "
+                f"not {raw[:40]!r}"
+            )
+        if gateway.live.current.get(route) is None:
+            raise changes.ChangeError(f"no route named {route!r}", 404)
+        end = time.time()
+        figures = await gateway.signal_store.window(route, end - int(raw), end)
+        return JSONResponse({**figures.to_dict(), "window_s": int(raw)})
+
     async def reset_parity(request: Request, who: str) -> Response:
         """
         summary: Start a route's parity figures, noise and samples afresh. Body = {reason}.
@@ -513,6 +541,7 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/audit", guarded(audit), methods=["GET"]),
         Route("/parity", guarded(parity), methods=["GET"]),
         Route("/parity/{route}/reset", guarded(reset_parity), methods=["POST"]),
+        Route("/signals", guarded(signals), methods=["GET"]),
         Route("/mismatches", guarded(mismatches), methods=["GET"]),
         Route("/compare", guarded(compare_once), methods=["POST"]),
         Route("/breakers", guarded(breakers), methods=["GET"]),

@@ -30,6 +30,7 @@ from gateway.rollouts.state import InMemoryRolloutStore, RedisRolloutStore, Roll
 from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
 from gateway.shadow import Shadow
+from gateway.signals import InMemorySignalStore, RedisSignalStore, SignalRecorder, SignalStore
 from gateway.store import InMemoryRouteStore, RedisRouteStore, RouteStore
 from gateway.upstream import AiohttpUpstream, Upstream
 from new_services.outbox_relay.lag import Lag
@@ -59,6 +60,8 @@ class Gateway:
     breakers: Breakers
     load: LoopLoad
     rollouts: RolloutStore
+    signals: SignalRecorder  # the proxy's per-route, per-side counts, flushed to ...
+    signal_store: SignalStore  # ... this store, shared by every instance (with Redis)
     redis: Redis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -67,6 +70,7 @@ class Gateway:
         await self.shadow.start()
         self._tasks.append(asyncio.create_task(self.live.run(), name="live-table"))
         self._tasks.append(asyncio.create_task(self.load.run(), name="loop-load"))
+        self.signals.start(self.settings.signals_flush_s)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -74,6 +78,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.signals.stop()  # the last second's counts, before Redis closes
         await self.shadow.stop()
         await self.upstream.close()
         if self.redis is not None:
@@ -124,6 +129,7 @@ class PublicApp:
             shadow=gateway.shadow,
             metrics=gateway.metrics,
             breakers=gateway.breakers,
+            signals=gateway.signals,
         )
         # A span per request, passed on as the upstream's parent, only when tracing is on
         # (OTEL_TRACES_EXPORTER): otherwise not installed, so the hot path pays nothing.
@@ -153,6 +159,7 @@ def create_gateway(
     table = load_table(settings)
     redis = None
     parity: ParityStore
+    signal_store: RedisSignalStore | InMemorySignalStore
     if settings.redis_url:
         # After Redis restarts, the pool's old connections are closed: a command that meets
         # one is sent once more, at once, on a new connection (redis-py retries nothing by
@@ -165,8 +172,10 @@ def create_gateway(
             retry_on_error=[RedisConnectionError],
         )
         parity = RedisParityStore(redis, namespace=settings.namespace)
+        signal_store = RedisSignalStore(redis, namespace=settings.namespace)
     else:
-        parity = InMemoryParityStore()
+        in_memory = InMemoryParityStore()
+        parity, signal_store = in_memory, InMemorySignalStore(parity=in_memory)
     if store is None:
         store = RedisRouteStore(redis, settings.namespace) if redis else InMemoryRouteStore()
     if upstream is None:
@@ -202,5 +211,7 @@ def create_gateway(
         breakers=Breakers(time.monotonic),
         load=load,
         rollouts=RedisRolloutStore(redis, settings.namespace) if redis else InMemoryRolloutStore(),
+        signals=SignalRecorder(signal_store, dropped=metrics.signals_dropped),
+        signal_store=signal_store,
         redis=redis,
     )

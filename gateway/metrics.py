@@ -63,6 +63,11 @@ class Metrics:
             "GATEWAY_SHADOW_MAX_BUSY).",
             registry=r,
         )
+        self.signals_dropped = Counter(
+            "gateway_signals_dropped",
+            "Requests whose signals (gateway/signals.py) were lost: the signal store failed.",
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, route: str, target: str, status: int, seconds: float) -> None:

@@ -12,6 +12,9 @@ model behind legacy's writes and, asked to read anew, matched (`stale`), or a dr
 refused by a candidate that cannot prove it (`dry_run_refused`) or answered as a real write
 (`not_dry_run`, its header lost on the way). `discounted` matches are those whose only
 differences were on noise paths (a subset of `match`).
+
+Every count is also kept per second for an hour (`{namespace}:parity:{route}:s:{second}`),
+so a rollout gate reads parity over the last few seconds (gateway/signals.py).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ OUTCOMES = (
 WINDOW_S = 300  # the recent window the figures show by default
 KEEP_MINUTES_S = 3600  # per-minute counts are kept this long: the longest window asked for
 KEEP_VERSIONS_S = 7 * 86_400
+KEEP_SECONDS_S = 3600  # per-second counts: the longest window a rollout gate reads
 # A path is noise once legacy differed from itself there in at least this many comparisons
 # and at least this share of them: a one-off (the state moved between two reads) is not.
 NOISE_AT_LEAST = 3
@@ -75,6 +79,11 @@ class ParityStore(Protocol):
     async def reset(self, route: str) -> None:
         """Forget the route's counts, noise and samples."""
         ...
+
+
+def second_key(namespace: str, route: str, second: int) -> str:
+    """The hash of one route's outcomes counted in one epoch second (read by signals.py)."""
+    return f"{namespace}:parity:{route}:s:{second}"
 
 
 def rate(counts: Mapping[str, int]) -> float | None:
@@ -160,7 +169,9 @@ class RedisParityStore:
         paths: Iterable[str] = (),
         n: int = 1,
     ) -> None:
-        minute = self._key("parity", route, "m", int(self._clock() // 60))
+        now = self._clock()
+        minute = self._key("parity", route, "m", int(now // 60))
+        second = second_key(self._ns, route, int(now))
         at_version = self._key("parity", route, "v", version)
         pipe = self._redis.pipeline(transaction=False)
         pipe.hincrby(self._key("parity", route), outcome, n)
@@ -169,6 +180,8 @@ class RedisParityStore:
         pipe.sadd(self._key("parity", route, "versions"), version)
         pipe.hincrby(minute, outcome, n)
         pipe.expire(minute, KEEP_MINUTES_S)
+        pipe.hincrby(second, outcome, n)
+        pipe.expire(second, KEEP_SECONDS_S)
         pipe.sadd(f"{self._ns}:parity-routes", route)
         kind = "discounted" if outcome == "discounted" else "noise"
         for path in paths:
@@ -223,6 +236,7 @@ class RedisParityStore:
 
     async def reset(self, route: str) -> None:
         versions = await self._redis.smembers(self._key("parity", route, "versions"))
+        now = int(self._clock())
         await self._redis.delete(
             self._key("parity", route),
             self._key("parity", route, "versions"),
@@ -231,6 +245,7 @@ class RedisParityStore:
             self._key("mismatches", route),
             *(self._key("parity", route, "v", _text(v)) for v in versions),
             *self._minutes(route, KEEP_MINUTES_S),
+            *(second_key(self._ns, route, s) for s in range(now - KEEP_SECONDS_S, now + 1)),
         )
 
 
@@ -239,6 +254,7 @@ class InMemoryParityStore:
         self._counts: dict[str, Counter[str]] = {}
         self._versions: dict[str, dict[int, Counter[str]]] = {}
         self._minutes: dict[str, dict[int, Counter[str]]] = {}
+        self._seconds: dict[str, dict[int, Counter[str]]] = {}
         self._noise: dict[str, Counter[str]] = {}
         self._discounted: dict[str, Counter[str]] = {}
         self._samples: dict[str, deque[tuple[float, dict[str, Any]]]] = {}
@@ -254,12 +270,26 @@ class InMemoryParityStore:
         paths: Iterable[str] = (),
         n: int = 1,
     ) -> None:
-        minute = int(self._clock() // 60)
+        now = self._clock()
+        minute = int(now // 60)
         self._counts.setdefault(route, Counter())[outcome] += n
         self._versions.setdefault(route, {}).setdefault(version, Counter())[outcome] += n
         self._minutes.setdefault(route, {}).setdefault(minute, Counter())[outcome] += n
+        self._count_second(route, int(now), outcome, n)
         kind = self._discounted if outcome == "discounted" else self._noise
         kind.setdefault(route, Counter()).update(paths)
+
+    def _count_second(self, route: str, second: int, outcome: str, n: int) -> None:
+        seconds = self._seconds.setdefault(route, {})
+        if second not in seconds:  # a new second: forget those past the hour, as Redis would
+            for old in [s for s in seconds if s <= second - KEEP_SECONDS_S]:
+                del seconds[old]
+        seconds.setdefault(second, Counter())[outcome] += n
+
+    def per_second(self, route: str, first: int, last: int) -> Counter[str]:
+        """The route's outcomes counted in epoch seconds `first` to `last` (both included)."""
+        seconds = self._seconds.get(route, {})
+        return _added(c for s, c in seconds.items() if first <= s <= last)
 
     async def sample(self, route: str, sample: dict[str, Any]) -> None:
         self._samples.setdefault(route, deque(maxlen=self._cap)).appendleft((self._clock(), sample))
@@ -290,6 +320,7 @@ class InMemoryParityStore:
             self._counts,
             self._versions,
             self._minutes,
+            self._seconds,
             self._noise,
             self._discounted,
             self._samples,

@@ -24,6 +24,7 @@ from gateway.paths import AmbiguousPathError, normalise
 from gateway.problems import CONTENT_TYPE, problem
 from gateway.routes import SAFE_METHODS, Match, Mode, Route, RouteTable
 from gateway.shadow import MAX_COMPARED_BYTES, MirrorJob, Replay, Shadow, mirrorable
+from gateway.signals import SignalRecorder
 from gateway.upstream import (
     Upstream,
     UpstreamError,
@@ -121,6 +122,9 @@ class Exchange:
     rid: str
     method: str
     started: float
+    # when the side now serving it was asked: a fallback's legacy answer is timed from the
+    # fallback, so legacy's latency figures do not carry the extracted side's failure
+    side_started: float = 0.0
     route: Route | None = None
     table: RouteTable | None = None
     target: str = "gateway"  # who answered: legacy, extracted, or the gateway itself
@@ -146,6 +150,7 @@ class Proxy:
         breakers: Breakers | None = None,
         clock: Clock = utc_now,
         draw: Random = random.random,
+        signals: SignalRecorder | None = None,
     ) -> None:
         self._table = table
         self._upstream = upstream
@@ -155,6 +160,7 @@ class Proxy:
         self._breakers = breakers
         self._clock = clock  # when a route's fault expires
         self._draw = draw  # which requests draw it
+        self._signals = signals
         # compared as bytes: a header's bytes are whatever the client sent (str comparison
         # raises on non-ASCII, which was a 500 and a traceback per request)
         self._internal_token = (config.internal_token or "").encode()
@@ -329,7 +335,9 @@ class Proxy:
         except UpstreamError as exc:
             self._outcome(x, success=False)
             if self._may_fall_back(x, exc):
-                await self._fall_back(send, x, type(exc).__name__)
+                # the answer the gateway would have given for it: 504 or 502
+                failed = 504 if isinstance(exc, UpstreamTimeout) else 502
+                await self._fall_back(send, x, type(exc).__name__, failed)
                 return
             await self._upstream_failed(send, x, exc)
             return
@@ -342,7 +350,7 @@ class Proxy:
         self._outcome(x, success=response.status < 500)
         if response.status >= 500 and self._may_fall_back(x, None):
             await response.read()
-            await self._fall_back(send, x, f"status-{response.status}")
+            await self._fall_back(send, x, f"status-{response.status}", response.status)
             return
         await self._relay(send, x, response)
 
@@ -352,12 +360,16 @@ class Proxy:
             x.breaker.record(x.permit, success)
             x.permit = None
 
-    async def _fall_back(self, send: Send, x: Exchange, reason: str) -> None:
+    async def _fall_back(self, send: Send, x: Exchange, reason: str, failed: int) -> None:
+        """Legacy answers in place of the extracted side, which failed with `failed`: the
+        client never sees that failure, but a rollout gate must (an extracted 5xx)."""
         assert x.route is not None
         log.warning(
             "fallback to legacy (%s)", reason, extra={"route": x.route.name, "request_id": x.rid}
         )
         self._metrics.fallbacks.labels(x.route.name, reason).inc()
+        x.side_started = now = time.perf_counter()
+        self._signal(x, failed, now - x.started)
         await self._legacy(send, x)
 
     async def _send(
@@ -446,8 +458,23 @@ class Proxy:
         return b"".join(kept) if kept is not None else None
 
     def _observe(self, x: Exchange, status: int) -> None:
+        now = time.perf_counter()
         route = x.route.name if x.route is not None else "none"
-        self._metrics.observe(route, x.target, status, time.perf_counter() - x.started)
+        self._metrics.observe(route, x.target, status, now - x.started)
+        self._signal(x, status, now - (x.side_started or x.started))
+
+    def _signal(self, x: Exchange, status: int, seconds: float) -> None:
+        """A side's answer, for rollout gates: only on routes with an extracted side (the
+        default route has none), and never for what the gateway refused before it chose a
+        side (target "gateway": an ambiguous path, a body too large)."""
+        route = x.route
+        if (
+            self._signals is not None
+            and route is not None
+            and route.extracted is not None
+            and x.target != "gateway"
+        ):
+            self._signals.record(route.name, x.target, status, seconds)
 
     async def _upstream_failed(self, send: Send, x: Exchange, exc: UpstreamError) -> None:
         name = x.route.name if x.route else "none"

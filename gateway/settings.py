@@ -87,6 +87,9 @@ class GatewaySettings:
     # and the most a route's read model may lag for it to move (gateway/coexistence.py)
     capture_lag_key: str = "strangler:capture:lag"
     read_model_max_lag_s: float = 5.0
+    # how often this instance adds its per-route signals to the shared store
+    # (gateway/signals.py): a rollout gate sees a request at most this much later
+    signals_flush_s: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -123,6 +126,7 @@ class GatewaySettings:
                 body_timeout_s=float(environ.get("GATEWAY_BODY_TIMEOUT_S", "30")),
                 capture_lag_key=environ.get("GATEWAY_CAPTURE_LAG_KEY", "strangler:capture:lag"),
                 read_model_max_lag_s=float(environ.get("GATEWAY_READ_MODEL_MAX_LAG_S", "5")),
+                signals_flush_s=float(environ.get("GATEWAY_SIGNALS_FLUSH_S", "1")),
             )
         except GatewaySettingsError:
             raise  # already says what is wrong (a token, say), not that a number is
@@ -152,6 +156,11 @@ class GatewaySettings:
         ):
             if not 0 < value < float("inf"):
                 raise GatewaySettingsError(f"{name} is a number of seconds over 0, not {value}")
+        if not 0 < self.signals_flush_s <= 60:
+            raise GatewaySettingsError(
+                "GATEWAY_SIGNALS_FLUSH_S is a number of seconds over 0 and at most 60 (a "
+                f"rollout gate waits that long for a request's signal), not {self.signals_flush_s}"
+            )
         if self.upstream_client not in UPSTREAM_CLIENTS:
             raise GatewaySettingsError(
                 f"GATEWAY_HTTP_CLIENT must be one of {', '.join(UPSTREAM_CLIENTS)}, "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_gateway
+from gateway.app import Gateway, create_gateway
 from gateway.settings import GatewaySettings
+from gateway.signals import RouteSignals
 from gateway.upstream import (
     UpstreamBroken,
     UpstreamError,
@@ -37,9 +40,11 @@ class Call:
 
 @dataclass
 class FakeUpstream:
-    """Answers 200 with the upstream's name, unless told to fail for a base URL."""
+    """Answers 200 with the upstream's name, unless told to fail for a base URL (after
+    its delay, if it has one)."""
 
     failures: dict[str, UpstreamError | int] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     streamed: list[bool] = field(default_factory=list)
 
@@ -56,6 +61,7 @@ class FakeUpstream:
         data = body if isinstance(body, bytes) else b"".join([c async for c in body])
         self.calls.append(Call(method, url, list(headers), data))
         base = ORDERS if url.startswith(ORDERS) else LEGACY
+        await asyncio.sleep(self.delays.get(base, 0))
         failure = self.failures.get(base)
         if isinstance(failure, UpstreamError):
             raise failure
@@ -92,6 +98,12 @@ def write_routes(tmp_path: Path, mode: str = "legacy", **route: Any) -> Path:
 def client(
     tmp_path: Path, upstream: FakeUpstream, mode: str = "legacy", **route: Any
 ) -> httpx.AsyncClient:
+    return gateway_and_client(tmp_path, upstream, mode, **route)[1]
+
+
+def gateway_and_client(
+    tmp_path: Path, upstream: FakeUpstream, mode: str = "legacy", **route: Any
+) -> tuple[Gateway, httpx.AsyncClient]:
     settings = GatewaySettings(
         routes_file=write_routes(tmp_path, mode, **route),
         max_body_bytes=100,
@@ -99,7 +111,7 @@ def client(
         internal_token="s3cret",
     )
     gateway = create_gateway(settings, upstream=upstream)
-    return httpx.AsyncClient(
+    return gateway, httpx.AsyncClient(
         transport=httpx.ASGITransport(app=gateway.public, client=("10.1.2.3", 5000)),
         base_url="http://shop.test",
     )
@@ -436,3 +448,65 @@ async def test_a_user_is_served_by_one_side_on_every_route_of_a_group_at_every_w
             assert extracted_before <= extracted, weight  # raising it moved nobody back
             assert 0 < len(extracted) < 60, weight
             extracted_before = extracted
+
+
+async def signals_of(gateway: Gateway, route: str = "orders") -> RouteSignals:
+    """What a rollout gate would read for the last minute, once this instance has flushed."""
+    await gateway.signals.flush()
+    now = time.time()
+    return await gateway.signal_store.window(route, now - 60, now + 1)
+
+
+@pytest.mark.parametrize(
+    "failure", [503, UpstreamTimeout("slow"), UpstreamUnreachable("refused")], ids=str
+)
+async def test_an_extracted_failure_that_fell_back_to_legacy_is_an_extracted_error(
+    tmp_path: Path, failure: UpstreamError | int
+) -> None:
+    fake = FakeUpstream(failures={ORDERS: failure})
+    gateway, c = gateway_and_client(tmp_path, fake, mode="extracted")
+    async with c:
+        response = await c.get("/orders/1")
+    assert response.status_code == 200  # legacy answered: the client never saw the failure
+    sides = (await signals_of(gateway)).sides
+    extracted, legacy = sides["extracted"], sides["legacy"]
+    assert (extracted.requests, extracted.errors, extracted.error_rate) == (1, 1, 1.0)
+    assert (legacy.requests, legacy.by_class["2xx"], legacy.errors) == (1, 1, 0)
+
+
+async def test_a_fallback_s_legacy_answer_is_timed_from_the_fallback(tmp_path: Path) -> None:
+    fake = FakeUpstream(failures={ORDERS: UpstreamTimeout("slow")}, delays={ORDERS: 0.3})
+    gateway, c = gateway_and_client(tmp_path, fake, mode="extracted")
+    async with c:
+        assert (await c.get("/orders/1")).status_code == 200
+    sides = (await signals_of(gateway)).sides
+    extracted_p50, legacy_p99 = sides["extracted"].p50_s, sides["legacy"].p99_s
+    assert extracted_p50 is not None and extracted_p50 > 0.25  # the time it took to fail
+    # legacy answered at once: its figures do not carry the extracted side's 0.3 s
+    assert legacy_p99 is not None and legacy_p99 < 0.15
+
+
+async def test_only_answers_of_a_side_on_routes_with_an_extracted_side_are_signals(
+    tmp_path: Path,
+) -> None:
+    fake = FakeUpstream()
+    gateway, c = gateway_and_client(tmp_path, fake, mode="extracted")
+    async with c:
+        # refused before a side was chosen: the gateway's answer, not a side's
+        assert (await c.get("/orders/%2e%2e/admin")).status_code == 400
+        assert (await c.post("/orders/1", content=b"x" * 101)).status_code == 413
+        assert (await c.get("/products/1")).status_code == 200  # the default route
+        assert (await c.get("/orders/1")).status_code == 200
+    sides = (await signals_of(gateway)).sides
+    assert (sides["extracted"].requests, sides["legacy"].requests) == (1, 0)
+    default = (await signals_of(gateway, "default")).sides
+    assert (default["extracted"].requests, default["legacy"].requests) == (0, 0)
+
+
+async def test_a_legacy_upstream_that_fails_is_a_legacy_error(tmp_path: Path) -> None:
+    fake = FakeUpstream(failures={LEGACY: UpstreamUnreachable("refused")})
+    gateway, c = gateway_and_client(tmp_path, fake, mode="legacy")
+    async with c:
+        assert (await c.get("/orders/1")).status_code == 502  # the gateway's own answer
+    legacy = (await signals_of(gateway)).sides["legacy"]
+    assert (legacy.requests, legacy.by_class["5xx"], legacy.error_rate) == (1, 1, 1.0)
