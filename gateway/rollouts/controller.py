@@ -92,9 +92,9 @@ class Controller:
                 ).noted(at=now, action="paused", version=live.version, moved=moved)
             )
             return
-        if rollout.checked_at is not None and now - rollout.checked_at < rollout.spec.check_every_s:
-            return
         assert rollout.step_started_at is not None
+        if not self._due(rollout, now):
+            return
         verdicts = await self._check(rollout, now)
         outcome = overall(verdicts)
         whole = now - rollout.step_started_at >= self._hold_s(rollout)
@@ -123,6 +123,15 @@ class Controller:
             await self._save(replace(checked, failures=0, note=f"passing, next in {left:.0f} s"))
         else:
             await self._next(replace(checked, failures=0), verdicts, live.version, now)
+
+    def _due(self, rollout: Rollout, now: float) -> bool:
+        """A check is due every `check_every_s`, and as soon as the step has held its
+        interval (so a passing step moves on then, not up to half an interval later)."""
+        assert rollout.step_started_at is not None
+        if rollout.checked_at is None or now - rollout.checked_at >= rollout.spec.check_every_s:
+            return True
+        step_ends = rollout.step_started_at + self._hold_s(rollout)
+        return rollout.checked_at < step_ends <= now
 
     @staticmethod
     def _hold_s(rollout: Rollout) -> float:

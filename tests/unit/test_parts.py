@@ -23,6 +23,7 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "outbox-relay",
         "legacy",
         "gateway",
+        "rollouts",
     ]
     assert [p.name for p in parts if p.needs_schema] == [
         "payments-service",

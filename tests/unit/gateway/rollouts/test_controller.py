@@ -21,6 +21,8 @@ from gateway.routes import RouteTable
 from gateway.store import InMemoryRouteStore
 from tests.unit.gateway.rollouts.test_gates_and_spec import Parity, Side, signals
 
+pytestmark = pytest.mark.anyio
+
 UPSTREAMS = {"legacy": "http://legacy.test", "catalog": "http://catalog.test"}
 FILE = RouteTable.from_dict(
     {
