@@ -168,7 +168,7 @@ class Controller:
                     f"rollout {rollout.name}: step {rollout.step + 1} of "
                     f"{len(rollout.spec.steps)}, {label}"
                 ),
-                noted={"step": rollout.step, "weight": rollout.weight},
+                noted={"step": rollout.step, "weight": rollout.weight, "controller": self.owner},
                 on_version=version,
             )
             version = change.version
@@ -207,7 +207,7 @@ class Controller:
             actor=ACTOR,
             action="rollout-complete",
             reason=f"rollout {rollout.name}: every step passed ({passed})",
-            noted={"verdicts": [v.to_dict() for v in verdicts]},
+            noted={"verdicts": [v.to_dict() for v in verdicts], "controller": self.owner},
             on_version=version,
         )
         await self._save(
@@ -245,6 +245,7 @@ class Controller:
                 "step": rollout.step,
                 "weight": rollout.weight,
                 "verdicts": [v.to_dict() for v in failed],
+                "controller": self.owner,
             },
             on_version=version,  # a change since this check was read: judged again
         )
