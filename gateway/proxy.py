@@ -248,6 +248,8 @@ class Proxy:
             x.permit = x.breaker.allow()
             if x.permit is None:
                 decision = Decision("legacy", "breaker-open")
+                if self._signals is not None:  # the extracted side failed this one too
+                    self._signals.record_diverted(route.name)
         x.out_headers = h.upstream_headers(
             header_pairs,
             client_ip=(scope.get("client") or (None,))[0],

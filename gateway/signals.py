@@ -36,6 +36,7 @@ log = logging.getLogger("gateway.signals")
 
 SIDES = ("legacy", "extracted")
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+DIVERTED = "diverted"  # the field of requests an open breaker sent to the other side
 KEEP_S = 3600  # per-second hashes live this long: the longest window a gate reads
 LOWEST_S = 0.0005
 GROWTH = 1.1
@@ -87,6 +88,9 @@ class SideFigures:
     by_class: Mapping[str, int] = field(default_factory=dict)
     errors: int = 0  # 5xx, the gateway's own failure answers (502, 504) included
     buckets: Mapping[int, int] = field(default_factory=dict)  # latency bucket -> requests
+    # requests meant for this side that its open circuit breaker sent to the other: not
+    # answers (no class, no latency), but a rollout's error gate counts them as failures
+    diverted: int = 0
 
     @property
     def error_rate(self) -> float | None:
@@ -106,8 +110,11 @@ class SideFigures:
     @classmethod
     def from_fields(cls, fields: Mapping[str, int]) -> SideFigures:
         by_class = {name: fields.get(name, 0) for name in CLASSES}
-        buckets = {int(k): n for k, n in fields.items() if k not in by_class and n}
-        return cls(sum(by_class.values()), by_class, by_class["5xx"], buckets)
+        buckets = {
+            int(k): n for k, n in fields.items() if k not in by_class and k != DIVERTED and n
+        }
+        diverted = fields.get(DIVERTED, 0)
+        return cls(sum(by_class.values()), by_class, by_class["5xx"], buckets, diverted)
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ def _side_dict(side: SideFigures) -> dict[str, Any]:
         "by_class": dict(side.by_class),
         "errors": side.errors,
         "error_rate": _rounded(side.error_rate, 6),
+        "diverted": side.diverted,
         "p50_ms": _rounded(side.p50_s and side.p50_s * 1000, 3),
         "p99_ms": _rounded(side.p99_s and side.p99_s * 1000, 3),
     }
@@ -268,7 +276,10 @@ class InMemorySignalStore:
         return _route_signals(route, start, end, sides, parity)
 
 
-_WIDTH = len(CLASSES) + len(BOUNDS) + 1  # a cell: one count per class, then per bucket
+# a cell: one count per class, then per latency bucket (len(BOUNDS) + 1), then diverted
+_BUCKETS = len(BOUNDS) + 1
+_WIDTH = len(CLASSES) + _BUCKETS + 1
+_DIVERTED_AT = _WIDTH - 1
 
 
 class SignalRecorder:
@@ -299,6 +310,14 @@ class SignalRecorder:
         # its class ("1xx".."5xx"; a status outside 100..599 is no proper answer: 5xx)
         cell[status // 100 - 1 if 100 <= status <= 599 else 4] += 1
         cell[len(CLASSES) + bisect_left(BOUNDS, seconds)] += 1
+
+    def record_diverted(self, route: str) -> None:
+        """A request meant for the extracted side that its open breaker sent to legacy."""
+        key = (route, "extracted", int(self._clock()))
+        cell = self._pending.get(key)
+        if cell is None:
+            cell = self._pending[key] = [0] * _WIDTH
+        cell[_DIVERTED_AT] += 1
 
     async def flush(self) -> None:
         """Add everything recorded since the last flush to the store, in one round trip.
@@ -348,5 +367,9 @@ def _fields(cell: list[int]) -> dict[str, int]:
     """The hash fields a cell adds to: status classes by name, latency buckets by index."""
     fields = {name: n for name, n in zip(CLASSES, cell, strict=False) if n}
     offset = len(CLASSES)
-    fields.update({str(i - offset): n for i, n in enumerate(cell) if i >= offset and n})
+    fields.update(
+        {str(i - offset): n for i, n in enumerate(cell) if offset <= i < _DIVERTED_AT and n}
+    )
+    if cell[_DIVERTED_AT]:
+        fields[DIVERTED] = cell[_DIVERTED_AT]
     return fields

@@ -357,6 +357,9 @@ class Stack:
         self._crashed_file(part.name).unlink(missing_ok=True)
         _take_over_queue(part.health)
         log_path = self.settings.log_dir / f"{part.name}.log"
+        died = self._children.pop(part.name, None)
+        if died is not None:
+            died.poll()  # a child this object started that died since: reaped, not leaked
         process = spawn(part, self.settings.home, log_path)
         self._children[part.name] = process
         state = {

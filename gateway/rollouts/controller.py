@@ -100,6 +100,8 @@ class Controller:
         whole = now - rollout.step_started_at >= self._hold_s(rollout)
         check = {
             "at": now,
+            "step": rollout.step,
+            "weight": rollout.weight,
             "outcome": outcome,
             "window_s": round(now - max(rollout.step_started_at, now - rollout.spec.interval_s), 3),
             "whole_interval": whole,

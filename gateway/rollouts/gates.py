@@ -3,7 +3,8 @@ the step's window, is within its threshold. Too few requests is `inconclusive` (
 a pass.
 
     parity>=0.999      match / (match + mismatch) of the mirrored comparisons
-    errors<=0.5%       5xx share of the extracted side's answers
+    errors<=0.5%       5xx share of the extracted side's answers (and of the requests its
+                       open circuit breaker sent to legacy instead)
     p99<=1.2x legacy   the extracted side's 99th percentile latency against legacy's
     p95<=250ms         ... or against a fixed bound
 """
@@ -34,6 +35,9 @@ class Side(Protocol):
 
     @property
     def errors(self) -> int: ...
+
+    @property
+    def diverted(self) -> int: ...
 
     def quantile(self, q: float) -> float | None: ...
 
@@ -164,6 +168,32 @@ def judge(gate: Gate, route: str, window: Signals, whole: Signals, min_requests:
             f"({mismatch} of {compared} differ)",
         )
     extracted = window.sides["extracted"]
+    if gate.metric == "errors":
+        # a request its open breaker kept from the extracted side failed there too: counted,
+        # or a breaker that opens would starve the gate into "inconclusive" and hide it
+        tried = extracted.requests + extracted.diverted
+        if tried < min_requests:
+            return verdict(
+                "inconclusive",
+                None,
+                gate.threshold,
+                tried,
+                f"{tried} requests, fewer than {min_requests}",
+            )
+        failed = extracted.errors + extracted.diverted
+        value = failed / tried
+        ok = value <= gate.threshold
+        diverted = (
+            f", {extracted.diverted} diverted by the open breaker" if extracted.diverted else ""
+        )
+        return verdict(
+            "pass" if ok else "fail",
+            round(value, 5),
+            gate.threshold,
+            tried,
+            f"errors {value:.2%} {'<=' if ok else '>'} {gate.threshold:.2%} "
+            f"({failed} of {tried}{diverted})",
+        )
     if extracted.requests < min_requests:
         return verdict(
             "inconclusive",
@@ -171,17 +201,6 @@ def judge(gate: Gate, route: str, window: Signals, whole: Signals, min_requests:
             gate.threshold if not gate.relative else None,
             extracted.requests,
             f"{extracted.requests} requests, fewer than {min_requests}",
-        )
-    if gate.metric == "errors":
-        value = extracted.errors / extracted.requests
-        ok = value <= gate.threshold
-        return verdict(
-            "pass" if ok else "fail",
-            round(value, 5),
-            gate.threshold,
-            extracted.requests,
-            f"errors {value:.2%} {'<=' if ok else '>'} {gate.threshold:.2%} "
-            f"({extracted.errors} of {extracted.requests})",
         )
     seconds = extracted.quantile(gate.quantile)
     limit = gate.threshold

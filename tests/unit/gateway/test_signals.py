@@ -228,3 +228,17 @@ async def test_the_background_task_flushes_every_interval() -> None:
         assert (await store.window("orders", T0, T0 + 1)).sides["extracted"].requests == 1
     finally:
         await recorder.stop()
+
+
+async def test_requests_an_open_breaker_diverted_are_counted_apart_from_answers() -> None:
+    recorder, store, _ = recorder_and_store()
+    recorder.record("orders", "extracted", 503, 0.010)
+    for _ in range(3):
+        recorder.record_diverted("orders")
+        recorder.record("orders", "legacy", 200, 0.010)
+    await recorder.flush()
+    figures = await store.window("orders", T0, T0 + 1)
+    extracted = figures.sides["extracted"]
+    assert (extracted.requests, extracted.errors, extracted.diverted) == (1, 1, 3)
+    assert sum(extracted.buckets.values()) == 1  # a diverted request has no latency
+    assert figures.sides["legacy"].requests == 3

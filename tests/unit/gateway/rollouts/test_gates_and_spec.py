@@ -15,6 +15,7 @@ from gateway.rollouts.spec import RolloutSpec, SpecError, parse_duration
 class Side:
     requests: int = 0
     errors: int = 0
+    diverted: int = 0
     latencies: tuple[float, ...] = ()
 
     def quantile(self, q: float) -> float | None:
@@ -86,6 +87,13 @@ def test_an_error_rate_over_the_threshold_fails_and_says_by_how_much() -> None:
     assert verdict.outcome == "fail"
     assert verdict.value == pytest.approx(0.02)
     assert "8 of 400" in verdict.detail
+
+
+def test_requests_an_open_breaker_kept_from_the_extracted_side_count_as_its_errors() -> None:
+    window = signals(extracted=Side(requests=4, errors=2, diverted=40, latencies=(0.01,) * 4))
+    verdict = judge(parse_gate("errors<=1%"), "products", window, window, min_requests=20)
+    assert verdict.outcome == "fail"
+    assert "40 diverted by the open breaker" in verdict.detail
 
 
 def test_latency_against_legacy_uses_the_whole_rollout_when_legacy_answers_nothing_now() -> None:
