@@ -30,7 +30,7 @@ from tests.e2e.shop import Shop
 
 pytestmark = pytest.mark.e2e
 Json = dict[str, Any]
-INTERVAL_S = 2.0
+INTERVAL_S = 3.0
 STEPS = "5,25,50,100"
 GATES = ("parity>=0.99", "errors<=1%", "p99<=250ms")
 MIN_REQUESTS = 5
@@ -49,7 +49,7 @@ class Load:
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def run(self, threads: int = 6) -> list[threading.Thread]:
+    def run(self, threads: int = 12) -> list[threading.Thread]:
         workers = [threading.Thread(target=self._read, args=(threads,)) for _ in range(threads)]
         for worker in workers:
             worker.start()
@@ -120,8 +120,12 @@ def watch(shop: Shop, until: Any, timeout_s: float) -> list[Json]:
     raise AssertionError(f"rollout still {rollout(shop)['status']}: {rollout(shop)['note']}")
 
 
-def products_for(shop: Shop, count: int = 60) -> list[int]:
-    return [shop.product(stock=50)["id"] for _ in range(count)]
+def products_for(shop: Shop, count: int = 400) -> list[int]:
+    """Products to read: enough of them that each step's share of keys (5% of 400: about 20)
+    is the share of requests it gets, whichever ids they are."""
+    return [
+        p["product_id"] for p in shop.buyers_in_bulk(count, stock=50, price_cents=900, quantity=1)
+    ]
 
 
 def back_to_legacy(shop: Shop) -> None:
