@@ -97,6 +97,7 @@ def test_signals_refuse_a_bad_window_and_an_unknown_route(
         "error_rate": None,
         "p50_ms": None,
         "p99_ms": None,
+        "diverted": 0,
     }
     document = httpx.get(f"{gw.admin_url}/openapi.json").json()
     assert "404" in {str(status) for status in document["paths"]["/signals"]["get"]["responses"]}
