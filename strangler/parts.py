@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from new_services.platform.logs import LOG_CONFIG
+from strangler import registry
 from strangler.private import make_private
+from strangler.registry import Entry, Kind
 from strangler.settings import REDIS_PASSWORD_FILE, Settings, SettingsError, shown
 
 
@@ -189,285 +191,85 @@ def uvicorn_argv(factory: str, host: str, port: int) -> tuple[str, ...]:
     )
 
 
-UPSTREAMS = ("catalog", "orders", "analytics")  # the extracted services behind the gateway
-
-
-def http_service(
-    settings: Settings, name: str, factory: str, env: dict[str, str], needs_schema: bool = True
-) -> Part:
-    """An extracted HTTP service (most run on the migrated schema only)."""
-    port = settings.port(name)
-    return Part(
-        name=name,
-        argv=uvicorn_argv(factory, settings.host, port),
-        ports=(port,),
-        url=settings.url(name),
-        health=settings.url(name) + "/healthz",
-        env={"STRANGLER_NAMESPACE": settings.namespace, **env},
-        needs_schema=needs_schema,
+def gunicorn_argv(app: str, host: str, port: int) -> tuple[str, ...]:
+    """The legacy shop's WSGI `app` as the runner serves it."""
+    # One process, many threads: the shop's process-global cache is only coherent inside
+    # one process (see legacy_app/SMELLS.md, global-cache).
+    return (
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "1",
+        "--threads",
+        "32",
+        "--bind",
+        f"{host}:{port}",
+        "--graceful-timeout",
+        "5",
+        "--keep-alive",
+        KEEP_ALIVE_S,
+        "--access-logfile",
+        "-",
+        app,
     )
 
 
-def worker(
-    settings: Settings,
-    name: str,
-    module: str,
-    health: str,
-    env: dict[str, str],
-    needs_schema: bool = False,
-    ports: tuple[int, ...] = (),
-) -> Part:
-    """A process that serves no API: an RQ worker or the outbox relay (whose one port
-    serves its metrics)."""
+def _argv(settings: Settings, entry: Entry, port: int) -> tuple[str, ...]:
+    if entry.kind in (Kind.STAND_IN, Kind.SERVICE):
+        return uvicorn_argv(entry.runs, settings.host, port)
+    if entry.kind is Kind.LEGACY:
+        return gunicorn_argv(entry.runs, settings.host, port)
+    return (sys.executable, "-m", entry.runs)
+
+
+def _url(settings: Settings, entry: Entry, health: str) -> str:
+    """What `status` shows: a worker's queue or heartbeat key, a controller's metrics."""
+    if entry.kind is Kind.WORKER:
+        return f"{shown(settings.shop_redis_url)} ({health.partition('#')[2]})"
+    if entry.kind is Kind.CONTROLLER:
+        return settings.url(entry.ports[0].name) + "/metrics"
+    return settings.url(entry.ports[0].name)
+
+
+def _kind_env(settings: Settings, kind: Kind) -> dict[str, str]:
+    """What every part of a kind is given: the namespace of its Redis keys, a worker's Redis."""
+    if kind is Kind.SERVICE:
+        return {"STRANGLER_NAMESPACE": settings.namespace}
+    if kind is Kind.WORKER:
+        return {"REDIS_URL": settings.shop_redis_url, "STRANGLER_NAMESPACE": settings.namespace}
+    return {}
+
+
+def part(settings: Settings, entry: Entry) -> Part:
+    """The process that runs one registry entry under these settings."""
+    ports = tuple(settings.port(port.name) for port in entry.ports)
+    if entry.kind is Kind.REDIS:
+        return redis_part(
+            entry.name,
+            settings.host,
+            ports[0],
+            settings.home / entry.name,
+            config=settings.home / REDIS_CONFIG_FILE,
+            password=settings.embedded_redis_password,
+        )
+    health = entry.health.target(settings)
     return Part(
-        name=name,
-        argv=(sys.executable, "-m", module),
+        name=entry.name,
+        argv=_argv(settings, entry, ports[0] if ports else 0),
         ports=ports,
-        url=f"{shown(settings.shop_redis_url)} ({health.partition('#')[2]})",
+        url=_url(settings, entry, health),
         health=health,
         env={
-            "REDIS_URL": settings.shop_redis_url,
-            "STRANGLER_NAMESPACE": settings.namespace,
-            **env,
+            **_kind_env(settings, entry.kind),
+            **entry.env(settings),
+            **{name: _secret(settings, name) for name in entry.secrets},
         },
-        needs_schema=needs_schema,
+        needs_schema=entry.needs_schema,
     )
-
-
-def services(settings: Settings) -> list[Part]:
-    """The extracted services and their workers, in start order."""
-    database, redis_url = settings.shop_database_url, settings.shop_redis_url
-    namespace = settings.namespace
-    return [
-        http_service(
-            settings,
-            "payments-service",
-            "new_services.payments.app:create_app",
-            {
-                "DATABASE_URL": database,
-                "PAYMENTS_PROVIDER_URL": settings.url("payments"),
-                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
-            },
-        ),
-        http_service(
-            settings,
-            "catalog",
-            "new_services.catalog.app:create_app",
-            {
-                "DATABASE_URL": database,
-                "REDIS_URL": redis_url,
-                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
-            },
-        ),
-        http_service(
-            settings,
-            "orders",
-            "new_services.orders.app:create_app",
-            {
-                "DATABASE_URL": database,
-                "ORDERS_USERS_URL": settings.url("legacy"),
-                "ORDERS_CATALOG_URL": settings.url("catalog"),
-                "ORDERS_PAYMENTS_URL": settings.url("payments-service"),
-                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
-            },
-        ),
-        http_service(
-            settings,
-            "analytics",
-            "new_services.analytics.app:create_app",
-            {"REDIS_URL": redis_url},
-            needs_schema=False,  # its aggregates live in Redis
-        ),
-        worker(
-            settings,
-            "catalog-worker",
-            "new_services.catalog.worker",
-            f"{redis_url}#workers:{namespace}-catalog",
-            {"DATABASE_URL": database},
-            needs_schema=True,
-        ),
-        worker(
-            settings,
-            "notifications",
-            "new_services.notifications",
-            f"{redis_url}#workers:{namespace}-notifications",
-            {"SMTP_HOST": settings.host, "SMTP_PORT": str(settings.port("smtp"))},
-        ),
-        worker(
-            settings,
-            "analytics-worker",
-            "new_services.analytics",
-            f"{redis_url}#workers:{namespace}-analytics",
-            {},
-        ),
-        worker(
-            settings,
-            "payments-worker",
-            "new_services.payments.worker",
-            f"{redis_url}#workers:{namespace}-payments",
-            {"DATABASE_URL": database, "PAYMENTS_PROVIDER_URL": settings.url("payments")},
-            needs_schema=True,
-        ),
-        worker(
-            settings,
-            "outbox-relay",
-            "new_services.outbox_relay",
-            f"{redis_url}#key:{namespace}:outbox-relay:heartbeat",
-            {
-                "DATABASE_URL": database,
-                "RELAY_METRICS_HOST": settings.host,
-                "RELAY_METRICS_PORT": str(settings.port("relay-metrics")),
-            },
-            needs_schema=True,
-            ports=(settings.port("relay-metrics"),),
-        ),
-    ]
-
-
-def gateway_env(settings: Settings) -> dict[str, str]:
-    """What the gateway and the rollout controller both read: the shared table's Redis and
-    namespace, the routes file and the upstreams' URLs, the capture lag key."""
-    return {
-        "GATEWAY_UPSTREAM_LEGACY": settings.url("legacy"),
-        **{f"GATEWAY_UPSTREAM_{name.upper()}": settings.url(name) for name in UPSTREAMS},
-        "GATEWAY_REDIS_URL": settings.shop_redis_url,
-        "GATEWAY_NAMESPACE": f"{settings.namespace}:gateway",
-        "GATEWAY_CAPTURE_LAG_KEY": f"{settings.namespace}:capture:lag",
-        **(
-            {"GATEWAY_UPSTREAM_CLONE": settings.url("legacy-clone")}
-            if settings.legacy_clone
-            else {}
-        ),
-        **({"GATEWAY_ROUTES_FILE": str(settings.routes_file)} if settings.routes_file else {}),
-    }
 
 
 def plan(settings: Settings) -> list[Part]:
-    """Every part the runner starts, in start order (dependencies first)."""
-    host = settings.host
-    data = settings.home
-    parts: list[Part] = []
-    if settings.redis_url is None:
-        parts.append(
-            redis_part(
-                "redis",
-                host,
-                settings.port("redis"),
-                data / "redis",
-                config=settings.home / REDIS_CONFIG_FILE,
-                password=settings.embedded_redis_password,
-            )
-        )
-    mail_port, smtp_port = settings.port("mail"), settings.port("smtp")
-    parts.append(
-        Part(
-            name="mail",
-            argv=uvicorn_argv("stand_ins.mail.app:create_app", host, mail_port),
-            ports=(mail_port, smtp_port),
-            url=settings.url("mail"),
-            health=settings.url("mail") + "/healthz",
-            env={
-                "MAIL_DB_PATH": str(data / "mail.db"),
-                "MAIL_SMTP_HOST": host,
-                "MAIL_SMTP_PORT": str(smtp_port),
-                "MAIL_DELAY_MS": str(settings.mail_delay_ms),
-            },
-        )
-    )
-    payments_port = settings.port("payments")
-    parts.append(
-        Part(
-            name="payments",
-            argv=uvicorn_argv("stand_ins.payments.app:create_app", host, payments_port),
-            ports=(payments_port,),
-            url=settings.url("payments"),
-            health=settings.url("payments") + "/healthz",
-            env={
-                "PAYMENTS_DB_PATH": str(data / "payments.db"),
-                "PAYMENTS_LATENCY_MS": str(settings.payments_latency_ms),
-                "PAYMENTS_FAILURE_RATE": str(settings.payments_failure_rate),
-            },
-        )
-    )
-    parts += services(settings)
-    legacy_env = {
-        "DATABASE_URL": settings.shop_database_url,
-        "PAYMENTS_URL": settings.url("payments"),
-        "SMTP_HOST": host,
-        "SMTP_PORT": str(smtp_port),
-    }
-    clones = ["legacy", "legacy-clone"] if settings.legacy_clone else ["legacy"]
-    for name in clones:
-        port = settings.port(name)
-        parts.append(
-            Part(
-                name=name,
-                # One process, many threads: the shop's process-global cache is only coherent
-                # inside one process (see legacy_app/SMELLS.md, global-cache).
-                argv=(
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--workers",
-                    "1",
-                    "--threads",
-                    "32",
-                    "--bind",
-                    f"{host}:{port}",
-                    "--graceful-timeout",
-                    "5",
-                    "--keep-alive",
-                    KEEP_ALIVE_S,
-                    "--access-logfile",
-                    "-",
-                    "legacy_app.app:create_app()",
-                ),
-                ports=(port,),
-                url=settings.url(name),
-                health=settings.url(name) + "/healthz",
-                env=legacy_env,
-            )
-        )
-    gateway_port, admin_port = settings.port("gateway"), settings.port("gateway-admin")
-    gateway = gateway_env(settings)
-    parts.append(
-        Part(
-            name="gateway",
-            argv=(sys.executable, "-m", "gateway"),
-            ports=(gateway_port, admin_port),
-            url=settings.url("gateway"),
-            health=f"http://{host}:{admin_port}/healthz",
-            env={
-                **gateway,
-                "GATEWAY_HOST": host,
-                "GATEWAY_PORT": str(gateway_port),
-                "GATEWAY_ADMIN_HOST": host,
-                "GATEWAY_ADMIN_PORT": str(admin_port),
-                # Above the shop's own 1 MiB limit, so clients keep getting the shop's own
-                # 413; the gateway's limit is the backstop for what no upstream should see.
-                "GATEWAY_MAX_BODY_BYTES": str(2 * 1024 * 1024),
-                "GATEWAY_STREAM_FROM_BYTES": str(2 * 1024 * 1024),
-                "GATEWAY_ADMIN_TOKEN": admin_token(settings),
-                "GATEWAY_INTERNAL_TOKEN": internal_token(settings),
-                "STRANGLER_DRY_RUN_KEY": dry_run_key(settings),
-            },
-        )
-    )
-    # the rollout controller (gateway/rollouts): reads the gateways' table, signals and
-    # parity from their Redis namespace, and moves routes through the same audited changes
-    metrics_port = settings.port("rollout-metrics")
-    parts.append(
-        Part(
-            name="rollouts",
-            argv=(sys.executable, "-m", "gateway.rollouts"),
-            ports=(metrics_port,),
-            url=f"http://{host}:{metrics_port}/metrics",
-            health=f"{settings.shop_redis_url}#key:{gateway['GATEWAY_NAMESPACE']}:rollouts:heartbeat",
-            env={
-                **gateway,
-                "ROLLOUT_METRICS_HOST": host,
-                "ROLLOUT_METRICS_PORT": str(metrics_port),
-            },
-        )
-    )
-    return parts
+    """Every part the runner starts, in start order (dependencies first): the entries of
+    strangler/registry.py these settings enable."""
+    return [part(settings, entry) for entry in registry.enabled(settings)]

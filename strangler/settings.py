@@ -8,24 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-# Each part listens on port_base + its offset unless STRANGLER_<PART>_PORT says otherwise.
-# Offset 0 is kept for the gateway, which clients will talk to.
-PORT_OFFSETS = {
-    "gateway": 0,
-    "legacy": 1,
-    "payments": 2,
-    "mail": 3,
-    "smtp": 4,
-    "redis": 5,
-    "gateway-admin": 6,
-    "legacy-clone": 7,
-    "payments-service": 8,
-    "catalog": 9,
-    "orders": 10,
-    "analytics": 11,
-    "relay-metrics": 12,
-    "rollout-metrics": 13,
-}
+from strangler import registry
+
+# Each port is port_base + its offset (strangler/registry.py declares both) unless
+# STRANGLER_<PORT>_PORT says otherwise.
+PORT_OFFSETS = registry.PORT_OFFSETS
 
 # in the home: the password of the runner's own Redis (a file name, not a password)
 REDIS_PASSWORD_FILE = "redis.password"  # noqa: S105
