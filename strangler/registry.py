@@ -7,7 +7,7 @@ service"). An entry says what the part is; `strangler/parts.py` turns it into a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -398,18 +398,19 @@ def upstreams(settings: Settings) -> dict[str, str]:
     return {e.upstream: e.name for e in enabled(settings) if e.upstream is not None}
 
 
-def _port_offsets() -> dict[str, int]:
-    """Every port's offset, in offset order; a name or offset used twice is a mistake."""
-    ports = [port for entry in PARTS for port in entry.ports]
-    for what, values in (
-        ("part name", [entry.name for entry in PARTS]),
-        ("port name", [port.name for port in ports]),
-        ("port offset", [str(port.offset) for port in ports]),
-    ):
-        twice = sorted({value for value in values if values.count(value) > 1})
-        if twice:
-            raise ValueError(f"strangler/registry.py: {what} used twice: {', '.join(twice)}")
-    return {port.name: port.offset for port in sorted(ports, key=lambda p: p.offset)}
+def port_offsets(parts: Sequence[Entry]) -> dict[str, int]:
+    """Every port's offset, in offset order; a name or offset used twice is refused."""
+    taken: dict[str, str] = {}  # "port offset 9" -> the part that has it
+    for entry in parts:
+        claims = [f"part name {entry.name!r}"]
+        claims += [f"port name {port.name!r}" for port in entry.ports]
+        claims += [f"port offset {port.offset}" for port in entry.ports]
+        for claim in claims:
+            if claim in taken:
+                raise ValueError(f"{entry.name}: {claim} is taken by {taken[claim]}")
+            taken[claim] = entry.name
+    ports = sorted((port for entry in parts for port in entry.ports), key=lambda p: p.offset)
+    return {port.name: port.offset for port in ports}
 
 
-PORT_OFFSETS = _port_offsets()
+PORT_OFFSETS = port_offsets(PARTS)
