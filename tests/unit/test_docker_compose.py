@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,12 @@ import pytest
 import yaml
 
 from strangler.parts import KEEP_ALIVE_S, Part, plan
+from strangler.registry import PARTS, Kind, upstreams
 from strangler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+KINDS = {entry.name: entry.kind for entry in PARTS}
+COMPOSE_ONLY = {"postgres", "migrate", "jaeger"}  # the database, its migration, traces
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +39,20 @@ def test_every_runner_part_is_a_compose_service_listening_on_the_same_ports(
     for name, part in runner_parts(tmp_path).items():
         assert name in services, f"{name} is missing from docker-compose.yml"
         command = [str(arg) for arg in services[name]["command"]]
-        assert published(services[name]) == set(part.ports), name
-        if name == "redis":
+        assert published(services[name]) == set(part.ports), (
+            f"{name}: docker-compose.yml publishes {sorted(published(services[name]))}, "
+            f"the registry gives it {sorted(part.ports)}"
+        )
+        kind = KINDS[name]
+        if kind is Kind.REDIS:
             assert command[0] == "redis-server" and str(part.ports[0]) in command
             continue
         # same program and entry point; only the interpreter path and bind host differ
         assert command[:3] == ["python", "-m", part.argv[2]], name
-        if not part.ports:  # a worker: no port, no factory argument
+        if kind in (Kind.WORKER, Kind.GATEWAY, Kind.CONTROLLER):
+            # `python -m module`, nothing more: its ports come from its environment (below)
             assert command == ["python", "-m", *part.argv[2:]], name
             continue
-        if name in ("gateway", "outbox-relay", "rollouts"):
-            continue  # ports set by environment only, checked below
         entry = [arg for arg in part.argv if ":" in arg and not arg.startswith("127.")]
         assert entry and entry[0] in command, name
         assert any(str(part.ports[0]) in arg for arg in command), name
@@ -53,6 +60,48 @@ def test_every_runner_part_is_a_compose_service_listening_on_the_same_ports(
         keep_alive = [a for a in part.argv if a in ("--keep-alive", "--timeout-keep-alive")]
         assert keep_alive, name
         assert command[command.index(keep_alive[0]) + 1] == KEEP_ALIVE_S, name
+
+
+def test_compose_runs_no_part_the_registry_lacks(compose: dict[str, Any]) -> None:
+    unknown = sorted(set(compose["services"]) - COMPOSE_ONLY - set(KINDS))
+    assert not unknown, f"{unknown}: in docker-compose.yml, not in strangler/registry.py"
+
+
+def test_compose_wires_each_part_to_the_ports_and_parts_the_runner_does(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """Where the runner gives a part another part's URL or a port, compose gives the same
+    port, and a URL by that part's service name."""
+    parts = runner_parts(tmp_path)
+    owner = {port: name for name, part in parts.items() for port in part.ports}
+    for name, part in parts.items():
+        environment = compose["services"][name].get("environment", {})
+        for key, value in part.env.items():
+            url = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", value)
+            if url:
+                port = int(url[1])
+                expected = f"http://{owner[port]}:{port}"
+                assert environment.get(key) == expected, f"{name}: {key} should be {expected}"
+            elif key.endswith("_PORT"):
+                assert str(environment.get(key)) == value, f"{name}: {key} should be {value}"
+
+
+def test_the_gateways_in_compose_route_to_every_upstream_of_the_registry_and_no_other(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    parts = runner_parts(tmp_path)
+    declared = {
+        f"GATEWAY_UPSTREAM_{upstream.upper()}": (part, f"http://{part}:{parts[part].ports[0]}")
+        for upstream, part in upstreams(Settings(home=tmp_path)).items()
+    }
+    for gateway in ("gateway", "rollouts"):
+        environment = compose["services"][gateway]["environment"]
+        for key, (part, url) in declared.items():
+            assert environment.get(key) == url, (
+                f"{part}: the {gateway} service in docker-compose.yml lacks {key}: {url}"
+            )
+        given = {key for key in environment if key.startswith("GATEWAY_UPSTREAM_")}
+        assert given <= set(declared), f"{gateway}: upstreams no part serves in compose"
 
 
 def test_compose_services_get_every_setting_the_runner_gives_them(
@@ -79,6 +128,18 @@ def test_the_shop_reaches_its_dependencies_by_service_name_and_waits_for_them(
     assert legacy["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
 
 
+def test_a_part_that_needs_the_migrated_schema_waits_for_the_migration(
+    compose: dict[str, Any],
+) -> None:
+    for entry in PARTS:
+        if entry.needs_schema:
+            waits = compose["services"][entry.name].get("depends_on", {}).get("migrate")
+            assert waits == {"condition": "service_completed_successfully"}, (
+                f"{entry.name} needs the migrated schema: in docker-compose.yml it should "
+                "depend on migrate (condition: service_completed_successfully)"
+            )
+
+
 def test_the_schema_is_expanded_before_the_shop_starts_and_never_contracted_by_itself(
     compose: dict[str, Any],
 ) -> None:
@@ -95,14 +156,10 @@ def test_the_schema_is_expanded_before_the_shop_starts_and_never_contracted_by_i
 def test_no_secret_is_written_into_the_compose_file(compose: dict[str, Any]) -> None:
     password = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert password.startswith("${POSTGRES_PASSWORD")
-    for name in (
-        "gateway",
-        "catalog",
-        "orders",
-        "payments-service",
-    ):  # they must all share one dry-run key
-        given = compose["services"][name]["environment"]["STRANGLER_DRY_RUN_KEY"]
-        assert given == "${STRANGLER_DRY_RUN_KEY:-}", name
+    for entry in PARTS:  # from the environment, so the gateway and the services share them
+        for secret in entry.secrets:
+            given = compose["services"][entry.name]["environment"].get(secret)
+            assert given == f"${{{secret}:-}}", f"{entry.name}: {secret} should be ${{{secret}:-}}"
     # Redis wants a password, from the environment, and every part that uses it gives it
     redis = compose["services"]["redis"]
     assert "--requirepass" in redis["command"]
@@ -128,9 +185,8 @@ def test_every_traced_part_can_send_its_spans_to_jaeger_when_asked(
     services = compose["services"]
     traced = {
         name
-        for name, part in runner_parts(tmp_path).items()
-        if name in ("gateway", "catalog", "orders", "payments-service", "analytics")
-        or part.argv[2].startswith("new_services.")
+        for name in runner_parts(tmp_path)
+        if KINDS[name] in (Kind.GATEWAY, Kind.SERVICE, Kind.WORKER)
     }
     assert {"gateway", "orders", "outbox-relay", "catalog-worker", "notifications"} <= traced
     for name in traced:
