@@ -106,6 +106,12 @@ def down() -> None:
     _strangler("down", *sys.argv[2:])
 
 
+def docs() -> None:
+    """Write README's table of parts and its port row from strangler/registry.py."""
+    setup()
+    _run(PY, "-m", "strangler.docs")
+
+
 def lock() -> None:
     """Re-resolve the dependencies into constraints.txt (then commit it)."""
     fresh = ROOT / ".venv-lock"
@@ -123,7 +129,7 @@ def lock() -> None:
 
 
 TASKS: dict[str, Callable[[], None]] = {
-    f.__name__: f for f in (demo, test, setup, lint, fmt, up, down, lock)
+    f.__name__: f for f in (demo, test, setup, lint, fmt, docs, up, down, lock)
 }
 
 

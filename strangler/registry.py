@@ -58,15 +58,6 @@ class Health:
             return f"{settings.shop_redis_url}#key:{settings.namespace}:{self.on}"
         return settings.shop_redis_url
 
-    def shown(self, namespace: str) -> str:
-        """The check as the README's parts table says it."""
-        return {
-            "http": f"`GET /healthz` on `{self.on}`",
-            "ping": "answers `PING`",
-            "queue": f"a worker heartbeats on queue `{namespace}-{self.on}`",
-            "heartbeat": f"key `{namespace}:{self.on}` exists",
-        }[self.check]
-
 
 def http(port: str) -> Health:
     return Health("http", port)
@@ -368,7 +359,7 @@ PARTS: tuple[Entry, ...] = (
         name="gateway",
         kind=Kind.GATEWAY,
         runs="gateway",
-        about="**what clients talk to**; its admin API on `gateway-admin` "
+        about="the routing gateway, what clients talk to; its admin API on `gateway-admin` "
         "([gateway](gateway/README.md))",
         health=http("gateway-admin"),
         ports=(Port("gateway", 0), Port("gateway-admin", 6)),  # offset 0: what clients use
