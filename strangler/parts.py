@@ -8,7 +8,7 @@ import secrets
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from new_services.platform.logs import LOG_CONFIG
@@ -28,6 +28,8 @@ class Part:
     env: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None  # created when the part is started, not when it is planned
     needs_schema: bool = False  # an extracted service: runs on the migrated schema only
+    # what sets each of `ports` (STRANGLER_<PORT>_PORT), for the runner's messages
+    port_variables: tuple[str, ...] = ()
 
 
 SECRETS = {
@@ -244,8 +246,9 @@ def _kind_env(settings: Settings, kind: Kind) -> dict[str, str]:
 def part(settings: Settings, entry: Entry) -> Part:
     """The process that runs one registry entry under these settings."""
     ports = tuple(settings.port(port.name) for port in entry.ports)
+    variables = tuple(port.variable for port in entry.ports)
     if entry.kind is Kind.REDIS:
-        return redis_part(
+        server = redis_part(
             entry.name,
             settings.host,
             ports[0],
@@ -253,6 +256,7 @@ def part(settings: Settings, entry: Entry) -> Part:
             config=settings.home / REDIS_CONFIG_FILE,
             password=settings.embedded_redis_password,
         )
+        return replace(server, port_variables=variables)
     health = entry.health.target(settings)
     return Part(
         name=entry.name,
@@ -266,6 +270,7 @@ def part(settings: Settings, entry: Entry) -> Part:
             **{name: _secret(settings, name) for name in entry.secrets},
         },
         needs_schema=entry.needs_schema,
+        port_variables=variables,
     )
 
 

@@ -159,12 +159,14 @@ def _take_over_queue(health: str) -> None:
 
 
 def check_ports(part: Part, host: str) -> None:
-    for port in part.ports:
+    own = f"STRANGLER_{part.name.upper().replace('-', '_')}_PORT"
+    for index, port in enumerate(part.ports):
         if not port_is_free(host, port):
+            # the variable that moves this port: mail's second port is STRANGLER_SMTP_PORT
+            variable = part.port_variables[index] if part.port_variables else own
             raise RunnerError(
                 f"{part.name}: port {port} on {host} is already in use; stop what holds it "
-                f"or choose other ports (STRANGLER_PORT_BASE, "
-                f"STRANGLER_{part.name.upper().replace('-', '_')}_PORT)"
+                f"or choose other ports (STRANGLER_PORT_BASE, {variable})"
             )
 
 

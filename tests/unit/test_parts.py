@@ -1,8 +1,12 @@
 """The runner's plan: which parts start, in which order, wired to which ports."""
 
+import socket
 from pathlib import Path
 
+import pytest
+
 from strangler.parts import plan
+from strangler.runner import RunnerError, check_ports
 from strangler.settings import Settings
 
 
@@ -64,3 +68,18 @@ def test_the_gateway_fronts_the_legacy_shop_and_keeps_admin_on_loopback(tmp_path
     assert gateway.env["GATEWAY_UPSTREAM_LEGACY"] == "http://127.0.0.1:9101"
     assert gateway.env["GATEWAY_ADMIN_HOST"] == "127.0.0.1"
     assert gateway.health == "http://127.0.0.1:9106/healthz"
+
+
+def test_a_taken_port_is_reported_with_the_variable_that_moves_it(tmp_path: Path) -> None:
+    with socket.socket() as taken, socket.socket() as spare:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        spare.bind(("127.0.0.1", 0))
+        mail_port, smtp_port = spare.getsockname()[1], taken.getsockname()[1]
+        spare.close()  # free again: only the SMTP port is taken
+        overrides = (("mail", mail_port), ("smtp", smtp_port))
+        mail = {p.name: p for p in plan(Settings(home=tmp_path, port_overrides=overrides))}["mail"]
+        with pytest.raises(RunnerError) as refused:
+            check_ports(mail, "127.0.0.1")
+    assert f"port {smtp_port}" in str(refused.value)
+    assert "STRANGLER_SMTP_PORT" in str(refused.value)  # not STRANGLER_MAIL_PORT
