@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from new_services.outbox_relay.routes import QUEUES
 from strangler.parts import SECRETS, plan
 from strangler.registry import PARTS, Kind, Port, port_offsets, upstreams
 from strangler.settings import Settings
@@ -82,3 +83,11 @@ def test_a_port_offset_two_parts_claim_is_refused_naming_both() -> None:
     again = replace(users, ports=(Port("orders", 14),))
     with pytest.raises(ValueError, match="users: port name 'orders' is taken by orders"):
         port_offsets([*PARTS, again])
+
+
+def test_every_queue_the_relay_feeds_has_a_worker_part_and_every_worker_a_queue() -> None:
+    workers = {e.health.on: e.name for e in PARTS if e.health.check == "queue"}
+    for queue in QUEUES:
+        assert queue in workers, f"the relay sends events to queue {queue}: no part works it"
+    for queue, part in workers.items():
+        assert queue in QUEUES, f"{part}: works queue {queue}, which no event is sent to"
