@@ -66,6 +66,7 @@ def test_up_then_a_checkout_charges_once_and_mails_once_and_down_leaves_no_proce
             "outbox-relay",
             "legacy",
             "gateway",
+            "rollouts",
         } | (set() if os.environ.get("REDIS_URL") else {"redis"})
         assert set(parts) == expected
         assert all(p["healthy"] and p["pid"] for p in parts.values())
