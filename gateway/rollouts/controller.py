@@ -74,6 +74,12 @@ class Controller:
     async def _advance(self, rollout: Rollout) -> None:
         now = self.clock()
         live = await self.tables.live()
+        # the state again, after the table: an operator's abort (state, then its move) that
+        # landed since the state was read would otherwise see its legacy table moved on by
+        # this tick's step; one that lands from here on changes the version moved on
+        current = await self.rollouts.get(rollout.name)
+        if current is None or current.rev != rollout.rev:
+            return
         settings = moves.step_settings(rollout, rollout.step)
         if not rollout.applied:
             await self._apply(rollout, settings, live.version, now)

@@ -350,16 +350,7 @@ async def test_a_controller_that_lost_the_lease_mid_tick_writes_nothing(world: W
 ABORT_LANDS = ["after-the-state-read", "after-the-table-read", "after-the-step-moved"]
 
 
-@pytest.mark.parametrize(
-    "where",
-    [
-        pytest.param(
-            ABORT_LANDS[0],
-            marks=pytest.mark.xfail(reason="the controller steps on the abort's legacy table"),
-        ),
-        *ABORT_LANDS[1:],
-    ],
-)
+@pytest.mark.parametrize("where", ABORT_LANDS)
 async def test_an_abort_racing_the_controllers_step_ends_in_legacy(
     world: World, where: str
 ) -> None:
