@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +41,10 @@ ACTOR = "rollout-controller"
 Clock = Callable[[], float]
 
 
+class LeaseLost(Exception):
+    """Another controller took the lease while this one worked: it acts no more this tick."""
+
+
 @dataclass
 class Controller:
     rollouts: RolloutStore
@@ -60,6 +64,9 @@ class Controller:
                 continue
             try:
                 await self._advance(rollout)
+            except LeaseLost:
+                log.warning("rollout controller %s lost the lease mid-tick", self.owner)
+                return False
             except changes.ChangeError as exc:
                 log.warning("rollout %s holds: %s", rollout.name, exc)
                 await self._save(replace(rollout, note=f"holds: {exc}"))
@@ -70,6 +77,17 @@ class Controller:
         if saved is None:
             log.info("rollout %s changed under this tick (or the lease was lost)", rollout.name)
         return saved
+
+    async def _move(
+        self, rollout: Rollout, settings: Mapping[str, Any], **change: Any
+    ) -> changes.Change:
+        """The routes to `settings` (moves.move), by the lease's holder only: renewed first, so
+        a controller that stalled past its lease (a slow pre-promotion check, a paused VM) and
+        lost it to another moves nothing. This narrows the window to one round trip; closing
+        it would take the table's commit checking the lease."""
+        if not await self.rollouts.lease(self.owner, self.lease_s):
+            raise LeaseLost(self.owner)
+        return await moves.move(self.tables, rollout, settings, **change)
 
     async def _advance(self, rollout: Rollout) -> None:
         now = self.clock()
@@ -166,8 +184,7 @@ class Controller:
         live = await self.tables.live()
         if moves.holds(live, rollout.routes, settings):
             label = "shadow phase" if rollout.step == SHADOW_STEP else f"{rollout.weight:g}%"
-            change = await moves.move(
-                self.tables,
+            change = await self._move(
                 rollout,
                 settings,
                 actor=ACTOR,
@@ -208,8 +225,7 @@ class Controller:
         if failed:
             await self._save(replace(rollout, note=f"waiting for pre-promotion checks: {failed}"))
             return
-        change = await moves.move(
-            self.tables,
+        change = await self._move(
             rollout,
             moves.PROMOTED,
             actor=ACTOR,
@@ -238,8 +254,7 @@ class Controller:
     async def _roll_back(self, rollout: Rollout, failed: list[Verdict], version: int) -> None:
         gates = ", ".join(sorted({v.gate for v in failed}))
         details = "; ".join(f"{v.route}: {v.detail}" for v in failed)
-        change = await moves.move(
-            self.tables,
+        change = await self._move(
             rollout,
             moves.BACK_TO_LEGACY,
             actor=ACTOR,

@@ -315,7 +315,6 @@ async def test_two_controllers_one_acts_and_the_other_goes_on_from_the_same_step
     assert await one.controller.tick() is False  # and `one`, back, waits in turn
 
 
-@pytest.mark.xfail(reason="a controller that lost its lease mid-tick still moves the table")
 async def test_a_controller_that_lost_the_lease_mid_tick_writes_nothing(world: World) -> None:
     """`one` decides to promote on a check it read, stalls past its lease, and wakes after
     `two` took over and saw the gates fail: neither the table nor the state is `one`'s."""
