@@ -380,7 +380,6 @@ async def test_an_abort_racing_the_controllers_step_ends_in_legacy(
     assert rollout.status == "aborted" and "bob" in rollout.note
 
 
-@pytest.mark.xfail(reason="a table that is not JSON raises out of the tick")
 async def test_a_table_written_around_the_admin_api_holds_the_rollout(world: World) -> None:
     await world.ops.start(SPEC, actor="alice", reason="r")
     acting = await world.controller("one")
