@@ -41,6 +41,13 @@ ACTOR = "rollout-controller"
 Clock = Callable[[], float]
 
 
+# a controller's own last move of a rollout, by its audit action: the status it ends in
+ENDINGS = {
+    "rollout-rollback": (ABORTED, "rolled-back"),
+    "rollout-complete": (SUCCEEDED, "succeeded"),
+}
+
+
 class LeaseLost(Exception):
     """Another controller took the lease while this one worked: it acts no more this tick."""
 
@@ -103,6 +110,9 @@ class Controller:
             await self._apply(rollout, settings, live.version, now)
             return
         moved = moves.holds(live, rollout.routes, settings)
+        if moved and (ended := await self._ended(rollout, live.version, now)) is not None:
+            await self._save(ended)
+            return
         if moved:
             await self._save(
                 replace(
@@ -149,6 +159,22 @@ class Controller:
             await self._save(replace(checked, failures=0, note=f"passing, next in {left:.0f} s"))
         else:
             await self._next(replace(checked, failures=0), verdicts, live.version, now)
+
+    async def _ended(self, rollout: Rollout, version: int, now: float) -> Rollout | None:
+        """`rollout` as its own rollback or promotion left it, when the table has one since its
+        step that its state lacks (the store failed between the move and the save): not a
+        pause, which `resume` would take back to the step that failed."""
+        since = version - (rollout.step_version or version)
+        if since <= 0:
+            return None
+        for entry in reversed(await self.tables.store.audit(min(since, 100))):
+            if entry.get("rollout") != rollout.name or entry.get("action") not in ENDINGS:
+                continue
+            status, event = ENDINGS[entry["action"]]
+            return replace(rollout, status=status, note=f"{event}: {entry['reason']}").noted(
+                at=now, action=event, gate=entry.get("gate"), version=entry["version"]
+            )
+        return None
 
     def _due(self, rollout: Rollout, now: float) -> bool:
         """A check is due every `check_every_s`, and as soon as the step has held its
