@@ -137,6 +137,7 @@ BAD_STARTS: dict[str, tuple[dict[str, Any], int, str]] = {
     "unknown-group": ({"route": None, "group": "nope"}, 404, "no route group named 'nope'"),
     "not-a-name": ({"route": "Orders/../x"}, 400, "is not a name"),
     "check-not-a-url": ({"checks": ["ftp://x"]}, 400, "is not an http(s) URL"),
+    "check-half-an-ipv6": ({"checks": ["http://[::1/"]}, 400, "is not an http(s) URL"),
     "too-many-checks": ({"checks": ["http://127.0.0.1/"] * 6}, 400, "at most 5"),
 }
 
@@ -198,13 +199,22 @@ def test_a_body_that_is_not_a_shallow_json_object_is_a_bad_request(
         assert_problem(gw.admin.post(path, content=body, headers=headers), 400)
 
 
-def test_a_gate_whose_threshold_is_no_number_is_refused_and_the_list_stays_readable(
-    gw: GatewayProcess,
+@pytest.mark.parametrize(
+    ("gate", "says"),
+    [
+        ("p99<=" + "9" * 400 + "ms", "must look like"),
+        ("p99<=120s", "latency bound is at most 30 s"),
+    ],
+    ids=["infinite", "beyond-the-figures"],
+)
+def test_a_latency_gate_that_could_never_fail_is_refused_and_the_list_stays_readable(
+    gw: GatewayProcess, gate: str, says: str
 ) -> None:
-    """`p99<=` and 400 nines reads as infinity: a gate that cannot fail, and a rollout that
-    JSON cannot show (every later GET /rollouts answered 500)."""
-    problem = assert_problem(start(gw, gates=["p99<=" + "9" * 400 + "ms"]), 400)
-    assert "latency" in str(problem["detail"])
+    """`p99<=` and 400 nines read as infinity: a gate that cannot fail, and a rollout that
+    JSON cannot show (every later GET /rollouts answered 500). The latency figures end at
+    30 s: a bound above it cannot fail either."""
+    problem = assert_problem(start(gw, gates=[gate]), 400)
+    assert says in str(problem["detail"])
     assert rollouts(gw) == []
 
 
