@@ -476,3 +476,39 @@ async def test_redis_lost_between_a_rollback_and_its_state_ends_aborted_not_paus
         await world.ops.resume("shelf", actor="bob", reason="looks fine")
     actions = [e["action"] for e in await world.entries()]
     assert actions[-1] == "rollout-rollback" and actions.count("rollout-rollback") == 1
+
+
+async def test_a_reseed_that_drops_a_route_pauses_the_rollout_and_abort_is_audited(
+    world: World,
+) -> None:
+    await world.ops.start(SPEC, actor="alice", reason="r")
+    acting = await world.controller("one")
+    await world.run_until(acting, lambda: world.at_weight(10))
+    # a new routes file without `stock` (nor the group), seeded into a fresh table
+    redis = await world.connect()
+    await redis.delete(
+        *(f"{world.namespace}:{k}" for k in ("version", "table", "history", "audit"))
+    )
+    reseeded = RouteTable.from_dict(
+        {"upstreams": UPSTREAMS, "routes": [FILE.to_stored()["routes"][0]]}
+    )
+    await changes.seed(world.store, reseeded)
+    for _ in range(3):
+        await world.second(acting)
+    rollout = await world.rollout()
+    assert rollout.status == "paused" and "stock" in rollout.note, rollout.note
+
+    with pytest.raises(changes.ChangeError) as refused:
+        await world.ops.resume("shelf", actor="bob", reason="go on")
+    assert refused.value.status in (404, 409, 422)
+    assert (await world.rollout()).status == "paused"  # refused before anything was written
+    aborted = await world.ops.abort("shelf", actor="bob", reason="stock is gone")
+    assert aborted.status == "aborted"
+    entry = (await world.store.audit(1))[-1]
+    assert (entry["action"], entry["actor"], entry["reason"]) == (
+        "rollout-abort",
+        "bob",
+        "stock is gone",
+    )
+    table = await changes.load(world.store, UPSTREAMS)
+    assert _at(table, "products") == ("legacy", 0.0)
