@@ -512,3 +512,60 @@ async def test_a_reseed_that_drops_a_route_pauses_the_rollout_and_abort_is_audit
     )
     table = await changes.load(world.store, UPSTREAMS)
     assert _at(table, "products") == ("legacy", 0.0)
+
+
+class CheckServer:
+    """A pre-promotion check's endpoint: answers `answer` (raw HTTP status line and
+    headers) to every request."""
+
+    def __init__(self) -> None:
+        self.port = free_port_base()
+        self.answer = "302 Found\r\nLocation: http://169.254.169.254/latest/meta-data/"
+        self.asked = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ready"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self.asked += 1
+        writer.write(
+            f"HTTP/1.1 {self.answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+
+async def test_a_check_that_redirects_is_not_followed_and_holds_the_promotion(
+    world: World,
+) -> None:
+    server = CheckServer()
+    await server.start()
+    world.stack.push_async_callback(server.stop)
+    await world.ops.start(
+        {**SPEC, "steps": [50, 100], "checks": [server.url]}, actor="alice", reason="r"
+    )
+    acting = await world.controller("one")
+    await world.run_until(acting, lambda: world.at_weight(100))
+    for _ in range(3 * int(INTERVAL_S)):
+        await world.second(acting)
+    rollout = await world.rollout()
+    assert rollout.status == "running" and await world.at_weight(100)
+    assert rollout.note == f"waiting for pre-promotion checks: {server.url}: 302"
+    asked = server.asked
+    assert asked >= 1  # asked, and the redirect to the metadata address not followed
+
+    server.answer = "200 OK"
+    await world.run_until(acting, lambda: _status(world, "succeeded"), limit=3)
+    assert (await world.weights()) == dict.fromkeys(SHELF, ("extracted", 100.0))
+    assert server.asked == asked + 1
