@@ -267,8 +267,12 @@ class Controller:
         )
 
     async def _run_checks(self, rollout: Rollout) -> str:
-        """'' when every pre-promotion check answered 2xx, else what failed."""
+        """'' when every pre-promotion check answered 2xx, else what failed. The lease is
+        renewed before each: checks that together outlast it would otherwise lose it to the
+        standby before the promotion, every time (each check takes at most 5 s)."""
         for check in rollout.spec.checks:
+            if not await self.rollouts.lease(self.owner, self.lease_s):
+                raise LeaseLost(self.owner)
             try:
                 response = await self.http.get(check.url, timeout=5.0)
             except httpx.HTTPError as exc:

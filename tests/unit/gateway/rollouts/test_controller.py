@@ -314,3 +314,30 @@ async def test_a_promotion_whose_state_was_lost_ends_succeeded_not_paused(world:
     rollout = await world.rollouts.get("products")
     assert rollout is not None and rollout.status == "succeeded", rollout.note
     assert (await world.actions())[-1] == "rollout-complete"
+
+
+async def test_slow_pre_promotion_checks_keep_the_lease_and_promote(world: World) -> None:
+    """Three checks of 3 s each outlast a 5 s lease: the controller keeps it through them (the
+    standby asking for it at every check gets nothing) and promotes."""
+    await world.ops.start(
+        {**SPEC, "steps": [100], "checks": [f"http://ci.test/{n}" for n in range(3)]},
+        actor="alice",
+        reason="r",
+    )
+    taken = []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        world.clock.now += 3
+        taken.append(await world.rollouts.lease("standby", 5.0))
+        return httpx.Response(200)
+
+    controller = world.controller("one")
+    controller.http = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    for _ in range(11):
+        await controller.tick()
+        world.clock.now += 1
+        if taken:
+            break
+    assert taken == [False, False, False]
+    assert (await world.route())["mode"] == "extracted"
+    assert (await world.actions())[-1] == "rollout-complete"
