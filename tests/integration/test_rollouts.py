@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,11 +25,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway import changes
+from gateway.rollouts.__main__ import ControllerSettings, run
 from gateway.rollouts.controller import Controller
 from gateway.rollouts.moves import Tables
 from gateway.rollouts.operations import Operations
 from gateway.rollouts.state import RedisRolloutStore, Rollout
 from gateway.routes import RouteTable
+from gateway.settings import GatewaySettings
 from gateway.signals import RedisSignalStore, RouteSignals, SignalRecorder
 from gateway.store import Document, RedisRouteStore
 from tests.conftest import free_port_base
@@ -49,6 +52,25 @@ FILE = RouteTable.from_dict(
         "groups": [{"name": "shelf", "routes": ["products", "stock"]}],
     }
 )
+ROUTES_FILE = """
+[upstreams]
+legacy = "http://legacy.test"
+catalog = "http://catalog.test"
+
+[[routes]]
+name = "products"
+match = ["/products/**"]
+extracted = "catalog"
+
+[[routes]]
+name = "stock"
+match = ["/stock/**"]
+extracted = "catalog"
+
+[[groups]]
+name = "shelf"
+routes = ["products", "stock"]
+"""
 SHELF = ("products", "stock")
 SPEC = {
     "group": "shelf",
@@ -569,3 +591,40 @@ async def test_a_check_that_redirects_is_not_followed_and_holds_the_promotion(
     await world.run_until(acting, lambda: _status(world, "succeeded"), limit=3)
     assert (await world.weights()) == dict.fromkeys(SHELF, ("extracted", 100.0))
     assert server.asked == asked + 1
+
+
+async def test_the_controller_process_outlives_a_rollout_it_cannot_read(
+    world: World, tmp_path: Path
+) -> None:
+    """A stored rollout that no longer reads (written around the API, or by a version that
+    allowed what this one refuses) fails each tick, and the controller goes on ticking:
+    an exception out of its loop is a crash loop under the runner."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES_FILE)
+    settings = GatewaySettings.from_env(
+        {
+            "GATEWAY_REDIS_URL": world.redis_url,
+            "GATEWAY_NAMESPACE": world.namespace,
+            "GATEWAY_ROUTES_FILE": str(routes),
+        }
+    )
+    redis = await world.connect()
+    key = f"{world.namespace}:rollouts"
+    stop = asyncio.Event()
+    own = ControllerSettings(tick_s=0.05, lease_s=LEASE_S)
+    task = asyncio.create_task(run(settings, own, stop))
+    try:
+        for unreadable in ("{not json", json.dumps({"spec": {"route": "products"}})):
+            await redis.hset(key, "products", unreadable)
+            await asyncio.sleep(0.5)
+            assert not task.done(), task.exception()
+        await redis.hdel(key, "products")
+        await world.ops.start(SPEC, actor="alice", reason="r")
+        for _ in range(40):
+            if await world.at_weight(10):
+                break
+            await asyncio.sleep(0.1)
+        assert await world.at_weight(10)  # and it goes on with what it can read
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
