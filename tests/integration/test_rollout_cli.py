@@ -126,13 +126,19 @@ def test_an_operator_walks_a_rollout_with_the_cli(gateway: Start, tmp_path: Path
     ]
 
 
-def test_abort_sends_the_route_back_to_legacy(gateway: Start) -> None:
-    gw = gateway()
+def test_abort_and_promote_are_read_back_at_once_from_the_same_gateway(gateway: Start) -> None:
+    """Like every other admin change: the gateway that made it serves it before it answers,
+    not at its next poll of the table (30 s here)."""
+    gw = gateway(GATEWAY_POLL_INTERVAL_S="30")
     gw.set("orders", mode="canary", weight=30)
     ok(gw.cli(*START, *GATES, "--reason", "r"))
     out = ok(gw.cli("rollout", "abort", "orders", "--reason", "saw errors"))
     assert out.startswith("orders: aborted") and "saw errors" in out
     assert route(gw) == ("legacy", 0.0)
+    assert ok(gw.cli("routes", "list")).splitlines()[2].split()[:3] == ["orders", "legacy", "0"]
+    ok(gw.cli(*START, *GATES, "--reason", "again"))
+    ok(gw.cli("rollout", "promote", "orders", "--reason", "verified by hand"))
+    assert route(gw) == ("extracted", 100.0)
 
 
 @pytest.mark.parametrize(
