@@ -546,7 +546,9 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/compare", guarded(compare_once), methods=["POST"]),
         Route("/breakers", guarded(breakers), methods=["GET"]),
         Route("/breakers/{route}/{upstream}/reset", guarded(reset_breaker), methods=["POST"]),
-        *rollout_api.routes(Operations(gateway.rollouts, gateway.tables), guarded, body),
+        *rollout_api.routes(
+            Operations(gateway.rollouts, gateway.tables), guarded, body, gateway.live.refresh
+        ),
         Route("/metrics", metrics, methods=["GET"], include_in_schema=False),
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     ]

@@ -71,7 +71,7 @@ def apply(ctx: typer.Context, file: Path, as_json: JsonFlag = False) -> None:
     `start` (route or group, steps, interval, gates, ...) and a reason."""
     try:
         document = tomllib.loads(file.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, or not TOML
         typer.secho(f"error: cannot read {file}: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
     spec = document.get("rollout")

@@ -27,7 +27,6 @@ from redis.exceptions import RedisError
 
 from gateway import logs
 from gateway.app import load_table
-from gateway.changes import ChangeError
 from gateway.rollouts.controller import Controller
 from gateway.rollouts.metrics import RolloutMetrics
 from gateway.rollouts.moves import Tables
@@ -103,8 +102,11 @@ async def run(gateway: GatewaySettings, own: ControllerSettings, stop: asyncio.E
                     acting = await controller.tick()
                     await redis.set(heartbeat, owner, px=int(own.lease_s * 2000))
                     metrics.export(await rollouts.all(), acting)
-                except (RedisError, OSError, ChangeError) as exc:
-                    log.warning("rollout tick failed: %s", exc)
+                # Redis, the table (ChangeError), or stored state that does not read (a
+                # ValueError, KeyError or TypeError out of Rollout.from_dict): the tick fails,
+                # the loop goes on; out of the loop it would be a crash loop under the runner
+                except (RedisError, OSError, ValueError, LookupError, TypeError) as exc:
+                    log.warning("rollout tick failed: %s: %s", type(exc).__name__, exc)
                     metrics.tick_errors.inc()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), own.tick_s)

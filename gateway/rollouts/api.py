@@ -23,7 +23,12 @@ def shown(rollout: Rollout) -> dict[str, Any]:
     return {**rollout.to_dict(), "name": rollout.name, "weight": rollout.weight}
 
 
-def routes(ops: Operations, guarded: Guard, body: Body) -> list[Route]:
+def routes(
+    ops: Operations, guarded: Guard, body: Body, changed: Callable[[], Awaitable[None]]
+) -> list[Route]:
+    """`changed`: this gateway adopts the table a call changed before it answers (as every
+    admin change does), so what the caller reads next from it is what it did."""
+
     async def list_rollouts(_request: Request, _actor: str) -> Response:
         """
         responses:
@@ -60,6 +65,7 @@ def routes(ops: Operations, guarded: Guard, body: Body) -> list[Route]:
         document = await body(request)
         reason = document.pop("reason", None)
         rollout = await ops.start(document, actor=who, reason=reason)
+        await changed()
         return JSONResponse(shown(rollout), status_code=201)
 
     def turn(verb: str) -> Callable[[Request, str], Awaitable[Response]]:
@@ -76,6 +82,7 @@ def routes(ops: Operations, guarded: Guard, body: Body) -> list[Route]:
                 rollout = await ops.promote(name, actor=who, reason=reason, force=force)
             else:
                 rollout = await getattr(ops, verb)(name, actor=who, reason=reason)
+            await changed()
             return JSONResponse(shown(rollout))
 
         extra = ", force?" if verb == "promote" else ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +41,17 @@ ACTOR = "rollout-controller"
 Clock = Callable[[], float]
 
 
+# a controller's own last move of a rollout, by its audit action: the status it ends in
+ENDINGS = {
+    "rollout-rollback": (ABORTED, "rolled-back"),
+    "rollout-complete": (SUCCEEDED, "succeeded"),
+}
+
+
+class LeaseLost(Exception):
+    """Another controller took the lease while this one worked: it acts no more this tick."""
+
+
 @dataclass
 class Controller:
     rollouts: RolloutStore
@@ -60,6 +71,9 @@ class Controller:
                 continue
             try:
                 await self._advance(rollout)
+            except LeaseLost:
+                log.warning("rollout controller %s lost the lease mid-tick", self.owner)
+                return False
             except changes.ChangeError as exc:
                 log.warning("rollout %s holds: %s", rollout.name, exc)
                 await self._save(replace(rollout, note=f"holds: {exc}"))
@@ -71,14 +85,34 @@ class Controller:
             log.info("rollout %s changed under this tick (or the lease was lost)", rollout.name)
         return saved
 
+    async def _move(
+        self, rollout: Rollout, settings: Mapping[str, Any], **change: Any
+    ) -> changes.Change:
+        """The routes to `settings` (moves.move), by the lease's holder only: renewed first, so
+        a controller that stalled past its lease (a slow pre-promotion check, a paused VM) and
+        lost it to another moves nothing. This narrows the window to one round trip; closing
+        it would take the table's commit checking the lease."""
+        if not await self.rollouts.lease(self.owner, self.lease_s):
+            raise LeaseLost(self.owner)
+        return await moves.move(self.tables, rollout, settings, **change)
+
     async def _advance(self, rollout: Rollout) -> None:
         now = self.clock()
         live = await self.tables.live()
+        # the state again, after the table: an operator's abort (state, then its move) that
+        # landed since the state was read would otherwise see its legacy table moved on by
+        # this tick's step; one that lands from here on changes the version moved on
+        current = await self.rollouts.get(rollout.name)
+        if current is None or current.rev != rollout.rev:
+            return
         settings = moves.step_settings(rollout, rollout.step)
         if not rollout.applied:
             await self._apply(rollout, settings, live.version, now)
             return
         moved = moves.holds(live, rollout.routes, settings)
+        if moved and (ended := await self._ended(rollout, live.version, now)) is not None:
+            await self._save(ended)
+            return
         if moved:
             await self._save(
                 replace(
@@ -126,6 +160,22 @@ class Controller:
         else:
             await self._next(replace(checked, failures=0), verdicts, live.version, now)
 
+    async def _ended(self, rollout: Rollout, version: int, now: float) -> Rollout | None:
+        """`rollout` as its own rollback or promotion left it, when the table has one since its
+        step that its state lacks (the store failed between the move and the save): not a
+        pause, which `resume` would take back to the step that failed."""
+        since = version - (rollout.step_version or version)
+        if since <= 0:
+            return None
+        for entry in reversed(await self.tables.store.audit(min(since, 100))):
+            if entry.get("rollout") != rollout.name or entry.get("action") not in ENDINGS:
+                continue
+            status, event = ENDINGS[entry["action"]]
+            return replace(rollout, status=status, note=f"{event}: {entry['reason']}").noted(
+                at=now, action=event, gate=entry.get("gate"), version=entry["version"]
+            )
+        return None
+
     def _due(self, rollout: Rollout, now: float) -> bool:
         """A check is due every `check_every_s`, and as soon as the step has held its
         interval (so a passing step moves on then, not up to half an interval later)."""
@@ -160,8 +210,7 @@ class Controller:
         live = await self.tables.live()
         if moves.holds(live, rollout.routes, settings):
             label = "shadow phase" if rollout.step == SHADOW_STEP else f"{rollout.weight:g}%"
-            change = await moves.move(
-                self.tables,
+            change = await self._move(
                 rollout,
                 settings,
                 actor=ACTOR,
@@ -202,8 +251,7 @@ class Controller:
         if failed:
             await self._save(replace(rollout, note=f"waiting for pre-promotion checks: {failed}"))
             return
-        change = await moves.move(
-            self.tables,
+        change = await self._move(
             rollout,
             moves.PROMOTED,
             actor=ACTOR,
@@ -219,8 +267,12 @@ class Controller:
         )
 
     async def _run_checks(self, rollout: Rollout) -> str:
-        """'' when every pre-promotion check answered 2xx, else what failed."""
+        """'' when every pre-promotion check answered 2xx, else what failed. The lease is
+        renewed before each: checks that together outlast it would otherwise lose it to the
+        standby before the promotion, every time (each check takes at most 5 s)."""
         for check in rollout.spec.checks:
+            if not await self.rollouts.lease(self.owner, self.lease_s):
+                raise LeaseLost(self.owner)
             try:
                 response = await self.http.get(check.url, timeout=5.0)
             except httpx.HTTPError as exc:
@@ -232,8 +284,7 @@ class Controller:
     async def _roll_back(self, rollout: Rollout, failed: list[Verdict], version: int) -> None:
         gates = ", ".join(sorted({v.gate for v in failed}))
         details = "; ".join(f"{v.route}: {v.detail}" for v in failed)
-        change = await moves.move(
-            self.tables,
+        change = await self._move(
             rollout,
             moves.BACK_TO_LEGACY,
             actor=ACTOR,

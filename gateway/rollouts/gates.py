@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from gateway.signals import HIGHEST_S
+
 Outcome = Literal["pass", "fail", "inconclusive"]
+MAX_GATE_CHARS = 100
 _GATE = re.compile(
     r"^\s*(?P<metric>parity|errors|p(?P<q>\d{1,2}(?:\.\d+)?))\s*(?P<op><=|>=)\s*"
     r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|ms|s|x\s*legacy)?\s*$"
@@ -101,7 +104,9 @@ class Verdict:
 
 
 def parse_gate(text: object) -> Gate:
-    found = _GATE.match(text) if isinstance(text, str) else None
+    # bounded before the pattern, whose runs of spaces cost quadratic time when it fails
+    readable = isinstance(text, str) and len(text) <= MAX_GATE_CHARS
+    found = _GATE.match(text) if readable and isinstance(text, str) else None
     if found is None or not isinstance(text, str):
         raise GateError(
             f"gate {str(text)[:80]!r} must look like parity>=0.999, errors<=0.5%, "
@@ -131,7 +136,13 @@ def parse_gate(text: object) -> Gate:
         return Gate(metric, op, value, relative=True, text=text.strip())
     if unit not in ("ms", "s"):
         raise GateError(f"gate {text!r}: give the latency in ms or s, or as 1.2x legacy")
-    return Gate(metric, op, value / 1000 if unit == "ms" else value, text=text.strip())
+    seconds = value / 1000 if unit == "ms" else value
+    if not seconds <= HIGHEST_S:  # infinity too: 400 nines read as a float
+        raise GateError(
+            f"gate {text!r}: a latency bound is at most {HIGHEST_S:g} s, where the latency "
+            "figures end (a higher one could never fail)"
+        )
+    return Gate(metric, op, seconds, text=text.strip())
 
 
 def judge(gate: Gate, route: str, window: Signals, whole: Signals, min_requests: int) -> Verdict:

@@ -30,7 +30,14 @@ class Tables:
     max_lag_s: float
 
     async def live(self) -> RouteTable:
-        return await changes.load(self.store, self.declared.upstreams)
+        """The live table; one this process cannot serve is a ChangeError 409 (the rollout
+        holds), never another exception that would take the controller down with it."""
+        try:
+            return await changes.load(self.store, self.declared.upstreams)
+        except changes.ChangeError:
+            raise
+        except ValueError as exc:  # not JSON, or not a table on our upstreams: written around
+            raise changes.ChangeError(f"the stored route table is refused: {exc}", 409) from exc
 
 
 def step_settings(rollout: Rollout, step: int) -> dict[str, Any]:

@@ -146,9 +146,16 @@ class Operations:
                 f"(only a rollout that is {' or '.join(sorted(allowed))})",
                 409,
             )
+        live = await self.tables.live()
+        if verb in ("resume", "promote"):
+            # its routes must still be there to move on (a reseed can drop one): refused
+            # before anything is written, like a move the guard would refuse
+            members(live, rollout.spec)
         if to is not None and to is moves.PROMOTED and not force:
-            # refused before anything is written when the guard would refuse the move
             await moves.check(self.tables, rollout, to)
+        # an abort or a pause goes through whatever is left of its routes
+        present = tuple(r for r in rollout.routes if live.get(r) is not None)
+        named = live.get(name) is not None or live.group(name) is not None
         now = self.clock()
         turned = replace(rollout, note=f"{verb} by {actor}: {reason}", **fields).noted(
             at=now, action=verb, actor=actor, reason=reason
@@ -156,11 +163,11 @@ class Operations:
         saved = await self.rollouts.save(turned)
         if saved is None:
             raise changes.ChangeError(f"rollout {name} changed meanwhile; try again", 409)
-        if to is None:
+        if to is None or not present:
             await changes.note(
                 self.tables.store,
                 action=f"rollout-{verb}",
-                route=name,
+                route=name if named else None,
                 reason=reason,
                 actor=actor,
                 upstreams=self.tables.declared.upstreams,
@@ -169,7 +176,7 @@ class Operations:
         else:
             await moves.move(
                 self.tables,
-                saved,
+                replace(saved, routes=present),
                 to,
                 actor=actor,
                 action=f"rollout-{verb}",

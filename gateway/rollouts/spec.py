@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -16,6 +17,8 @@ from gateway.rollouts.gates import Gate, GateError, parse_gate
 MAX_STEPS = 20
 MAX_GATES = 10
 MAX_CHECKS = 5
+MAX_TEXT_CHARS = 100  # a duration or a steps list written as text
+MAX_URL_CHARS = 2000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -30,13 +33,22 @@ def parse_duration(value: object, what: str) -> float:
     if isinstance(value, bool):
         raise SpecError(f"{what} must be a duration such as 30s, 500ms or 2m")
     if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        found = _DURATION.match(str(value)) if isinstance(value, str) else None
-        if found is None:
-            raise SpecError(f"{what} must be a duration such as 30s, 500ms or 2m, not {value!r}")
-        seconds = float(found.group(1)) * _UNIT_S[found.group(2)]
-    return seconds
+        return _float(value, what)
+    # bounded before the pattern, whose runs of spaces cost quadratic time when it fails
+    text = value if isinstance(value, str) and len(value) <= MAX_TEXT_CHARS else None
+    found = _DURATION.match(text) if text is not None else None
+    if found is None:
+        shown = repr(value)[:MAX_TEXT_CHARS]
+        raise SpecError(f"{what} must be a duration such as 30s, 500ms or 2m, not {shown}")
+    return float(found.group(1)) * _UNIT_S[found.group(2)]
+
+
+def _float(value: int | float, what: str) -> float:
+    """A JSON number as a float: a 400-digit integer is too large for one (OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise SpecError(f"{what}: {str(value)[:20]}... is too large a number") from exc
 
 
 @dataclass(frozen=True)
@@ -51,18 +63,36 @@ class Check:
         url = value.get("url") if isinstance(value, Mapping) else value
         if not isinstance(url, str):
             raise SpecError("a check is a URL (or {url = ...}) that must answer 2xx")
-        parts = urlsplit(url)
+        if len(url) > MAX_URL_CHARS:
+            raise SpecError(f"check {url[:100]!r}... is longer than {MAX_URL_CHARS} characters")
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # an unbalanced [ in the host
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SpecError(f"check {url[:100]!r} is not an http(s) URL")
-        try:
-            address = ipaddress.ip_address(parts.hostname.strip("[]"))
-        except ValueError:
-            address = None
+        address = _address(parts.hostname)
         if address is not None and (
             address.is_link_local or address.is_multicast or address.is_unspecified
         ):
             raise SpecError(f"check {url[:100]!r}: link-local, multicast or unspecified address")
         return cls(url)
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `host` writes literally, in every form a resolver reads as one: dotted,
+    one number, hex or octal parts (inet_aton's), and IPv4-mapped IPv6 as its IPv4. None
+    for a name (what a name resolves to is not known here)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass(frozen=True)
@@ -180,16 +210,21 @@ def _int(raw: Mapping[str, Any], key: str, default: int, low: int, high: int) ->
 def _steps(value: object) -> tuple[float, ...]:
     if isinstance(value, str):
         try:
+            if len(value) > MAX_TEXT_CHARS:
+                raise ValueError(value)
             value = [float(part) for part in value.split(",")]
         except ValueError as exc:
-            raise SpecError(f"steps {value!r} must be weights such as 5,25,50,100") from exc
+            raise SpecError(
+                f"steps {value[:MAX_TEXT_CHARS]!r} must be up to {MAX_STEPS} weights such as "
+                "5,25,50,100"
+            ) from exc
     if (
         not isinstance(value, list)
         or not 1 <= len(value) <= MAX_STEPS
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         raise SpecError(f"steps must be 1 to {MAX_STEPS} weights such as [5, 25, 50, 100]")
-    steps = tuple(float(v) for v in value)
+    steps = tuple(_float(v, "steps") for v in value)
     if not all(0 < w <= 100 for w in steps) or any(b <= a for a, b in pairwise(steps)):
         raise SpecError(f"steps {list(steps)} must rise, each above 0 and at most 100")
     return steps

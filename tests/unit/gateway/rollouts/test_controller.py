@@ -286,3 +286,58 @@ async def test_a_second_rollout_of_a_route_already_rolling_out_is_refused(world:
     await world.ops.start(SPEC, actor="alice", reason="r")
     with pytest.raises(changes.ChangeError, match="already moves products"):
         await world.ops.start({**SPEC}, actor="bob", reason="again")
+
+
+class FailingSave(InMemoryRolloutStore):
+    """The in-memory store, whose next save fails once armed (the store lost mid-tick)."""
+
+    armed = False
+
+    async def save(self, rollout: Any, owner: str | None = None) -> Any:
+        if self.armed and rollout.status == "succeeded":
+            self.armed = False
+            raise ConnectionError("the store went away")
+        return await super().save(rollout, owner)
+
+
+async def test_a_promotion_whose_state_was_lost_ends_succeeded_not_paused(world: World) -> None:
+    rollouts = FailingSave(clock=world.clock)
+    world.rollouts = rollouts
+    world.ops = Operations(rollouts, world.tables, clock=world.clock)
+    await world.ops.start({**SPEC, "steps": [50, 100]}, actor="alice", reason="r")
+    controller = world.controller()
+    rollouts.armed = True
+    with pytest.raises(ConnectionError):
+        await world.run(controller, 30)
+    assert (await world.route())["mode"] == "extracted"  # moved, but not saved as done
+    await world.run(controller, 3)
+    rollout = await world.rollouts.get("products")
+    assert rollout is not None and rollout.status == "succeeded", rollout.note
+    assert (await world.actions())[-1] == "rollout-complete"
+
+
+async def test_slow_pre_promotion_checks_keep_the_lease_and_promote(world: World) -> None:
+    """Three checks of 3 s each outlast a 5 s lease: the controller keeps it through them (the
+    standby asking for it at every check gets nothing) and promotes."""
+    await world.ops.start(
+        {**SPEC, "steps": [100], "checks": [f"http://ci.test/{n}" for n in range(3)]},
+        actor="alice",
+        reason="r",
+    )
+    taken = []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        world.clock.now += 3
+        taken.append(await world.rollouts.lease("standby", 5.0))
+        return httpx.Response(200)
+
+    controller = world.controller("one")
+    controller.http = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    for _ in range(11):
+        await controller.tick()
+        world.clock.now += 1
+        if taken:
+            break
+    assert taken == [False, False, False]
+    assert (await world.route())["mode"] == "extracted"
+    assert (await world.actions())[-1] == "rollout-complete"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -177,3 +178,69 @@ def test_a_spec_from_the_api_or_a_file_is_validated_whole() -> None:
 def test_a_spec_that_cannot_run_is_refused_saying_why(raw: dict[str, object], says: str) -> None:
     with pytest.raises(SpecError, match=says):
         RolloutSpec.from_mapping(raw)
+
+
+BASE = {"route": "p", "steps": [5], "gates": ["errors<=1%"]}
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"steps": [10**400]}, "too large"),
+        ({"interval": 10**400}, "too large"),
+        ({"shadow": 10**400, "gates": ["parity>=0.99"]}, "too large"),
+        ({"steps": "5," * 50}, "up to 20 weights"),
+        ({"gates": ["p99<=" + "9" * 400 + "ms"]}, "must look like"),
+        ({"gates": ["p99<=31s"]}, "at most 30 s"),
+        ({"checks": ["http://[::1/"]}, "not an http"),
+        ({"checks": ["http://x.example/" + "a" * 2000]}, "longer than 2000"),
+    ],
+    ids=[
+        "huge-step",
+        "huge-interval",
+        "huge-shadow",
+        "long-steps-text",
+        "infinite-latency",
+        "latency-past-the-figures",
+        "half-an-ipv6-host",
+        "long-check-url",
+    ],
+)
+def test_numbers_and_texts_past_what_can_mean_anything_are_refused(
+    changes: dict[str, object], says: str
+) -> None:
+    with pytest.raises(SpecError, match=says) as refused:
+        RolloutSpec.from_mapping({**BASE, **changes})
+    assert len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "2852039166",
+        "0xa9fea9fe",
+        "169.254.43518",
+        "0251.0376.0251.0376",
+        "[::ffff:169.254.169.254]",
+        "[::ffff:a9fe:a9fe]",
+        "0",
+    ],
+)
+def test_a_check_at_the_metadata_address_in_any_spelling_is_refused(host: str) -> None:
+    with pytest.raises(SpecError, match="link-local, multicast or unspecified"):
+        RolloutSpec.from_mapping({**BASE, "checks": [f"http://{host}/latest/meta-data/"]})
+
+
+def test_a_local_check_by_name_or_loopback_is_kept() -> None:
+    checks = ["http://127.0.0.1:9000/ready", "http://localhost/ready", "https://ci.example/ok"]
+    assert [c.url for c in RolloutSpec.from_mapping({**BASE, "checks": checks}).checks] == checks
+
+
+@pytest.mark.parametrize("padded", ["interval", "gate"])
+def test_a_setting_padded_with_spaces_is_refused_without_reading_it_all(padded: str) -> None:
+    text = "1" + " " * 200_000 + "x"
+    raw = {**BASE, "interval": text} if padded == "interval" else {**BASE, "gates": [text]}
+    started = time.perf_counter()
+    with pytest.raises(SpecError):
+        RolloutSpec.from_mapping(raw)
+    assert time.perf_counter() - started < 0.5  # quadratic: about 2 minutes before
