@@ -34,6 +34,7 @@ from gateway.rollouts.state import (
     Rollout,
     RolloutStore,
 )
+from gateway.signals import KEEP_S as SIGNALS_KEEP_S
 from gateway.signals import SignalStore
 
 log = logging.getLogger("gateway.rollouts")
@@ -196,10 +197,23 @@ class Controller:
         if rollout.step == SHADOW_STEP:  # nothing but mirrors reach the extracted side
             gates = tuple(g for g in gates if g.metric == "parity")
         verdicts = []
+        least = rollout.spec.min_requests
         for route in rollout.routes:
             window: Signals = await self.signals.window(route, start, now)
-            whole: Signals = await self.signals.window(route, rollout.started_at, now)
-            verdicts += [judge(g, route, window, whole, rollout.spec.min_requests) for g in gates]
+            found = [judge(g, route, window, window, least) for g in gates]
+            # legacy's side of a comparison falls back to the whole rollout (read only then:
+            # an hour of seconds is thousands of keys) when the window holds too few
+            wider = [
+                i
+                for i, (g, v) in enumerate(zip(gates, found, strict=True))
+                if v.outcome == "inconclusive" and (g.metric == "parity" or g.relative)
+            ]
+            if wider:
+                since = max(rollout.started_at, now - SIGNALS_KEEP_S)
+                whole: Signals = await self.signals.window(route, since, now)
+                for i in wider:
+                    found[i] = judge(gates[i], route, window, whole, least)
+            verdicts += found
         return verdicts
 
     async def _apply(

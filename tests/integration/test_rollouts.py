@@ -628,3 +628,12 @@ async def test_the_controller_process_outlives_a_rollout_it_cannot_read(
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_rollout_that_does_not_read_holds_no_other_and_no_listing(world: World) -> None:
+    redis = await world.connect()
+    await redis.hset(f"{world.namespace}:rollouts", "elsewhere", "{not json")
+    await world.ops.start(SPEC, actor="alice", reason="r")
+    assert [r.name for r in await world.rollouts.all()] == ["shelf"]
+    acting = await world.controller("one")
+    await world.run_until(acting, lambda: world.at_weight(10))
