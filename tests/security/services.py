@@ -1,4 +1,4 @@
-"""The four HTTP services as ASGI apps on one real database and Redis, for the OpenAPI tests
+"""The five HTTP services as ASGI apps on one real database and Redis, for the OpenAPI tests
 and the fuzz. Each app's lifespan also runs the lifespans of the apps it calls (orders:
 catalog, payments and the provider stand-in), so whoever starts it (the tests, or
 schemathesis' ASGI client) gets a working service; the users lookups are answered by the
@@ -26,6 +26,8 @@ from new_services.orders.app import create_app as orders_app
 from new_services.orders.settings import OrdersSettings
 from new_services.payments.app import create_app as payments_app
 from new_services.payments.settings import PaymentsSettings
+from new_services.users.app import create_app as users_app
+from new_services.users.settings import UsersSettings
 from stand_ins.payments.app import create_app as provider_app
 from stand_ins.payments.settings import PaymentsSettings as ProviderSettings
 from tests.integration.migrating import engine_at
@@ -36,7 +38,7 @@ USERS, CATALOG, PAYMENTS, PROVIDER = (
     "http://payments.test",
     "http://provider.test",
 )
-SERVICES = ("orders", "catalog", "payments", "analytics")
+SERVICES = ("orders", "catalog", "payments", "analytics", "users")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def service(name: str, where: Where) -> Starlette:
         return catalog
     if name == "analytics":
         return analytics_app(AnalyticsSettings(redis_url=redis, namespace=namespace))
+    if name == "users":
+        return users_app(UsersSettings(database_url=url))
     provider = provider_app(ProviderSettings(db_path=where.home / f"provider-{name}.db"))
     payments = payments_app(
         PaymentsSettings(database_url=url, provider_url=PROVIDER),
