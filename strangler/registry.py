@@ -264,6 +264,18 @@ PARTS: tuple[Entry, ...] = (
         upstream="catalog",
     ),
     Entry(
+        name="users",
+        kind=Kind.SERVICE,
+        runs="new_services.users.app:create_app",
+        about="the extracted users service: sign-up and look-up, v1 and v2",
+        health=http("users"),
+        ports=(Port("users", 14),),
+        env=_database,
+        secrets=(DRY_RUN_KEY,),
+        needs_schema=True,
+        upstream="users",
+    ),
+    Entry(
         name="orders",
         kind=Kind.SERVICE,
         runs="new_services.orders.app:create_app",
