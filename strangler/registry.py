@@ -128,7 +128,7 @@ def _catalog(s: Settings) -> dict[str, str]:
 def _orders(s: Settings) -> dict[str, str]:
     return {
         "DATABASE_URL": s.shop_database_url,
-        "ORDERS_USERS_URL": s.url("legacy"),  # users stay in the legacy shop
+        "ORDERS_USERS_URL": s.url("users"),
         "ORDERS_CATALOG_URL": s.url("catalog"),
         "ORDERS_PAYMENTS_URL": s.url("payments-service"),
     }

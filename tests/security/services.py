@@ -1,8 +1,7 @@
 """The five HTTP services as ASGI apps on one real database and Redis, for the OpenAPI tests
 and the fuzz. Each app's lifespan also runs the lifespans of the apps it calls (orders:
-catalog, payments and the provider stand-in), so whoever starts it (the tests, or
-schemathesis' ASGI client) gets a working service; the users lookups are answered by the
-legacy app through its test client, as in tests/integration/inprocess.py."""
+catalog, payments, users and the provider stand-in), so whoever starts it (the tests, or
+schemathesis' ASGI client) gets a working service, as in tests/integration/inprocess.py."""
 
 from __future__ import annotations
 
@@ -65,20 +64,6 @@ def _with_lifespans_of(app: Starlette, *others: Any) -> Starlette:
     return app
 
 
-def _users() -> httpx.MockTransport:
-    """The legacy app answers `GET /users/{id}`; it is made at the first lookup, as it
-    reads DATABASE_URL and makes its tables there when it is made."""
-    shops: list[Any] = []
-
-    def users(request: httpx.Request) -> httpx.Response:
-        if not shops:
-            shops.append(legacy.create_app().test_client())
-        answer = shops[0].get(request.url.path)
-        return httpx.Response(answer.status_code, content=answer.data)
-
-    return httpx.MockTransport(users)
-
-
 def service(name: str, where: Where) -> Starlette:
     """The app of service `name`, wired to real dependencies in this process."""
     url, redis, namespace = where.database_url, where.redis_url, where.namespace
@@ -87,8 +72,9 @@ def service(name: str, where: Where) -> Starlette:
         return catalog
     if name == "analytics":
         return analytics_app(AnalyticsSettings(redis_url=redis, namespace=namespace))
+    users = users_app(UsersSettings(database_url=url))
     if name == "users":
-        return users_app(UsersSettings(database_url=url))
+        return users
     provider = provider_app(ProviderSettings(db_path=where.home / f"provider-{name}.db"))
     payments = payments_app(
         PaymentsSettings(database_url=url, provider_url=PROVIDER),
@@ -100,7 +86,7 @@ def service(name: str, where: Where) -> Starlette:
     transports: dict[str, httpx.AsyncBaseTransport] = {
         CATALOG: httpx.ASGITransport(app=catalog),
         PAYMENTS: httpx.ASGITransport(app=payments),
-        USERS: _users(),
+        USERS: httpx.ASGITransport(app=users),
     }
     orders = orders_app(
         OrdersSettings(
@@ -108,7 +94,7 @@ def service(name: str, where: Where) -> Starlette:
         ),
         transports=transports,
     )
-    return _with_lifespans_of(orders, provider, catalog, payments)
+    return _with_lifespans_of(orders, provider, catalog, payments, users)
 
 
 @contextmanager
