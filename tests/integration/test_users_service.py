@@ -169,6 +169,20 @@ async def test_an_address_is_stored_trimmed_and_lower_cased_by_either_side(
     assert (taken.status_code, taken.json()["error"]) == (409, "email_taken")
 
 
+async def test_what_legacy_fails_on_with_a_500_on_postgresql_is_a_client_error_here(
+    service: httpx.AsyncClient,
+) -> None:
+    """Legacy's INTEGER id and VARCHAR(255) address make both a server error on PostgreSQL."""
+    past_32_bits = await service.get("/users/3000000000")
+    assert (past_32_bits.status_code, past_32_bits.json()) == (
+        404,
+        {"error": "user_not_found", "message": "no user 3000000000"},
+    )
+    long = {"email": "İ" * 200 + "@example.com", "name": "Ada"}  # 412 characters lower-cased
+    too_long = await service.post("/users", json=long)
+    assert (too_long.status_code, too_long.json()["error"]) == (400, "validation_error")
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
