@@ -128,7 +128,7 @@ def _catalog(s: Settings) -> dict[str, str]:
 def _orders(s: Settings) -> dict[str, str]:
     return {
         "DATABASE_URL": s.shop_database_url,
-        "ORDERS_USERS_URL": s.url("legacy"),  # users stay in the legacy shop
+        "ORDERS_USERS_URL": s.url("users"),
         "ORDERS_CATALOG_URL": s.url("catalog"),
         "ORDERS_PAYMENTS_URL": s.url("payments-service"),
     }
@@ -262,6 +262,18 @@ PARTS: tuple[Entry, ...] = (
         secrets=(DRY_RUN_KEY,),
         needs_schema=True,
         upstream="catalog",
+    ),
+    Entry(
+        name="users",
+        kind=Kind.SERVICE,
+        runs="new_services.users.app:create_app",
+        about="the extracted users service: sign-up and look-up, v1 and v2",
+        health=http("users"),
+        ports=(Port("users", 14),),
+        env=_database,
+        secrets=(DRY_RUN_KEY,),
+        needs_schema=True,
+        upstream="users",
     ),
     Entry(
         name="orders",

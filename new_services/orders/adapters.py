@@ -1,4 +1,4 @@
-"""The ports to other domains, over HTTP: users (still in the legacy app), catalog, payments.
+"""The ports to other domains, over HTTP: users, catalog, payments.
 
 Each translates the other side's answers into the port's terms and its failures into
 `Unavailable` (`raise ... from exc`), so checkout never sees an httpx error.
@@ -30,6 +30,7 @@ from new_services.orders.ports import (
 )
 from new_services.platform.clients import answer_object
 from new_services.platform.problems import TYPE_PREFIX
+from new_services.users import client as users
 
 VOIDED = TYPE_PREFIX + "payment-voided"  # payments gave the payment up: final
 PROVIDER_REFUSED = TYPE_PREFIX + "provider-refused"  # the provider did nothing: none pending
@@ -42,16 +43,16 @@ KEY_REUSED = TYPE_PREFIX + "idempotency-key-reused"  # the key is another paymen
 CARD_INVALID = TYPE_PREFIX + "card-invalid"  # the provider knows no such card: final
 
 
-class LegacyCustomers:
-    """Users stay in the legacy app (a real migration is partial for a long time): asked
-    over its public API, `GET /users/{id}`.
+class UsersAdapter:
+    """The users service, through the client it publishes (`new_services.users.client`).
 
-    Users found are remembered (a bounded LRU, per process): the legacy API has no way to
-    change a user's e-mail or name or to delete one, so an entry cannot go stale through
-    it. A user not found is never remembered: it may be created a moment later."""
+    Users found are remembered (a bounded LRU, per process): neither the users service nor
+    the legacy app can change a user's e-mail or name or delete one, so an entry cannot go
+    stale through them. A user not found is never remembered: it may be created a moment
+    later."""
 
-    def __init__(self, http: httpx.AsyncClient, remember: int = 10_000) -> None:
-        self._http = http
+    def __init__(self, client: users.UsersClient, remember: int = 10_000) -> None:
+        self._client = client
         self._known: OrderedDict[int, Customer] = OrderedDict()
         self._remember = remember
 
@@ -71,15 +72,10 @@ class LegacyCustomers:
 
     async def _ask(self, user_id: int) -> Customer | None:
         try:
-            response = await self._http.get(f"/users/{user_id}")
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"the users API did not answer: {exc}") from exc
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise Unavailable(f"the users API answered {response.status_code}")
-        body = response.json()
-        return Customer(body["id"], body["email"], body["name"])
+            account = await self._client.user(user_id)
+        except users.UsersError as exc:
+            raise Unavailable(f"the users service did not answer: {exc}") from exc
+        return None if account is None else Customer(account.id, account.email, account.name)
 
 
 class CatalogAdapter:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from new_services.catalog.client import CatalogClient
-from new_services.orders.adapters import CatalogAdapter, LegacyCustomers, PaymentsClient
+from new_services.orders.adapters import CatalogAdapter, PaymentsClient, UsersAdapter
 from new_services.orders.api_v1 import OrdersApiV1
 from new_services.orders.api_v2 import OrdersApiV2, WiringV2
 from new_services.orders.checkout import Checkout
@@ -27,6 +27,7 @@ from new_services.platform.database import make_engine
 from new_services.platform.idempotency import IdempotencyStore
 from new_services.platform.periodic import periodically
 from new_services.platform.service_app import service_app
+from new_services.users.client import UsersClient
 
 
 def create_app(
@@ -53,7 +54,7 @@ def create_app(
                 stack.push_async_callback(made.aclose)
                 return made
 
-            customers = LegacyCustomers(client(settings.users_url))
+            customers = UsersAdapter(UsersClient(client(settings.users_url)))
             catalog = CatalogAdapter(
                 CatalogClient(client(settings.catalog_url), settings.dry_run_key)
             )

@@ -139,7 +139,7 @@ class Checkout:
         The checks come in the legacy order (API.md): the user, an empty cart, then each
         line's stock, then the discount code. A line whose product was deleted is not in
         the cart any more (legacy deletes such lines with the product). The customer (a
-        call to the legacy users API) and the cart with its products are asked for at
+        call to the users service) and the cart with its products are asked for at
         once, as neither needs the other: that is one round trip fewer of a checkout's
         latency, and an answer is still checked in the legacy order."""
         customer, (wanted, products) = await both(

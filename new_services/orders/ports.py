@@ -1,8 +1,8 @@
 """What orders needs from the world, as ports; adapters and in-memory fakes implement them.
 
-Users stay in the legacy app, and catalog and payments are other domains: orders reaches
-them through these ports (HTTP clients in production, `adapters.py`), never through their
-tables. The order book and the carts are orders' own tables (`repository.py`).
+Users, catalog and payments are other domains: orders reaches them through these ports
+(HTTP clients in production, `adapters.py`), never through their tables. The order book
+and the carts are orders' own tables (`repository.py`).
 """
 
 from __future__ import annotations

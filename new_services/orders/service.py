@@ -2,7 +2,7 @@
 
 Each reads or writes orders' own tables through its ports and asks the other domains
 through theirs; a dependency that does not answer becomes `DependencyDown` (503), never a
-half-done change. A read asks the users API whether the user exists while it reads
+half-done change. A read asks the users service whether the user exists while it reads
 (`platform/together.py both`): neither waits for the other, and an unknown user is still
 the answer.
 """

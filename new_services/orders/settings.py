@@ -14,7 +14,7 @@ from new_services.orders.pricing import SHOP_RULES, Rules
 @dataclass(frozen=True)
 class OrdersSettings:
     database_url: str
-    users_url: str  # the legacy app, which still owns users
+    users_url: str  # the users service
     catalog_url: str
     payments_url: str  # the payments service (not the provider)
     timeout_s: float = 10.0
@@ -35,7 +35,7 @@ class OrdersSettings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> OrdersSettings:
         return cls(
             database_url=environ.get("DATABASE_URL") or "sqlite:///shop.db",
-            users_url=environ.get("ORDERS_USERS_URL", "http://127.0.0.1:8001"),
+            users_url=environ.get("ORDERS_USERS_URL", "http://127.0.0.1:8014"),
             catalog_url=environ.get("ORDERS_CATALOG_URL", "http://127.0.0.1:8009"),
             payments_url=environ.get("ORDERS_PAYMENTS_URL", "http://127.0.0.1:8008"),
             timeout_s=float(environ.get("ORDERS_TIMEOUT_S", "10")),

@@ -57,6 +57,7 @@ def test_up_then_a_checkout_charges_once_and_mails_once_and_down_leaves_no_proce
             "payments",
             "payments-service",
             "catalog",
+            "users",
             "orders",
             "analytics",
             "catalog-worker",

@@ -1,5 +1,5 @@
 """Shadow parity on the shipped route table, as a new user turns it on: the shop's own flow
-through the four shop routes, in shadow with dry runs, with no ignore rule, sleep or slow
+through the five shop routes, in shadow with dry runs, with no ignore rule, sleep or slow
 provider added to make the mirror win. A correct extracted side reads as parity 1; one that
 rounds tax the other way (its pricing rules are data) is caught at the field it gets wrong.
 """
@@ -22,7 +22,7 @@ from tests.e2e.shop import Shop
 
 pytestmark = pytest.mark.e2e
 Json = dict[str, Any]
-SHOP_ROUTES = ("products", "carts-and-checkout", "orders", "reports")
+SHOP_ROUTES = ("products", "users", "carts-and-checkout", "orders", "reports")
 # prices with every remainder of 8% tax: half of them round differently when cut off
 PRICES = (1_019, 1_250, 2_345, 999, 4_006, 517, 3_333, 1_111)
 
@@ -80,11 +80,12 @@ class Flow:
         return dict(response.json()) if response.content else {}
 
     def buyer(self, n: int) -> None:
-        """Create a user, look at a product, add it, look at the cart, check out, read the
-        history and the order; every fourth buyer cancels."""
+        """Create a user (and look at it), look at a product, add it, look at the cart, check
+        out, read the history and the order; every fourth buyer cancels."""
         product = self.products[n % len(self.products)]
         self._call("products", "GET", f"/products/{product['id']}")
         user, order = self.checkout(n, look=True)
+        self._call("users", "GET", f"/users/{user['id']}")
         self._call("carts-and-checkout", "GET", f"/users/{user['id']}/orders")
         self._call("orders", "GET", f"/orders/{order['id']}")
         if n % 4 == 0:
@@ -92,8 +93,8 @@ class Flow:
 
     def checkout(self, n: int, look: bool = False) -> tuple[Json, Json]:
         """Create a user, add a product (and look at the cart), check out."""
-        public = self.shop.public
-        user = public.post("/users", json={"email": unique_email(), "name": f"Buyer {n}"}).json()
+        signup = {"email": unique_email(), "name": f"Buyer {n}"}
+        user = self._call("users", "POST", "/users", json=signup)
         product = self.products[n % len(self.products)]
         line = {"product_id": product["id"], "quantity": 1 + n % 3}
         self._call("carts-and-checkout", "POST", f"/users/{user['id']}/cart/items", json=line)
@@ -140,7 +141,7 @@ def test_the_shop_shadowed_on_the_shipped_table_reads_parity_1_and_the_report_ga
     assert sum(flow.sent.values()) >= 500
     found = settled(shop, flow.sent)
 
-    for route in ("products", "carts-and-checkout", "orders"):
+    for route in ("products", "users", "carts-and-checkout", "orders"):
         got = found[route]
         samples = shop.cli("routes", "mismatches", route).stdout
         assert got["mismatch"] == 0, samples

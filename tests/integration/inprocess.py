@@ -1,6 +1,6 @@
 """The shop's services assembled in this process: the real apps on a real database and
-Redis, wired to one another by ASGI transports instead of sockets. The legacy app answers
-the users lookups through its Flask test client; the provider stand-in is its real app.
+Redis, wired to one another by ASGI transports instead of sockets; the provider stand-in is
+its real app, and the legacy app shares the database (its Flask test client).
 
 For tests that need every span or every answer in one process (tracing, the orders API);
 `strangler up` and tests/e2e cover the same wiring across real processes."""
@@ -31,6 +31,8 @@ from new_services.orders.app import create_app as orders_app
 from new_services.orders.settings import OrdersSettings
 from new_services.payments.app import create_app as payments_app
 from new_services.payments.settings import PaymentsSettings
+from new_services.users.app import create_app as users_app
+from new_services.users.settings import UsersSettings
 from stand_ins.payments.app import create_app as provider_app
 from stand_ins.payments.settings import PaymentsSettings as ProviderSettings
 from tests.integration.migrating import engine_at
@@ -135,11 +137,6 @@ async def in_process_shop(
         history.upgrade(engine, "expand")
         legacy_shop = legacy.create_app().test_client()
         legacy_engine = legacy.ENGINE  # SMELL(global-state): the app keeps it in a global
-
-        def users(request: httpx.Request) -> httpx.Response:  # the legacy app answers
-            answer = legacy_shop.get(request.url.path)
-            return httpx.Response(answer.status_code, content=answer.data)
-
         provider = provider_app(ProviderSettings(db_path=tmp_path / "provider.db"))
         apps = {
             CATALOG: catalog_app(
@@ -149,11 +146,11 @@ async def in_process_shop(
                 PaymentsSettings(database_url, provider_url or PROVIDER, dry_run_key=dry_runs.KEY),
                 provider=None if provider_url else httpx.ASGITransport(app=provider),
             ),
+            USERS: users_app(UsersSettings(database_url, dry_run_key=dry_runs.KEY)),
         }
         transports: dict[str, httpx.AsyncBaseTransport] = {
             url: httpx.ASGITransport(app=app) for url, app in apps.items()
         }
-        transports[USERS] = httpx.MockTransport(users)
         orders = orders_app(
             OrdersSettings(database_url, USERS, CATALOG, PAYMENTS, dry_run_key=dry_runs.KEY),
             transports=transports,

@@ -1,5 +1,5 @@
 """The orders service's v2 API with its real neighbours (catalog, payments, the provider,
-the legacy users) on a real database: Idempotency-Key on checkout and cancellation,
+users) on a real database: Idempotency-Key on checkout and cancellation,
 cursor pages of a history, ETags, dry runs and problems."""
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from new_services.orders import tables as orders
 from new_services.payments import tables as payments
 from new_services.platform.idempotency import records
 from new_services.platform.outbox import outbox_events
+from new_services.users import tables as users
 from tests.integration.migrating import engine_at, routes_table, run_backfill
 
 DECLARED = {
@@ -26,9 +27,10 @@ DECLARED = {
     "payments": payments.metadata,
     "outbox": outbox_events.metadata,
     "idempotency": records.metadata,
+    "users": users.metadata,
 }
 # INTEGER columns bound as BIGINT on purpose (new_services/catalog/tables.py says why)
-WIDER_ON_PURPOSE = {("products", "id"), ("stock_reservations", "product_id")}
+WIDER_ON_PURPOSE = {("products", "id"), ("stock_reservations", "product_id"), ("users", "id")}
 DIFFERENCES = {"add_table", "add_column", "modify_type", "modify_nullable"}
 
 

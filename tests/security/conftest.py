@@ -20,6 +20,8 @@ from new_services.catalog.app import create_app as catalog_app
 from new_services.catalog.settings import CatalogSettings
 from new_services.payments.app import create_app as payments_app
 from new_services.payments.settings import PaymentsSettings
+from new_services.users.app import create_app as users_app
+from new_services.users.settings import UsersSettings
 from stand_ins.payments.app import create_app as provider_app
 from stand_ins.payments.settings import PaymentsSettings as ProviderSettings
 from tests.conftest import stack_database_url
@@ -56,6 +58,18 @@ async def catalog(expanded_database_url: str, redis_url: str) -> AsyncIterator[h
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://catalog.test"
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def users(expanded_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = users_app(UsersSettings(expanded_database_url))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://users.test"
         ) as client,
     ):
         yield client

@@ -1,8 +1,7 @@
-"""The four HTTP services as ASGI apps on one real database and Redis, for the OpenAPI tests
+"""The five HTTP services as ASGI apps on one real database and Redis, for the OpenAPI tests
 and the fuzz. Each app's lifespan also runs the lifespans of the apps it calls (orders:
-catalog, payments and the provider stand-in), so whoever starts it (the tests, or
-schemathesis' ASGI client) gets a working service; the users lookups are answered by the
-legacy app through its test client, as in tests/integration/inprocess.py."""
+catalog, payments, users and the provider stand-in), so whoever starts it (the tests, or
+schemathesis' ASGI client) gets a working service, as in tests/integration/inprocess.py."""
 
 from __future__ import annotations
 
@@ -26,6 +25,8 @@ from new_services.orders.app import create_app as orders_app
 from new_services.orders.settings import OrdersSettings
 from new_services.payments.app import create_app as payments_app
 from new_services.payments.settings import PaymentsSettings
+from new_services.users.app import create_app as users_app
+from new_services.users.settings import UsersSettings
 from stand_ins.payments.app import create_app as provider_app
 from stand_ins.payments.settings import PaymentsSettings as ProviderSettings
 from tests.integration.migrating import engine_at
@@ -36,7 +37,7 @@ USERS, CATALOG, PAYMENTS, PROVIDER = (
     "http://payments.test",
     "http://provider.test",
 )
-SERVICES = ("orders", "catalog", "payments", "analytics")
+SERVICES = ("orders", "catalog", "payments", "analytics", "users")
 
 
 @dataclass(frozen=True)
@@ -63,20 +64,6 @@ def _with_lifespans_of(app: Starlette, *others: Any) -> Starlette:
     return app
 
 
-def _users() -> httpx.MockTransport:
-    """The legacy app answers `GET /users/{id}`; it is made at the first lookup, as it
-    reads DATABASE_URL and makes its tables there when it is made."""
-    shops: list[Any] = []
-
-    def users(request: httpx.Request) -> httpx.Response:
-        if not shops:
-            shops.append(legacy.create_app().test_client())
-        answer = shops[0].get(request.url.path)
-        return httpx.Response(answer.status_code, content=answer.data)
-
-    return httpx.MockTransport(users)
-
-
 def service(name: str, where: Where) -> Starlette:
     """The app of service `name`, wired to real dependencies in this process."""
     url, redis, namespace = where.database_url, where.redis_url, where.namespace
@@ -85,6 +72,9 @@ def service(name: str, where: Where) -> Starlette:
         return catalog
     if name == "analytics":
         return analytics_app(AnalyticsSettings(redis_url=redis, namespace=namespace))
+    users = users_app(UsersSettings(database_url=url))
+    if name == "users":
+        return users
     provider = provider_app(ProviderSettings(db_path=where.home / f"provider-{name}.db"))
     payments = payments_app(
         PaymentsSettings(database_url=url, provider_url=PROVIDER),
@@ -96,7 +86,7 @@ def service(name: str, where: Where) -> Starlette:
     transports: dict[str, httpx.AsyncBaseTransport] = {
         CATALOG: httpx.ASGITransport(app=catalog),
         PAYMENTS: httpx.ASGITransport(app=payments),
-        USERS: _users(),
+        USERS: httpx.ASGITransport(app=users),
     }
     orders = orders_app(
         OrdersSettings(
@@ -104,7 +94,7 @@ def service(name: str, where: Where) -> Starlette:
         ),
         transports=transports,
     )
-    return _with_lifespans_of(orders, provider, catalog, payments)
+    return _with_lifespans_of(orders, provider, catalog, payments, users)
 
 
 @contextmanager

@@ -151,6 +151,58 @@ async def test_every_catalog_answer_matches_the_catalog_document(
     }
 
 
+async def test_every_users_answer_matches_the_users_document(users: httpx.AsyncClient) -> None:
+    answers = await Conformance.of(users)
+    body = {"email": f"ada-{uuid.uuid4().hex}@example.com", "name": "Ada"}
+    made = await users.post("/v2/users", json=body, headers={"Idempotency-Key": "u1"})
+    assert made.status_code == 201, made.text
+    again = await users.post("/v2/users", json=body, headers={"Idempotency-Key": "u1"})
+    assert again.status_code == 201 and again.json() == made.json()
+    reused = await users.post(
+        "/v2/users", json={**body, "name": "Bo"}, headers={"Idempotency-Key": "u1"}
+    )
+    shouted = {**body, "email": body["email"].upper()}
+    taken = await users.post("/v2/users", json=shouted, headers=key())
+    typo = await users.post("/v2/users", json={**body, "nmae": "Ada"}, headers=key())
+    assert (reused.status_code, taken.status_code, typo.status_code) == (422, 409, 400)
+    second = await users.post(
+        "/v2/users", json={**body, "email": f"bo-{body['email']}"}, headers=key()
+    )
+    assert second.status_code == 201
+
+    first = await users.get("/v2/users", params={"limit": 1})
+    assert first.status_code == 200 and first.json()["next"], first.text
+    rest = await users.get("/v2/users", params={"limit": 1, "cursor": first.json()["next"]})
+    assert rest.status_code == 200 and rest.json()["next"] is None
+    by_email = await users.get("/v2/users", params={"email": shouted["email"]})
+    assert [u["id"] for u in by_email.json()["users"]] == [made.json()["id"]]
+    unchanged = await users.get(
+        "/v2/users", params={"limit": 1}, headers={"If-None-Match": first.headers["etag"]}
+    )
+    bad_page = await users.get("/v2/users", params={"legacy_id": "0"})
+    assert (unchanged.status_code, bad_page.status_code) == (304, 400)
+
+    one = made.headers["location"]
+    got = await users.get(one)
+    assert got.status_code == 200 and got.json() == made.json()
+    same = await users.get(one, headers={"If-None-Match": got.headers["etag"]})
+    assert same.status_code == 304 and same.content == b""
+    assert (await users.get(f"/v2/users/{uuid.uuid4()}")).status_code == 404
+
+    assert walked(answers) == {
+        ("POST", "/v2/users", 201),
+        ("POST", "/v2/users", 400),
+        ("POST", "/v2/users", 409),
+        ("POST", "/v2/users", 422),
+        ("GET", "/v2/users", 200),
+        ("GET", "/v2/users", 304),
+        ("GET", "/v2/users", 400),
+        ("GET", "/v2/users/{user_id}", 200),
+        ("GET", "/v2/users/{user_id}", 304),
+        ("GET", "/v2/users/{user_id}", 404),
+    }
+
+
 async def test_every_orders_answer_matches_the_orders_document(shop: Shop) -> None:
     orders = shop.orders
     answers = await Conformance.of(orders)

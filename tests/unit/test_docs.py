@@ -22,20 +22,20 @@ def test_readmes_parts_table_and_port_row_are_the_registrys() -> None:
 
 def test_a_new_entry_gets_its_row_and_its_port_variable() -> None:
     orders = next(e for e in PARTS if e.name == "orders")
-    users = replace(
+    reviews = replace(
         orders,
-        name="users",
-        runs="new_services.users.app:create_app",
-        about="the extracted users service",
-        ports=(Port("users", 14),),
-        upstream="users",
+        name="reviews",
+        runs="new_services.reviews.app:create_app",
+        about="the extracted reviews service",
+        ports=(Port("reviews", 15),),
+        upstream="reviews",
     )
-    text = docs.render((ROOT / "README.md").read_text(), [*PARTS, users])
-    row = next(line for line in text.splitlines() if line.startswith("| users |"))
-    assert "`new_services.users.app:create_app`" in row and "`users` 8014" in row
-    assert "| `users` | yes | the extracted users service |" in row
+    text = docs.render((ROOT / "README.md").read_text(), [*PARTS, reviews])
+    row = next(line for line in text.splitlines() if line.startswith("| reviews |"))
+    assert "`new_services.reviews.app:create_app`" in row and "`reviews` 8015" in row
+    assert "| `reviews` | yes | the extracted reviews service |" in row
     port_row = next(line for line in text.splitlines() if "`STRANGLER_<PORT>_PORT`" in line)
-    assert port_row.rstrip(" |").endswith("`ROLLOUT_METRICS`, `USERS`")
+    assert port_row.rstrip(" |").endswith("`USERS`, `REVIEWS`")
 
 
 def test_new_services_readme_gives_each_services_port_offset() -> None:

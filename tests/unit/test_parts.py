@@ -18,6 +18,7 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
         "payments",
         "payments-service",
         "catalog",
+        "users",
         "orders",
         "analytics",
         "catalog-worker",
@@ -32,6 +33,7 @@ def test_without_redis_url_an_embedded_redis_starts_first(tmp_path: Path) -> Non
     assert [p.name for p in parts if p.needs_schema] == [
         "payments-service",
         "catalog",
+        "users",
         "orders",
         "catalog-worker",
         "payments-worker",

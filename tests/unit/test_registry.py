@@ -48,6 +48,7 @@ def test_the_gateway_and_the_controller_get_a_url_for_each_upstream(tmp_path: Pa
             "GATEWAY_UPSTREAM_CATALOG": "http://127.0.0.1:9109",
             "GATEWAY_UPSTREAM_ORDERS": "http://127.0.0.1:9110",
             "GATEWAY_UPSTREAM_ANALYTICS": "http://127.0.0.1:9111",
+            "GATEWAY_UPSTREAM_USERS": "http://127.0.0.1:9114",
         }, name
 
 
@@ -77,11 +78,11 @@ def test_each_entry_is_reachable_where_its_health_check_and_upstream_say() -> No
 
 def test_a_port_offset_two_parts_claim_is_refused_naming_both() -> None:
     orders = next(e for e in PARTS if e.name == "orders")
-    users = replace(orders, name="users", ports=(Port("users", 10),), upstream="users")
-    with pytest.raises(ValueError, match="users: port offset 10 is taken by orders"):
-        port_offsets([*PARTS, users])
-    again = replace(users, ports=(Port("orders", 14),))
-    with pytest.raises(ValueError, match="users: port name 'orders' is taken by orders"):
+    reviews = replace(orders, name="reviews", ports=(Port("reviews", 10),), upstream="reviews")
+    with pytest.raises(ValueError, match="reviews: port offset 10 is taken by orders"):
+        port_offsets([*PARTS, reviews])
+    again = replace(reviews, ports=(Port("orders", 15),))
+    with pytest.raises(ValueError, match="reviews: port name 'orders' is taken by orders"):
         port_offsets([*PARTS, again])
 
 

@@ -1,0 +1,1 @@
+"""The users domain: accounts (sign-up and look-up), extracted from the legacy shop."""
