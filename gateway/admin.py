@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 Handler = Callable[[Request], Awaitable[Response]]
+Retiring = Callable[..., Awaitable[changes.Change]]  # changes.retire or changes.unretire
 log = logging.getLogger("gateway.admin")
 
 schemas = SchemaGenerator(
@@ -365,6 +366,40 @@ def admin_app(gateway: Gateway) -> Starlette:
         await gateway.live.refresh()
         return JSONResponse(change.audit)
 
+    async def retire(request: Request, who: str) -> Response:
+        """
+        summary: Retire an upstream (legacy). No request goes to it from this version on; the
+          default route answers 404 legacy-retired. Body = {upstream, reason}.
+        responses:
+          200: {description: The audit entry.}
+          409: {description: A route could still send to it (each named), or it is retired.}
+        """
+        return await retiring(request, who, changes.retire)
+
+    async def unretire(request: Request, who: str) -> Response:
+        """
+        summary: Undo a retire (start the upstream first). Body = {upstream, reason}.
+        responses:
+          200: {description: The audit entry.}
+          409: {description: It is not retired.}
+        """
+        return await retiring(request, who, changes.unretire)
+
+    async def retiring(request: Request, who: str, change_of: Retiring) -> Response:
+        document = await body(request)
+        upstream = document.get("upstream")
+        if not isinstance(upstream, str) or not upstream:
+            raise changes.ChangeError("'upstream' must name an upstream, such as \"legacy\"")
+        change = await change_of(
+            gateway.store,
+            upstream,
+            upstreams=gateway.live.upstreams,
+            actor=who,
+            reason=reason(document),
+        )
+        await gateway.live.refresh()
+        return JSONResponse(change.audit)
+
     async def rollback(request: Request, who: str) -> Response:
         """
         summary: Restore the table as it was at an earlier version. Body = {version, reason}.
@@ -538,6 +573,8 @@ def admin_app(gateway: Gateway) -> Starlette:
         Route("/routes/{name}/fault", guarded(clear_fault), methods=["DELETE"]),
         Route("/kill", guarded(kill), methods=["POST"]),
         Route("/rollback", guarded(rollback), methods=["POST"]),
+        Route("/retire", guarded(retire), methods=["POST"]),
+        Route("/unretire", guarded(unretire), methods=["POST"]),
         Route("/audit", guarded(audit), methods=["GET"]),
         Route("/parity", guarded(parity), methods=["GET"]),
         Route("/parity/{route}/reset", guarded(reset_parity), methods=["POST"]),

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.routes import DATA_SETTINGS, ROUTE_SETTINGS, Route, RouteTable, RouteTableError
+from gateway.routes import (
+    DATA_SETTINGS,
+    ROUTE_SETTINGS,
+    RetiredUpstreamError,
+    Route,
+    RouteTable,
+    RouteTableError,
+    reaching,
+)
 from gateway.store import Document, RouteStore
 
 # What an operator may change on a live route (its name and patterns are fixed; a new
@@ -146,6 +154,8 @@ async def _apply(
         document = {**document, "version": version}
         try:
             table = RouteTable.from_dict(document, upstreams=upstreams)
+        except RetiredUpstreamError as exc:  # a sound change, refused while legacy is retired
+            raise ChangeError(str(exc), status=409) from exc
         except RouteTableError as exc:
             raise ChangeError(str(exc), status=422) from exc
         audit = {
@@ -336,9 +346,19 @@ def _not_the_groups(route: Route, settings: Mapping[str, Any]) -> None:
 async def kill(
     store: RouteStore, *, upstreams: Mapping[str, str], actor: str, reason: str
 ) -> Change:
-    """The kill switch: every route to legacy in one version."""
+    """The kill switch: every route to legacy in one version. Refused while an upstream is
+    retired: it would send every request to a stopped legacy (unretire it first)."""
 
     def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        retired = document.get("retired") or []
+        if retired:
+            raise ChangeError(
+                f"the kill switch sends every route to legacy, and {', '.join(retired)} is "
+                "retired (stopped): every request would fail. Run `strangler unretire "
+                "legacy --reason ...` first (it starts legacy again), then the kill switch; "
+                "or move the failing route back with `strangler routes rollback`",
+                status=409,
+            )
         routes = document.get("routes", [])
         before = {r["name"]: r.get("mode", "legacy") for r in routes}
         killed = [{**r, "mode": "legacy"} for r in routes]
@@ -352,13 +372,16 @@ async def kill(
 async def rollback(
     store: RouteStore, version: int, *, upstreams: Mapping[str, str], actor: str, reason: str
 ) -> Change:
-    """Make the table as it was at `version` the newest version."""
+    """Make the table as it was at `version` the newest version. What is retired stays
+    retired (only `unretire` changes that): a version that sends to a retired upstream is
+    refused (409)."""
     old = await store.at(version)
     if old is None:
         raise ChangeError(f"no table version {version}", status=404)
 
     def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
-        return {**old}, {"version": document.get("version")}, {"restored": version}, None
+        restored = {**old, "retired": document.get("retired") or []}
+        return restored, {"version": document.get("version")}, {"restored": version}, None
 
     return await _apply(
         store,
@@ -368,6 +391,54 @@ async def rollback(
         action="rollback",
         reason=reason,
         replaces=True,
+    )
+
+
+async def retire(
+    store: RouteStore, upstream: str, *, upstreams: Mapping[str, str], actor: str, reason: str
+) -> Change:
+    """Retire an upstream (legacy): from this version on the gateway never sends a request
+    to it, and the default route answers 404 `legacy-retired`. Refused (409) while any
+    route could still send to it, naming each route and how."""
+
+    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        table = _current(document, upstreams)
+        if upstream not in table.upstreams:
+            raise ChangeError(f"no upstream named {upstream!r}", status=404)
+        if upstream in table.retired:
+            raise ChangeError(f"upstream {upstream!r} is retired already", status=409)
+        ways = reaching(table.routes, upstream)
+        if ways:
+            raise ChangeError(
+                f"cannot retire {upstream!r}: {'; '.join(ways)}. Move each to extracted mode "
+                "with fallback off first (`strangler routes set NAME --mode extracted "
+                "--no-fallback --reason ...`)",
+                status=409,
+            )
+        before = sorted(table.retired)
+        after = sorted(table.retired | {upstream})
+        return {**document, "retired": after}, {"retired": before}, {"retired": after}, None
+
+    return await _apply(
+        store, mutate, upstreams=upstreams, actor=actor, action="retire", reason=reason
+    )
+
+
+async def unretire(
+    store: RouteStore, upstream: str, *, upstreams: Mapping[str, str], actor: str, reason: str
+) -> Change:
+    """Undo `retire`: routes may send to the upstream again (start it first)."""
+
+    def mutate(document: Document) -> tuple[Document, Any, Any, str | None]:
+        table = _current(document, upstreams)
+        if upstream not in table.retired:
+            raise ChangeError(f"upstream {upstream!r} is not retired", status=409)
+        before = sorted(table.retired)
+        after = sorted(table.retired - {upstream})
+        return {**document, "retired": after}, {"retired": before}, {"retired": after}, None
+
+    return await _apply(
+        store, mutate, upstreams=upstreams, actor=actor, action="unretire", reason=reason
     )
 
 

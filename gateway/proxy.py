@@ -250,6 +250,9 @@ class Proxy:
                 decision = Decision("legacy", "breaker-open")
                 if self._signals is not None:  # the extracted side failed this one too
                     self._signals.record_diverted(route.name)
+        if decision.target == "legacy" and route.legacy in table.retired:
+            await self._retired(send, x, decision)
+            return
         x.out_headers = h.upstream_headers(
             header_pairs,
             client_ip=(scope.get("client") or (None,))[0],
@@ -421,8 +424,10 @@ class Proxy:
         (RFC 9110 9.2.1), or the request never reached the extracted side (no connection).
         An `Idempotency-Key` does not count: legacy ignores it (SMELL(no-idempotency)), so a
         write the extracted side began and legacy then repeats is two writes."""
-        assert x.route is not None
+        assert x.route is not None and x.table is not None
         if not x.route.fallback or not isinstance(x.body, bytes):
+            return False
+        if x.route.legacy in x.table.retired:  # the table refuses this; never send there anyway
             return False
         return x.method in SAFE_METHODS or isinstance(error, UpstreamUnreachable)
 
@@ -524,6 +529,22 @@ class Proxy:
         )
         status, slug = (504, "outcome-unknown-timeout") if timed_out else (502, "outcome-unknown")
         await self._problem(send, x, status, slug, "Outcome unknown", detail, outcome="unknown")
+
+    async def _retired(self, send: Send, x: Exchange, decision: Decision) -> None:
+        """Legacy is retired (stopped): what it would have answered is answered here."""
+        assert x.route is not None and x.table is not None
+        if x.route is x.table.default:
+            detail = (
+                "no route serves this path, and legacy, which served every unmatched path, "
+                "is retired"
+            )
+            await self._problem(send, x, 404, "legacy-retired", "Legacy retired", detail)
+            return
+        detail = (
+            f"route {x.route.name!r} would send this request to legacy ({decision.reason}), "
+            "and legacy is retired"
+        )
+        await self._problem(send, x, 503, "legacy-retired", "Legacy retired", detail)
 
     async def _problem(
         self,

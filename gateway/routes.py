@@ -34,6 +34,10 @@ class RouteTableError(ValueError):
     """A route table (file or change) that cannot be used; the message says what is wrong."""
 
 
+class RetiredUpstreamError(RouteTableError):
+    """A table in which a route could still send to an upstream the table retires."""
+
+
 ROUTE_SETTINGS = frozenset(
     {
         "name",
@@ -435,6 +439,7 @@ class RouteTable:
         upstreams: Mapping[str, str],
         version: int = 0,
         groups: Sequence[Group] = (),
+        retired: Sequence[str] = (),
     ):
         names = [r.name for r in routes]
         duplicates = {n for n in names if names.count(n) > 1}
@@ -448,6 +453,8 @@ class RouteTable:
         )
         self.upstreams = dict(upstreams)
         self.version = version
+        self.retired = frozenset(retired)
+        _check_retired(self.routes, self.upstreams, self.retired)
         self.default = Route(
             name="default",
             patterns=(Pattern.parse("/**"),),
@@ -503,6 +510,7 @@ class RouteTable:
             "upstreams": dict(self.upstreams),
             "routes": [r.to_dict() for r in self.routes],
             "groups": [g.to_dict() for g in self.groups],
+            "retired": sorted(self.retired),
         }
 
     def to_stored(self) -> dict[str, Any]:
@@ -534,8 +542,42 @@ class RouteTable:
         if not isinstance(groups_raw, list) or not all(isinstance(g, Mapping) for g in groups_raw):
             raise RouteTableError("groups must be a list of tables")
         groups = [parse_group(g) for g in groups_raw]
+        retired = raw.get("retired", [])  # a table stored before retiring existed has none
+        if not isinstance(retired, list) or not all(isinstance(n, str) for n in retired):
+            raise RouteTableError("retired must be a list of upstream names")
         number = int(raw.get("version", 0)) if version is None else version
-        return cls(routes, upstreams, number, groups)
+        return cls(routes, upstreams, number, groups, retired)
+
+
+def reaching(routes: Sequence[Route], upstream: str) -> list[str]:
+    """How each route could still send a request to `upstream`, in words (empty: none can).
+    Only a route in extracted mode with fallback off never sends to its legacy side (a
+    breaker that opens sends its traffic there only while legacy is not retired)."""
+    found = []
+    for route in routes:
+        if route.legacy == upstream and route.mode is not Mode.EXTRACTED:
+            found.append(f"route {route.name!r} is in {route.mode.value} mode")
+        elif route.legacy == upstream and route.fallback:
+            found.append(f"route {route.name!r} falls back to it on errors")
+        elif route.extracted == upstream and route.mode is not Mode.LEGACY:
+            found.append(f"route {route.name!r} sends to it as its extracted side")
+    return found
+
+
+def _check_retired(
+    routes: Sequence[Route], upstreams: Mapping[str, str], retired: frozenset[str]
+) -> None:
+    """A retired upstream is one the gateway never sends to: no route may still reach it."""
+    for name in sorted(retired):
+        if name not in upstreams:
+            raise RouteTableError(f"retired upstream {name!r} is not declared")
+        ways = reaching(routes, name)
+        if ways:
+            raise RetiredUpstreamError(
+                f"upstream {name!r} is retired (stopped), yet {'; '.join(ways)}: every route "
+                f"must be in extracted mode with fallback off while it is retired (or run "
+                f"`strangler unretire {name} --reason ...` first, which starts it again)"
+            )
 
 
 def _membership(routes: Sequence[Route], groups: Sequence[Group]) -> dict[str, Group]:
