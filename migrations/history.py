@@ -136,6 +136,20 @@ def plan(conn: Connection, target: str, downgrade: bool = False) -> list[Step]:
     return [Step(s.revision, _summary(s), getattr(s.module, attribute, None)) for s in walked]
 
 
+def applied_contract_steps(conn: Connection) -> list[Step]:
+    """The contract steps the database has run, oldest first, each with what it removed
+    (its LOSES_ON_UPGRADE): after one of them the legacy app no longer works on it."""
+    here = current(conn)
+    if here is None:
+        return []
+    found = []
+    for script in scripts().iterate_revisions(here, "base"):
+        if getattr(script.module, "PHASE", None) == "contract":
+            loses = getattr(script.module, "LOSES_ON_UPGRADE", None)
+            found.append(Step(script.revision, _summary(script), loses))
+    return list(reversed(found))
+
+
 def legacy_tables_present(conn: Connection) -> bool:
     return "orders" in inspect(conn).get_table_names()
 

@@ -1,5 +1,5 @@
 """The kit's one command line: `strangler up|down|status|seed|demo|routes|compare|migrate|jobs|
-analytics`."""
+analytics|retire|unretire`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from new_services.outbox_relay import lag as consumer_lag
-from strangler import analytics_cli, jobs_cli, migrate_cli, private, rollout_cli, routes_cli
+from strangler import (
+    analytics_cli,
+    jobs_cli,
+    migrate_cli,
+    private,
+    retire_cli,
+    rollout_cli,
+    routes_cli,
+)
 from strangler import demo as demo_walk
 from strangler.runner import RunnerError, Stack, status_json
 from strangler.settings import Settings, SettingsError
@@ -235,3 +243,5 @@ app.add_typer(migrate_cli.app, name="migrate")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(analytics_cli.app, name="analytics")
 app.command("compare")(routes_cli.compare)
+app.command("retire")(retire_cli.retire)
+app.command("unretire")(retire_cli.unretire)

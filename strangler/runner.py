@@ -378,6 +378,17 @@ class Stack:
             raise
         self.say(f"{part.name}: up at {part.url} (pid {process.pid})")
 
+    def start(self, name: str) -> bool:
+        """Start one part `stop` stopped (and wait until it is healthy); False if it runs."""
+        part = next((p for p in plan(self.settings) if p.name == name), None)
+        if part is None:
+            raise RunnerError(f"no part named {name!r}")
+        if self._running_pid(name) is not None:
+            return False
+        self._clear_leftovers(name)
+        self._start(part)
+        return True
+
     def down(self) -> list[str]:
         """Stop every part this home's runner started, children included; return their names."""
         stopped = []
