@@ -109,7 +109,7 @@ class StackUrls:
     legacy: str  # the legacy shop itself, behind the gateway
     # how the gateway routes the shop: legacy, canary, extracted (both to a legacy clone),
     # services (to the extracted services), services-canary (half the keys to them),
-    # external
+    # services-only (services, with legacy retired and stopped), external
     mode: str = "legacy"
 
 
@@ -154,9 +154,10 @@ def contract_modes() -> list[str]:
     if os.environ.get("SHOP_URL"):
         return ["external"]
     modes = os.environ.get(
-        "CONTRACT_MODES", "legacy,canary,extracted,services,services-canary"
+        "CONTRACT_MODES", "legacy,canary,extracted,services,services-canary,services-only"
     ).split(",")
-    unknown = set(modes) - {"legacy", "canary", "extracted", "services", "services-canary"}
+    known = {"legacy", "canary", "extracted", "services", "services-canary", "services-only"}
+    unknown = set(modes) - known
     if unknown:
         raise pytest.UsageError(f"CONTRACT_MODES: unknown mode(s) {', '.join(sorted(unknown))}")
     return modes
@@ -180,6 +181,19 @@ def route_everything(settings: Settings, mode: str, fallback: bool = True) -> No
             assert response.status_code == 200, response.text
 
 
+def retire_legacy(settings: Settings, stack: Stack) -> None:
+    """What `strangler retire legacy` does once its checks pass (tests/e2e/test_retire.py
+    drives the command itself): the audited change, then legacy stopped."""
+    with httpx.Client(
+        base_url=settings.url("gateway-admin"),
+        headers={"Authorization": f"Bearer {admin_token(settings)}"},
+        timeout=10,
+    ) as admin:
+        response = admin.post("/retire", json={"upstream": "legacy", "reason": "services-only"})
+        assert response.status_code == 200, response.text
+    assert stack.stop("legacy")
+
+
 def targets_served(settings: Settings) -> dict[str, float]:
     """Requests the gateway answered per target, from its Prometheus metrics."""
     text = httpx.get(settings.url("gateway-admin") + "/metrics", timeout=10).text
@@ -199,8 +213,9 @@ def stack_urls(
     """The shop behind the gateway, on the expanded schema (`up` migrates): in legacy mode;
     with a legacy clone as the "extracted" upstream in canary and extracted modes; or with
     every shop route (users too) in extracted mode to the extracted services, with no
-    fallback to legacy (services); or in canary mode, half the keys to the services and
-    half to legacy, on one database (services-canary; a sign-up has no key, so legacy)."""
+    fallback to legacy (services), and with legacy retired and stopped (services-only); or
+    in canary mode, half the keys to the services and half to legacy, on one database
+    (services-canary; a sign-up has no key, so legacy)."""
     mode: str = request.param
     if mode == "external":
         yield StackUrls(
@@ -217,8 +232,10 @@ def stack_urls(
     stack = Stack(settings)
     stack.up()
     try:
-        if mode == "services":
+        if mode in ("services", "services-only"):
             route_everything(settings, "extracted", fallback=False)
+            if mode == "services-only":
+                retire_legacy(settings, stack)
         elif mode == "services-canary":
             route_everything(settings, "canary", fallback=False)
         elif mode != "legacy":
@@ -235,7 +252,11 @@ def stack_urls(
             # the suite really ran on the extracted side (and, in the canary modes, on both
             # sides); in services mode every shop route is extracted, users included
             assert served.get("extracted", 0) > 0, served
-            assert mode in ("extracted", "services") or served.get("legacy", 0) > 0, served
+            assert (
+                mode in ("extracted", "services", "services-only") or served.get("legacy", 0) > 0
+            ), served
+            # with legacy retired, not one request went to it
+            assert mode != "services-only" or served.get("legacy", 0) == 0, served
     finally:
         stack.down()
 

@@ -45,13 +45,17 @@ def buyers_of_the_last_units(
 
 @pytest.fixture
 def checkout_path(request: pytest.FixtureRequest, stack_urls: StackUrls) -> str:
-    """Which code path sells: the extracted services in services mode, both in
+    """Which code path sells: the extracted services in the services modes, both in
     services-canary mode, else legacy (for a stack given by SHOP_URL, CONTRACT_TARGET says).
     On legacy, an oversell is expected; on both, it is possible."""
     if stack_urls.mode == "external":
         path = os.environ.get("CONTRACT_TARGET", "legacy")
     else:
-        path = {"services": "extracted", "services-canary": "mixed"}.get(stack_urls.mode, "legacy")
+        path = {
+            "services": "extracted",
+            "services-only": "extracted",
+            "services-canary": "mixed",
+        }.get(stack_urls.mode, "legacy")
     if path == "legacy":
         request.applymarker(
             pytest.mark.xfail(
