@@ -116,7 +116,7 @@ def retire(
     entry = call_admin(ctx, "POST", "/retire", {"upstream": "legacy", "reason": reason})
     typer.echo(f"version {entry['version']}: retire legacy by {entry['actor']} ({reason})")
     time.sleep(1)  # every gateway polls the table every 250 ms: none still sends to legacy
-    Stack(settings, say=typer.echo).stop("legacy")
+    Stack(settings, say=typer.echo).retire("legacy")  # `strangler up` leaves it down
 
 
 def unretire(ctx: typer.Context, upstream: Upstream, reason: Reason) -> None:

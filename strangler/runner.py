@@ -291,6 +291,9 @@ class Stack:
     def _crashed_file(self, name: str) -> Path:
         return self.settings.run_dir / f"{name}.crashed"
 
+    def _retired_file(self, name: str) -> Path:
+        return self.settings.run_dir / f"{name}.retired"
+
     def _clear_leftovers(self, name: str) -> None:
         """Stop what a part whose own process died left running in its group."""
         pid = self._state_pid(name)
@@ -312,6 +315,9 @@ class Stack:
         to_start, running_parts = [], []
         for part in plan(self.settings):
             if part.needs_schema and not schema_ready:
+                self.skipped.append(part.name)
+            elif self._retired_file(part.name).exists():
+                self.say(f"{part.name}: retired (`strangler unretire {part.name}` starts it)")
                 self.skipped.append(part.name)
             elif self._running_pid(part.name) is not None:
                 self.say(f"{part.name}: already running at {part.url}")
@@ -378,11 +384,18 @@ class Stack:
             raise
         self.say(f"{part.name}: up at {part.url} (pid {process.pid})")
 
+    def retire(self, name: str) -> bool:
+        """Stop one part for good: `up` leaves it down until `start` (False if not running)."""
+        self._retired_file(name).touch()
+        return self.stop(name)
+
     def start(self, name: str) -> bool:
-        """Start one part `stop` stopped (and wait until it is healthy); False if it runs."""
+        """Start one part `stop` or `retire` stopped (and wait until it is healthy); False if
+        it runs."""
         part = next((p for p in plan(self.settings) if p.name == name), None)
         if part is None:
             raise RunnerError(f"no part named {name!r}")
+        self._retired_file(name).unlink(missing_ok=True)
         if self._running_pid(name) is not None:
             return False
         self._clear_leftovers(name)

@@ -191,7 +191,7 @@ def retire_legacy(settings: Settings, stack: Stack) -> None:
     ) as admin:
         response = admin.post("/retire", json={"upstream": "legacy", "reason": "services-only"})
         assert response.status_code == 200, response.text
-    assert stack.stop("legacy")
+    assert stack.retire("legacy")
 
 
 def targets_served(settings: Settings) -> dict[str, float]:

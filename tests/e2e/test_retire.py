@@ -52,6 +52,9 @@ def test_legacy_is_retired_only_once_nothing_reaches_it_and_comes_back_on_comman
         assert killed.status_code == 409 and "unretire legacy" in killed.json()["detail"]
         again = said(shop.cli(*RETIRE, "--reason", "twice"), 0)
         assert again.startswith("legacy is retired already")
+        up = said(shop.cli("up"), 0)  # a restart of the stack leaves it down
+        assert "legacy: retired (`strangler unretire legacy` starts it)" in up
+        assert "legacy" not in shop.stack.pids()
 
         out = said(shop.cli("unretire", "legacy", "--reason", "contract postponed"), 0)
         assert "ok   schema serves legacy: no contract step has run" in out
