@@ -116,7 +116,16 @@ def make_engine(url=None):
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+    # DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW: as the services read them (CI's stacks share
+    # one PostgreSQL server of 100 connections)
+    pool = os.environ.get("DATABASE_POOL_SIZE", "")
+    overflow = os.environ.get("DATABASE_MAX_OVERFLOW", "")
+    return create_engine(
+        url,
+        pool_size=int(pool) if pool.isdigit() else 20,
+        max_overflow=int(overflow) if overflow.isdigit() else 10,
+        pool_pre_ping=True,
+    )
 
 
 def create_tables(engine):

@@ -13,6 +13,7 @@ round trips of the three such a read would otherwise take.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import JSON, Engine, create_engine, event
@@ -21,6 +22,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeEngine
 
 _ONE_STATEMENT = "strangler_single_statement_read"
+
+
+def _env_int(name: str, default: int) -> int:
+    """A pool size from the environment, read where DATABASE_URL is: a stack whose every
+    process keeps its pool on one PostgreSQL server (CI runs two test stacks on one server
+    of 100 connections) sets a smaller one."""
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() else default
 
 
 def make_engine(url: str, lock_timeout: str | None = None) -> Engine:
@@ -41,7 +50,12 @@ def make_engine(url: str, lock_timeout: str | None = None) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        pool_size=_env_int("DATABASE_POOL_SIZE", 10),
+        max_overflow=_env_int("DATABASE_MAX_OVERFLOW", 10),
+        pool_pre_ping=True,
+    )
     if lock_timeout is not None:
 
         @event.listens_for(engine, "connect")
