@@ -63,8 +63,11 @@ def test_a_backfill_killed_halfway_resumes_where_it_stopped_and_ends_like_one_ru
     for url in (killed, straight):
         expanded(url, orders=600)
     env = {**os.environ, "DATABASE_URL": killed, "STRANGLER_HOME": str(tmp_path / "home")}
+    # 50 ms between batches: from the checkpoint the poll waits for (200) to 1,000 rows is
+    # 32 batches, 1.6 s for the kill to land; at 5 ms a busy machine (CI's four test
+    # processes on two cores) once let the backfill reach 1,025 first
     process = subprocess.Popen(
-        [STRANGLER, "migrate", "backfill", "--batch-size", "25", "--pause-ms", "5", "--quiet"],
+        [STRANGLER, "migrate", "backfill", "--batch-size", "25", "--pause-ms", "50", "--quiet"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
